@@ -1,0 +1,115 @@
+/**
+ * `call()`: run one command on every host.
+ *
+ * @module
+ */
+
+import { decode } from "./classify.ts";
+import { type HostsInput, parseHosts } from "./hosts.ts";
+import type { CallOptions } from "./options.ts";
+import type { ParallaxError } from "./parallax_error.ts";
+import { runOnHosts } from "./run_hosts.ts";
+import { resolveSettings } from "./settings.ts";
+import { sshArgv } from "./ssh_argv.ts";
+
+/** What a host's command produced. A nonzero exit code is a result, not an error. */
+export interface CallResult {
+  /** The host's key, as in the result map. */
+  readonly host: string;
+  /** The remote command's exit status. */
+  readonly exitCode: number;
+  /** Standard output as text (invalid UTF-8 replaced); empty with `inline: false`. */
+  readonly stdout: string;
+  /** Standard error as text (ssh's messages included); empty with `inline: false`. */
+  readonly stderr: string;
+  /** Standard output exactly as received. */
+  readonly stdoutBytes: Uint8Array;
+  /** Standard error exactly as received. */
+  readonly stderrBytes: Uint8Array;
+  /** Milliseconds from the start of ssh to its exit. */
+  readonly durationMs: number;
+  /** The file in `outdir` that holds this host's stdout. */
+  readonly outFile?: string;
+  /** The file in `errdir` that holds this host's stderr. */
+  readonly errFile?: string;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Runs `command` on every host over ssh, at most `limit` at a time, and returns each host's
+ * {@linkcode CallResult} or {@linkcode ParallaxError}. One host's failure never affects another's
+ * result; when the promise resolves, no ssh process it started is still running.
+ *
+ * @param hosts `"[user@]host[:port]"` strings, `[host, port?, user?]` tuples, `{ host, port?,
+ * user? }` objects, or one whitespace-separated string.
+ * @param command The remote command line, run by the remote user's shell.
+ * @param options See {@linkcode CallOptions}.
+ * @returns A map from each host's key (a string entry exactly as written) to its result or error,
+ * in input order.
+ * @throws {TypeError} For a malformed or duplicate host, an empty command or a malformed option.
+ * @throws {RangeError} For an option value out of range.
+ *
+ * @example Running a command on three hosts
+ * ```ts
+ * import { call, ParallaxError } from "@parallax/parallax";
+ *
+ * const results = await call(["web1", "admin@web2:2222", "web3"], "uptime", {
+ *   limit: 16,
+ *   timeout: 30,
+ * });
+ * for (const [host, result] of results) {
+ *   if (result instanceof ParallaxError) console.error(`${host}: ${result.kind}: ${result.message}`);
+ *   else console.log(`${host} [${result.exitCode}] ${result.stdout.trim()}`);
+ * }
+ * ```
+ */
+export async function call(
+  hosts: HostsInput,
+  command: string,
+  options: CallOptions = {},
+): Promise<Map<string, CallResult | ParallaxError>> {
+  if (typeof command !== "string" || command.trim() === "") {
+    throw new TypeError(`Cannot call an empty command: ${JSON.stringify(command)}`);
+  }
+  const parsed = parseHosts(hosts);
+  const settings = resolveSettings(options);
+  const { inline = true, input, printOut = false } = options;
+  const stdin = input === undefined
+    ? null
+    : typeof input === "string"
+    ? encoder.encode(input)
+    : input;
+  return await runOnHosts(parsed, settings, {
+    argv: (host) => sshArgv(host, command, settings),
+    stdin,
+    keepOutput: inline,
+    printOut,
+    result: (host, { exitCode, stdout, stderr, durationMs }, files) =>
+      callResult({
+        host: host.key,
+        exitCode,
+        stdoutBytes: stdout,
+        stderrBytes: stderr,
+        durationMs,
+        ...files,
+      }),
+  });
+}
+
+/** A result whose text fields are decoded on first use, so large output is not held twice. */
+function callResult(
+  fields: Omit<CallResult, "stdout" | "stderr">,
+): CallResult {
+  let stdout: string | undefined;
+  let stderr: string | undefined;
+  return {
+    ...fields,
+    get stdout() {
+      return stdout ??= decode(fields.stdoutBytes);
+    },
+    get stderr() {
+      return stderr ??= decode(fields.stderrBytes);
+    },
+  };
+}

@@ -1,0 +1,130 @@
+/**
+ * Turns how a job ended into either a completed run or a {@linkcode ParallaxError} of the right
+ * kind.
+ *
+ * @module
+ */
+
+import { type ErrorKind, ParallaxError } from "./parallax_error.ts";
+import type { JobEnd } from "./pool.ts";
+
+/** A job whose process ran and exited on its own. */
+export interface Completed {
+  readonly exitCode: number;
+  readonly stdout: Uint8Array;
+  readonly stderr: Uint8Array;
+  readonly durationMs: number;
+}
+
+/** ssh's own exit status for its failures; a remote command's status is passed through. */
+const SSH_FAILURE = 255;
+
+/** ssh's messages for each kind, checked in this order against its stderr. */
+const SSH_FAILURE_PATTERNS: readonly [ErrorKind, RegExp, string][] = [
+  [
+    "hostkey",
+    /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|host key .*(?:changed|mismatch)/i,
+    "host key verification failed",
+  ],
+  [
+    "auth",
+    /Permission denied|Too many authentication failures|Authentication failed/i,
+    "authentication failed",
+  ],
+  [
+    "connect",
+    /Could not resolve hostname|Name or service not known|Temporary failure in name resolution|Connection refused|Connection timed out|Operation timed out|timed out during banner exchange|No route to host|Network is unreachable|Connection reset|Connection closed by|kex_exchange_identification/i,
+    "cannot connect",
+  ],
+];
+
+const decoder = new TextDecoder();
+
+/** Decodes output as UTF-8, replacing invalid bytes. */
+export function decode(bytes: Uint8Array): string {
+  return decoder.decode(bytes);
+}
+
+/**
+ * Classifies a job's end for host `key`.
+ *
+ * @param program The program the job ran, for messages about starting it.
+ */
+export function classify(key: string, end: JobEnd, program: string): Completed | ParallaxError {
+  if (end.kind === "not-started") {
+    return new ParallaxError({
+      host: key,
+      kind: "cancelled",
+      reason: "cancelled before it started",
+    });
+  }
+  if (end.kind === "lost") {
+    return new ParallaxError({
+      host: key,
+      kind: end.cancelled ? "cancelled" : "local",
+      reason: end.cancelled
+        ? `cancelled (${end.reason}); its process was killed`
+        : `${end.reason}; its process was killed and the command may have run in part`,
+    });
+  }
+  const { outcome } = end;
+  const stdout = decode(outcome.stdout);
+  const stderr = decode(outcome.stderr);
+  const ran = { stdout, stderr, durationMs: outcome.durationMs };
+  const fail = (kind: ErrorKind, reason: string, cause?: unknown) =>
+    new ParallaxError({
+      host: key,
+      kind,
+      reason,
+      ...ran,
+      cause,
+      ...(outcome.exitCode === null ? {} : { exitCode: outcome.exitCode }),
+    });
+
+  if (outcome.spawnError !== null) {
+    const { name, message } = outcome.spawnError;
+    const reason = name === "NotFound"
+      ? `cannot start '${program}': program not found (install OpenSSH's client, e.g. apt-get install openssh-client)`
+      : name === "NotCapable" || name === "PermissionDenied"
+      ? `cannot start '${program}': run access is not granted; run with --allow-run=${program}`
+      : `cannot start '${program}': ${message}`;
+    return fail("spawn", reason, outcome.spawnError);
+  }
+  if (outcome.timedOut) {
+    return fail("timeout", `timed out after ${seconds(outcome.durationMs)} and was killed`);
+  }
+  if (outcome.cancelled) return fail("cancelled", "cancelled; its process was killed");
+  if (outcome.exitCode === null) {
+    return fail("local", outcome.fileError ?? "the job ended without an exit status");
+  }
+  if (outcome.signal !== null) {
+    return fail("ssh", `${program} was killed by ${outcome.signal}`);
+  }
+  if (outcome.exitCode === SSH_FAILURE) {
+    for (const [kind, pattern, summary] of SSH_FAILURE_PATTERNS) {
+      if (pattern.test(stderr)) return fail(kind, `${summary}: ${matchingLine(stderr, pattern)}`);
+    }
+    const detail = stderr.trim() === "" ? "" : `: ${lastLine(stderr)}`;
+    return fail("ssh", `${program} failed with exit status 255${detail}`);
+  }
+  if (outcome.fileError !== null) return fail("local", outcome.fileError);
+  return {
+    exitCode: outcome.exitCode,
+    stdout: outcome.stdout,
+    stderr: outcome.stderr,
+    durationMs: outcome.durationMs,
+  };
+}
+
+/** The last line of ssh's stderr that matches: ssh states its verdict last. */
+function matchingLine(text: string, pattern: RegExp): string {
+  return text.split("\n").findLast((line) => pattern.test(line))?.trim() ?? lastLine(text);
+}
+
+function lastLine(text: string): string {
+  return text.trim().split("\n").at(-1)?.trim() ?? "";
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}

@@ -1,0 +1,77 @@
+/**
+ * Reads pssh-format host files.
+ *
+ * @module
+ */
+
+import { type Host, parseHostEntry } from "./hosts.ts";
+
+/**
+ * Reads a pssh-format host file: one `[user@]host[:port] [user]` per line, `#` starting a comment,
+ * blank lines ignored. A user in the second field applies when the first field names none.
+ *
+ * @param path The file to read.
+ * @returns The hosts in file order, ready to pass to {@linkcode call}.
+ * @throws {TypeError} For a malformed line, with the file name and line number.
+ * @throws {Error} When the file cannot be read, naming the file (and the permission to grant).
+ *
+ * @example Reading a host file
+ * ```ts
+ * import { readHostFile } from "@parallax/parallax";
+ *
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "# web tier\nweb1\nadmin@web2:2222\nweb3 deploy\n");
+ * const hosts = await readHostFile(path);
+ * console.log(hosts.map((h) => h.key)); // ["web1", "admin@web2:2222", "deploy@web3"]
+ * await Deno.remove(path);
+ * ```
+ */
+export async function readHostFile(path: string | URL): Promise<Host[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    const reason = error instanceof Deno.errors.NotCapable
+      ? `read access is not granted; run with --allow-read=${path}`
+      : error instanceof Error
+      ? error.message
+      : String(error);
+    throw new Error(`Cannot read host file '${path}': ${reason}`, { cause: error });
+  }
+  return parseHostFileText(text, String(path));
+}
+
+/**
+ * Parses the text of a pssh-format host file; `name` appears in error messages.
+ *
+ * @throws {TypeError} For a malformed line or a host listed twice.
+ */
+export function parseHostFileText(text: string, name: string): Host[] {
+  const hosts: Host[] = [];
+  const lines = new Map<string, number>();
+  text.split(/\r?\n/).forEach((raw, index) => {
+    const line = raw.replace(/#.*$/, "").trim();
+    if (line === "") return;
+    const where = `${name}:${index + 1}`;
+    const fields = line.split(/\s+/);
+    if (fields.length > 2) {
+      throw new TypeError(`${where}: expected '[user@]host[:port] [user]', got '${line}'`);
+    }
+    let host: Host;
+    try {
+      host = parseHostEntry(fields[0]);
+      if (fields.length === 2 && host.user === undefined) {
+        host = parseHostEntry({ host: host.host, port: host.port, user: fields[1] });
+      }
+    } catch (error) {
+      throw new TypeError(`${where}: ${(error as Error).message}`);
+    }
+    const previous = lines.get(host.key);
+    if (previous !== undefined) {
+      throw new TypeError(`${where}: host '${host.key}' is already listed on line ${previous}`);
+    }
+    lines.set(host.key, index + 1);
+    hosts.push(host);
+  });
+  return hosts;
+}

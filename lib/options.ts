@@ -1,0 +1,112 @@
+/**
+ * The options that callers pass to {@linkcode call} (and, later, its siblings).
+ *
+ * @module
+ */
+
+import type { Pool } from "./pool.ts";
+
+/** Options shared by every operation: scheduling, ssh settings and where output goes. */
+export interface CommonOptions {
+  /**
+   * At most this many ssh processes run at once. `PARALLAX_PAR` gives the default when set.
+   *
+   * @default {32}
+   */
+  limit?: number;
+  /**
+   * Seconds a host's job may run, counted from the start of its ssh process; then it is killed
+   * (SIGTERM, then SIGKILL) and reported as kind `timeout`. 0 means no limit.
+   *
+   * @default {60}
+   */
+  timeout?: number;
+  /**
+   * Seconds ssh waits for a connection (ssh's `ConnectTimeout`), a whole number.
+   *
+   * @default {10}
+   */
+  connectTimeout?: number;
+  /**
+   * Login user for hosts that name none. `PARALLAX_USER` gives the default when set; otherwise
+   * ssh's own default (ssh_config, then the local user).
+   */
+  user?: string;
+  /** Port for hosts that name none; otherwise ssh's own default. */
+  port?: number;
+  /**
+   * ssh options, each passed as `-o OPTION` before parallax's own (the first value OpenSSH sees
+   * wins, so these take precedence), e.g. `["StrictHostKeyChecking=accept-new"]`.
+   * `PARALLAX_OPTIONS` (options separated by `;` or newlines) gives the default when set.
+   *
+   * @default {[]}
+   */
+  sshOptions?: readonly string[];
+  /**
+   * Extra ssh arguments placed before every option, e.g. `["-F", "path/ssh_config"]`.
+   *
+   * @default {[]}
+   */
+  sshExtra?: readonly string[];
+  /**
+   * Folder that receives one file per host with its stdout, created if missing. File names come
+   * from the host keys with `/` and control characters replaced, so that no host can write
+   * outside it; two hosts that map to one name get `name`, `name.1`, ….
+   * `PARALLAX_OUTDIR` gives the default when set.
+   */
+  outdir?: string;
+  /** Folder that receives one file per host with its stderr, named as in `outdir`. */
+  errdir?: string;
+  /**
+   * Print one line per host to stderr as it starts and ends, with ssh's arguments and the
+   * outcome. `PARALLAX_VERBOSE=1` gives the default when set.
+   *
+   * @default {false}
+   */
+  verbose?: boolean;
+  /**
+   * Make ssh print errors only (`-o LogLevel=ERROR`), dropping warnings such as
+   * "Permanently added … to the list of known hosts".
+   *
+   * @default {false}
+   */
+  quiet?: boolean;
+  /** Aborting kills the running jobs, never starts queued ones, and reports them `cancelled`. */
+  signal?: AbortSignal;
+  /**
+   * A pool to run on. Without one, the call starts its own and closes it before returning.
+   */
+  pool?: Pool;
+  /**
+   * Workers in the pool the call starts for itself (ignored when `pool` is given).
+   *
+   * @default {Math.min(4, navigator.hardwareConcurrency)}
+   */
+  poolSize?: number;
+  /**
+   * The ssh program to run.
+   *
+   * @default {"ssh"}
+   */
+  sshPath?: string;
+}
+
+/** Options of {@linkcode call}. */
+export interface CallOptions extends CommonOptions {
+  /**
+   * Keep each host's stdout and stderr in its result. With `false` the result's output is empty
+   * and memory stays small however much the hosts print (use `outdir`/`errdir` to keep it).
+   *
+   * @default {true}
+   */
+  inline?: boolean;
+  /** Text or bytes written to every host's stdin; without it, stdin is empty. */
+  input?: string | Uint8Array;
+  /**
+   * Write each line of output as it arrives, prefixed with `host: ` (stdout lines to stdout,
+   * stderr lines to stderr).
+   *
+   * @default {false}
+   */
+  printOut?: boolean;
+}

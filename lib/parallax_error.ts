@@ -1,0 +1,100 @@
+/**
+ * The error reported for a host whose job did not produce a result.
+ *
+ * @module
+ */
+
+/**
+ * What went wrong for a host:
+ * - `connect`: refused, unreachable, name not resolved, or the connection timed out;
+ * - `auth`: the server refused every credential (permission denied);
+ * - `hostkey`: host key verification failed (unknown or changed key);
+ * - `timeout`: the per-host timeout expired and the job was killed;
+ * - `cancelled`: the call was aborted or the pool closed before the job finished;
+ * - `ssh`: any other ssh failure (exit status 255, or ssh killed by a signal);
+ * - `spawn`: ssh could not be started (missing program, missing `--allow-run`);
+ * - `local`: a problem on this machine (an output file, a worker that died).
+ */
+export type ErrorKind =
+  | "connect"
+  | "auth"
+  | "hostkey"
+  | "timeout"
+  | "cancelled"
+  | "ssh"
+  | "spawn"
+  | "local";
+
+/** The fields of a {@linkcode ParallaxError}. */
+export interface ParallaxErrorInit {
+  /** The host's key, as in the result map. */
+  host: string;
+  /** What went wrong. */
+  kind: ErrorKind;
+  /** A sentence that says what happened, without the host (the message adds it). */
+  reason: string;
+  /** ssh's or the command's standard error, as far as it was read. */
+  stderr?: string;
+  /** Standard output read before the failure. */
+  stdout?: string;
+  /** The exit code, where the process exited. */
+  exitCode?: number;
+  /** Milliseconds the job ran, where it was started. */
+  durationMs?: number;
+  /** The underlying error, if any. */
+  cause?: unknown;
+}
+
+/**
+ * The error in place of a host's result when its job failed: it could not connect, was refused,
+ * timed out, was cancelled, or could not run at all. A remote command that runs and exits
+ * nonzero is not an error: its result carries the exit code.
+ *
+ * @example Telling results and errors apart
+ * ```ts
+ * import { call, ParallaxError } from "@parallax/parallax";
+ *
+ * const results = await call(["web1", "web2"], "uptime", { timeout: 10 });
+ * for (const [host, result] of results) {
+ *   if (result instanceof ParallaxError) console.log(`${host} failed (${result.kind})`);
+ *   else console.log(`${host} exited ${result.exitCode}`);
+ * }
+ * ```
+ */
+export class ParallaxError extends Error {
+  /** The host's key, as in the result map. */
+  readonly host: string;
+  /** What went wrong; see {@linkcode ErrorKind}. */
+  readonly kind: ErrorKind;
+  /** ssh's or the command's standard error, as far as it was read. */
+  readonly stderr: string;
+  /** Standard output read before the failure, if any was. */
+  readonly stdout?: string;
+  /** The exit code, where the process exited (255 for ssh's own failures). */
+  readonly exitCode?: number;
+  /** Milliseconds the job ran, where it was started. */
+  readonly durationMs?: number;
+
+  /**
+   * Creates the error for one host.
+   *
+   * @param init The host, the kind, a reason and what output there was.
+   *
+   * @example
+   * ```ts
+   * import { ParallaxError } from "@parallax/parallax";
+   * const error = new ParallaxError({ host: "web1", kind: "timeout", reason: "timed out" });
+   * console.log(error.message); // "web1: timed out"
+   * ```
+   */
+  constructor(init: ParallaxErrorInit) {
+    super(`${init.host}: ${init.reason}`, init.cause === undefined ? {} : { cause: init.cause });
+    this.name = "ParallaxError";
+    this.host = init.host;
+    this.kind = init.kind;
+    this.stderr = init.stderr ?? "";
+    if (init.stdout !== undefined) this.stdout = init.stdout;
+    if (init.exitCode !== undefined) this.exitCode = init.exitCode;
+    if (init.durationMs !== undefined) this.durationMs = init.durationMs;
+  }
+}

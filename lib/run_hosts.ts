@@ -1,0 +1,148 @@
+/**
+ * The one driver behind every operation: hosts → jobs → pool → workers → results. An operation
+ * supplies the argv for each host and turns a completed run into its result type; the driver does
+ * the rest (permissions, output files, printing, the pool, the result map).
+ *
+ * @module
+ */
+
+import { classify, type Completed } from "./classify.ts";
+import type { Host } from "./hosts.ts";
+import { LinePrinter, writeAllSync } from "./line_printer.ts";
+import { safeNames } from "./output_names.ts";
+import { ParallaxError } from "./parallax_error.ts";
+import { joinPath, resolvePath } from "./path.ts";
+import { missingRunPermission, missingWritePermission } from "./permissions.ts";
+import { defaultPoolSize, type JobEnd, type JobRequest, Pool, runJobs } from "./pool.ts";
+import { KILL_GRACE_MS, type Settings } from "./settings.ts";
+
+/** Where a host's output files are. */
+export interface OutputFiles {
+  readonly outFile?: string;
+  readonly errFile?: string;
+}
+
+/** What an operation tells the driver. */
+export interface Plan<R> {
+  /** The command line for a host; `argv[0]` is the program. */
+  argv(host: Host, index: number): string[];
+  /** Bytes for every job's stdin, or null. */
+  readonly stdin: Uint8Array | null;
+  /** Keep output in memory for the result. */
+  readonly keepOutput: boolean;
+  /** Print output lines prefixed with the host as they arrive. */
+  readonly printOut: boolean;
+  /** The result of a host whose job completed. */
+  result(host: Host, completed: Completed, files: OutputFiles): R | ParallaxError;
+}
+
+/** Runs `plan` on every host and returns each host's result or error, in input order. */
+export async function runOnHosts<R>(
+  hosts: readonly Host[],
+  settings: Settings,
+  plan: Plan<R>,
+): Promise<Map<string, R | ParallaxError>> {
+  const ends: (R | ParallaxError)[] = new Array(hosts.length);
+  const toMap = () => new Map(hosts.map((host, i) => [host.key, ends[i]]));
+  if (hosts.length === 0) return new Map();
+
+  const refuseAll = (kind: "spawn" | "local", reason: string) => {
+    hosts.forEach((host, i) => ends[i] = new ParallaxError({ host: host.key, kind, reason }));
+    return toMap();
+  };
+  const missingRun = missingRunPermission(settings.sshPath);
+  if (missingRun !== null) {
+    return refuseAll("spawn", `cannot start '${settings.sshPath}': ${missingRun}`);
+  }
+  let files: OutputFiles[];
+  try {
+    files = await prepareOutputFiles(hosts, settings);
+  } catch (error) {
+    return refuseAll("local", (error as Error).message);
+  }
+
+  const printers = plan.printOut ? hosts.map((host) => printersFor(host.key)) : [];
+  const jobs: JobRequest[] = hosts.map((host, index) => ({
+    argv: plan.argv(host, index),
+    env: { PARALLAX_HOST: host.host, PARALLAX_NODENUM: String(index) },
+    stdin: plan.stdin,
+    timeoutMs: settings.timeoutMs,
+    killGraceMs: KILL_GRACE_MS,
+    keepOutput: plan.keepOutput,
+    streamOutput: plan.printOut,
+    stdoutFile: files[index].outFile ?? null,
+    stderrFile: files[index].errFile ?? null,
+  }));
+
+  const pool = settings.pool ?? new Pool({
+    size: Math.min(settings.poolSize ?? defaultPoolSize(), hosts.length),
+  });
+  try {
+    await runJobs(pool, jobs, {
+      limit: settings.limit,
+      signal: settings.signal,
+      onChunk: (index, stream, data) => printers[index]?.[stream].push(data),
+      onEnd: (index, end) => {
+        printers[index]?.stdout.flush();
+        printers[index]?.stderr.flush();
+        const host = hosts[index];
+        const outcome = classify(host.key, end, settings.sshPath);
+        ends[index] = outcome instanceof ParallaxError
+          ? outcome
+          : plan.result(host, outcome, files[index]);
+        if (settings.verbose) logEnd(host, jobs[index].argv, end, ends[index]);
+      },
+    });
+  } finally {
+    if (settings.pool === undefined) pool[Symbol.dispose]();
+  }
+  return toMap();
+}
+
+/** Creates `outdir` and `errdir` and names each host's files in them. */
+async function prepareOutputFiles(
+  hosts: readonly Host[],
+  settings: Settings,
+): Promise<OutputFiles[]> {
+  const { outdir, errdir } = settings;
+  const names = safeNames(hosts.map((host) => host.key));
+  const sameDir = outdir !== undefined && errdir !== undefined &&
+    resolvePath(outdir) === resolvePath(errdir);
+  for (const dir of [outdir, errdir]) {
+    if (dir === undefined) continue;
+    const missing = missingWritePermission(dir);
+    if (missing !== null) throw new Error(`cannot write output folder '${dir}': ${missing}`);
+    try {
+      await Deno.mkdir(dir, { recursive: true });
+    } catch (error) {
+      throw new Error(`cannot create output folder '${dir}': ${(error as Error).message}`);
+    }
+  }
+  return names.map((name) => ({
+    ...(outdir !== undefined ? { outFile: joinPath(outdir, sameDir ? `${name}.out` : name) } : {}),
+    ...(errdir !== undefined ? { errFile: joinPath(errdir, sameDir ? `${name}.err` : name) } : {}),
+  }));
+}
+
+function printersFor(key: string): Record<"stdout" | "stderr", LinePrinter> {
+  return {
+    stdout: new LinePrinter(`${key}: `, Deno.stdout),
+    stderr: new LinePrinter(`${key}: `, Deno.stderr),
+  };
+}
+
+const encoder = new TextEncoder();
+
+function logEnd(host: Host, argv: readonly string[], end: JobEnd, result: unknown): void {
+  const what = result instanceof ParallaxError
+    ? `${result.kind} error: ${result.message}`
+    : end.kind === "finished"
+    ? `exit ${end.outcome.exitCode} in ${(end.outcome.durationMs / 1000).toFixed(2)} s`
+    : end.kind;
+  const line = `parallax: ${host.key}: ${what} [${argv.map(quoteArg).join(" ")}]\n`;
+  writeAllSync(Deno.stderr, encoder.encode(line));
+}
+
+function quoteArg(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}

@@ -1,0 +1,115 @@
+/**
+ * Turns the options a caller passed into checked, immutable settings, with defaults from the
+ * environment for what the caller left unset.
+ *
+ * @module
+ */
+
+import { readEnvDefaults } from "./env_defaults.ts";
+import { checkName } from "./hosts.ts";
+import type { CommonOptions } from "./options.ts";
+import type { Pool } from "./pool.ts";
+
+/** The defaults of the Python original. */
+export const DEFAULT_LIMIT = 32;
+/** Seconds; the original's README promises one minute per host. */
+export const DEFAULT_TIMEOUT = 60;
+/** Seconds ssh waits for a connection. */
+export const DEFAULT_CONNECT_TIMEOUT = 10;
+/** Milliseconds between SIGTERM and SIGKILL. */
+export const KILL_GRACE_MS = 2_000;
+
+/** Checked settings shared by every operation. */
+export interface Settings {
+  readonly limit: number;
+  readonly timeoutMs: number;
+  readonly connectTimeout: number;
+  readonly user?: string;
+  readonly port?: number;
+  readonly sshOptions: readonly string[];
+  readonly sshExtra: readonly string[];
+  readonly outdir?: string;
+  readonly errdir?: string;
+  readonly verbose: boolean;
+  readonly quiet: boolean;
+  readonly signal?: AbortSignal;
+  readonly pool?: Pool;
+  readonly poolSize?: number;
+  readonly sshPath: string;
+}
+
+/**
+ * Checks the common options and fills in defaults (the environment's, then the built-in ones).
+ *
+ * @throws {RangeError} For a number out of range (limit, timeout, connectTimeout, port).
+ * @throws {TypeError} For a value of the wrong shape (user, sshOptions, sshExtra).
+ */
+export function resolveSettings(options: CommonOptions): Settings {
+  const env = readEnvDefaults();
+  const {
+    limit = env.limit ?? DEFAULT_LIMIT,
+    timeout = DEFAULT_TIMEOUT,
+    connectTimeout = DEFAULT_CONNECT_TIMEOUT,
+    user = env.user,
+    port,
+    sshOptions = env.sshOptions ?? [],
+    sshExtra = [],
+    outdir = env.outdir,
+    errdir,
+    verbose = env.verbose ?? false,
+    quiet = false,
+    signal,
+    pool,
+    poolSize,
+    sshPath = "ssh",
+  } = options;
+  requireInteger("limit", limit, 1);
+  if (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout < 0) {
+    throw new RangeError(`Cannot use timeout ${timeout}: expected seconds >= 0 (0 for none)`);
+  }
+  requireInteger("connectTimeout", connectTimeout, 1);
+  if (port !== undefined) requireInteger("port", port, 1, 65535);
+  if (poolSize !== undefined) requireInteger("poolSize", poolSize, 1);
+  if (user !== undefined) checkName(user, "user", `with user '${user}'`);
+  requireStrings("sshOptions", sshOptions);
+  requireStrings("sshExtra", sshExtra);
+  for (const option of sshOptions) {
+    // deno-lint-ignore no-control-regex
+    if (option.trim() === "" || /[\u0000-\u001f]/.test(option)) {
+      throw new TypeError(`Cannot use ssh option '${option}': empty or has control characters`);
+    }
+  }
+  if (typeof sshPath !== "string" || sshPath === "") {
+    throw new TypeError(`Cannot use sshPath '${sshPath}': expected a program name or path`);
+  }
+  return Object.freeze({
+    limit,
+    timeoutMs: Math.round(timeout * 1000),
+    connectTimeout,
+    user,
+    port,
+    sshOptions: Object.freeze([...sshOptions]),
+    sshExtra: Object.freeze([...sshExtra]),
+    outdir,
+    errdir,
+    verbose,
+    quiet,
+    signal,
+    pool,
+    poolSize,
+    sshPath,
+  });
+}
+
+function requireInteger(name: string, value: unknown, min: number, max = Infinity): void {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Infinity ? `an integer >= ${min}` : `an integer in ${min}-${max}`;
+    throw new RangeError(`Cannot use ${name} ${String(value)}: expected ${range}`);
+  }
+}
+
+function requireStrings(name: string, value: unknown): void {
+  if (!Array.isArray(value) || value.some((item) => typeof item !== "string")) {
+    throw new TypeError(`Cannot use ${name}: expected an array of strings`);
+  }
+}

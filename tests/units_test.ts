@@ -1,0 +1,149 @@
+import { assertEquals, assertThrows } from "./fixture/assert.ts";
+import { safeNames } from "../lib/output_names.ts";
+import { resolveSettings } from "../lib/settings.ts";
+import { sshArgv } from "../lib/ssh_argv.ts";
+import { parseHosts } from "../mod.ts";
+import { LinePrinter } from "../lib/line_printer.ts";
+
+const [web1, admin2] = parseHosts(["web1", "admin@web2:2222"]);
+
+Deno.test("sshArgv() puts caller options first, parallax's after, and the host after --", () => {
+  const settings = resolveSettings({
+    sshExtra: ["-F", "cfg"],
+    sshOptions: ["ConnectTimeout=3", "StrictHostKeyChecking=accept-new"],
+    user: "deploy",
+    port: 2200,
+  });
+  assertEquals(sshArgv(web1, "uptime", settings), [
+    "ssh",
+    "-F",
+    "cfg",
+    "-o",
+    "ConnectTimeout=3",
+    "-o",
+    "StrictHostKeyChecking=accept-new",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "ConnectTimeout=10",
+    "-o",
+    "SendEnv=PARALLAX_HOST PARALLAX_NODENUM",
+    "-l",
+    "deploy",
+    "-p",
+    "2200",
+    "--",
+    "web1",
+    "uptime",
+  ]);
+});
+
+Deno.test("sshArgv() lets a host's own user and port win over the defaults", () => {
+  const settings = resolveSettings({
+    user: "deploy",
+    port: 2200,
+    quiet: true,
+    sshPath: "/opt/ssh",
+  });
+  const argv = sshArgv(admin2, "echo 'a b'; ls", settings);
+  assertEquals(argv[0], "/opt/ssh");
+  assertEquals(argv.slice(-7), ["-l", "admin", "-p", "2222", "--", "web2", "echo 'a b'; ls"]);
+  assertEquals(argv.includes("LogLevel=ERROR"), true);
+});
+
+Deno.test("resolveSettings() refuses out-of-range and malformed options", () => {
+  assertThrows(() => resolveSettings({ limit: 0 }), RangeError, "limit 0");
+  assertThrows(() => resolveSettings({ limit: 1.5 }), RangeError, "limit 1.5");
+  assertThrows(() => resolveSettings({ timeout: -1 }), RangeError, "timeout -1");
+  assertThrows(() => resolveSettings({ timeout: NaN }), RangeError, "timeout NaN");
+  assertThrows(() => resolveSettings({ connectTimeout: 0 }), RangeError, "connectTimeout 0");
+  assertThrows(() => resolveSettings({ port: 70000 }), RangeError, "port 70000");
+  assertThrows(() => resolveSettings({ poolSize: 0 }), RangeError, "poolSize 0");
+  assertThrows(() => resolveSettings({ user: "-oProxyCommand=x" }), TypeError, "ssh option");
+  assertThrows(
+    () => resolveSettings({ sshOptions: ["A=1\nB=2"] }),
+    TypeError,
+    "control characters",
+  );
+  assertThrows(
+    () => resolveSettings({ sshExtra: "-F cfg" as unknown as string[] }),
+    TypeError,
+    "sshExtra",
+  );
+});
+
+Deno.test("resolveSettings() has the original's defaults: limit 32, timeout 60 s", () => {
+  const settings = resolveSettings({});
+  assertEquals([settings.limit, settings.timeoutMs, settings.connectTimeout], [32, 60_000, 10]);
+  assertEquals(resolveSettings({ timeout: 0 }).timeoutMs, 0);
+});
+
+Deno.test("resolveSettings() takes PARALLAX_* defaults, and explicit options win", () => {
+  const vars = {
+    PARALLAX_USER: "envuser",
+    PARALLAX_PAR: "7",
+    PARALLAX_OUTDIR: "/tmp/env-out",
+    PARALLAX_VERBOSE: "1",
+    PARALLAX_OPTIONS: "SetEnv=PARALLAX_X=1; ConnectionAttempts=2\nServerAliveInterval=5",
+  };
+  const saved = Object.keys(vars).map((k) => [k, Deno.env.get(k)] as const);
+  try {
+    for (const [k, v] of Object.entries(vars)) Deno.env.set(k, v);
+    const fromEnv = resolveSettings({});
+    assertEquals(
+      [fromEnv.user, fromEnv.limit, fromEnv.outdir, fromEnv.verbose, fromEnv.sshOptions],
+      ["envuser", 7, "/tmp/env-out", true, [
+        "SetEnv=PARALLAX_X=1",
+        "ConnectionAttempts=2",
+        "ServerAliveInterval=5",
+      ]],
+    );
+    const explicit = resolveSettings({
+      user: "me",
+      limit: 3,
+      outdir: "o",
+      verbose: false,
+      sshOptions: [],
+    });
+    assertEquals(
+      [explicit.user, explicit.limit, explicit.outdir, explicit.verbose, explicit.sshOptions],
+      ["me", 3, "o", false, []],
+    );
+    Deno.env.set("PARALLAX_PAR", "lots");
+    assertThrows(() => resolveSettings({}), RangeError, "PARALLAX_PAR='lots'");
+    Deno.env.set("PARALLAX_VERBOSE", "no");
+    Deno.env.set("PARALLAX_PAR", "2");
+    assertEquals(resolveSettings({}).verbose, false);
+  } finally {
+    for (const [k, v] of saved) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
+  }
+});
+
+Deno.test("safeNames() keeps every host inside its folder and never shares a name", () => {
+  assertEquals(
+    safeNames(["web1", "../x", "..", ".", "a/b", "a_b", "/etc/passwd", "x\u0000y", "Web1", "A_B"]),
+    ["web1", "_.._x", "_..", "_.", "a_b", "a_b.1", "_etc_passwd", "x_y", "Web1.1", "A_B.2"],
+  );
+  const long = "x".repeat(1000);
+  const [name] = safeNames([long]);
+  assertEquals(name.length, 200);
+  for (const n of safeNames(["a", "a.1", "a"])) assertEquals(n.includes("/"), false);
+  assertEquals(safeNames(["a", "a.1", "A"]), ["a", "a.1", "A.2"]);
+});
+
+Deno.test("LinePrinter prefixes each complete line and flushes a last partial one", () => {
+  const written: string[] = [];
+  const sink = {
+    writeSync(data: Uint8Array) {
+      written.push(new TextDecoder().decode(data));
+      return data.byteLength;
+    },
+  };
+  const printer = new LinePrinter("web1: ", sink);
+  const bytes = (s: string) => new TextEncoder().encode(s);
+  printer.push(bytes("one\ntw"));
+  printer.push(bytes("o\n\nthr"));
+  printer.push(bytes("ee"));
+  printer.flush();
+  assertEquals(written, ["web1: one\n", "web1: two\n", "web1: \n", "web1: three\n"]);
+});
