@@ -90,7 +90,7 @@ export async function call(
         host: host.key,
         exitCode,
         stdoutBytes: stdout,
-        stderrBytes: stderr,
+        stderrBytes: inline ? stderr : new Uint8Array(),
         durationMs,
         ...files,
       }),

@@ -25,3 +25,11 @@ export function missingWritePermission(path: string): string | null {
   if (state === "granted") return null;
   return `write access to "${path}" is not granted; run with --allow-write=${path}`;
 }
+
+/** Why the file at `url` cannot be read, or null when it can: names the flag that grants it. */
+export function missingReadPermission(url: URL, grant: string): string | null {
+  if (url.protocol !== "file:" || Deno.build.standalone) return null;
+  const { state } = Deno.permissions.querySync({ name: "read", path: url });
+  if (state === "granted") return null;
+  return `read access to "${url.pathname}" is not granted; run with --allow-read=${grant}`;
+}

@@ -5,7 +5,11 @@
  * @module
  */
 
+import { missingReadPermission } from "./permissions.ts";
 import type { FromWorker, JobOutcome, JobSpec, ToWorker } from "./protocol.ts";
+
+/** The module every worker runs. */
+const WORKER_URL = new URL("../workers/job_worker.ts", import.meta.url);
 
 /** Options of {@linkcode Pool}. */
 export interface PoolOptions {
@@ -166,8 +170,7 @@ export class Pool implements Disposable, AsyncDisposable {
   }
 
   #startWorker(slot: Slot): Worker {
-    const url = new URL("../workers/job_worker.ts", import.meta.url);
-    const worker = new Worker(url, { type: "module" });
+    const worker = new Worker(WORKER_URL, { type: "module" });
     worker.onmessage = ({ data }: MessageEvent<FromWorker>) => {
       const id = data.type === "done" ? data.outcome.id : data.id;
       const entry = slot.jobs.get(id);
@@ -182,7 +185,7 @@ export class Pool implements Disposable, AsyncDisposable {
     };
     worker.onerror = (event) => {
       event.preventDefault();
-      this.#retire(slot, describeWorkerError(event.message, url));
+      this.#retire(slot, `its worker failed: ${event.message}`);
     };
     worker.onmessageerror = () => this.#retire(slot, "a message from its worker was unreadable");
     slot.worker = worker;
@@ -307,11 +310,11 @@ export function liveWorkersForTest(pool: Pool): number {
   return engine(pool).liveWorkers();
 }
 
-function describeWorkerError(message: string, url: URL): string {
-  const base = `its worker failed: ${message}`;
-  if (/read access/i.test(message) && url.protocol === "file:") {
-    const folder = new URL("..", url).pathname;
-    return `${base}; the workers need read access to parallax's files: --allow-read=${folder}`;
-  }
-  return base;
+/**
+ * Why the pool's workers cannot be loaded, or null: the main thread needs read access to the
+ * worker module and its imports (parallax's own folder), unless it is compiled into a binary.
+ */
+export function workerLoadProblem(): string | null {
+  const missing = missingReadPermission(WORKER_URL, new URL("..", WORKER_URL).pathname);
+  return missing === null ? null : `cannot load parallax's workers: ${missing}`;
 }

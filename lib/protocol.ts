@@ -48,7 +48,7 @@ export interface JobOutcome {
   readonly cancelled: boolean;
   /** Captured stdout (empty unless `keepOutput`). */
   readonly stdout: Uint8Array;
-  /** Captured stderr (empty unless `keepOutput`). */
+  /** Captured stderr: all of it with `keepOutput`, else its last 64 KiB (for classifying). */
   readonly stderr: Uint8Array;
   /** Total bytes the process wrote to stdout and stderr, kept or not. */
   readonly stdoutBytes: number;

@@ -13,7 +13,14 @@ import { safeNames } from "./output_names.ts";
 import { ParallaxError } from "./parallax_error.ts";
 import { joinPath, resolvePath } from "./path.ts";
 import { missingRunPermission, missingWritePermission } from "./permissions.ts";
-import { defaultPoolSize, type JobEnd, type JobRequest, Pool, runJobs } from "./pool.ts";
+import {
+  defaultPoolSize,
+  type JobEnd,
+  type JobRequest,
+  Pool,
+  runJobs,
+  workerLoadProblem,
+} from "./pool.ts";
 import { KILL_GRACE_MS, type Settings } from "./settings.ts";
 
 /** Where a host's output files are. */
@@ -54,6 +61,8 @@ export async function runOnHosts<R>(
   if (missingRun !== null) {
     return refuseAll("spawn", `cannot start '${settings.sshPath}': ${missingRun}`);
   }
+  const unloadable = workerLoadProblem();
+  if (unloadable !== null) return refuseAll("local", unloadable);
   let files: OutputFiles[];
   try {
     files = await prepareOutputFiles(hosts, settings);

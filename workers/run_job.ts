@@ -8,6 +8,12 @@
 import type { JobOutcome, JobSpec } from "../lib/protocol.ts";
 import { type Child, spawnChild } from "./child_process.ts";
 
+/**
+ * Without `keepOutput`, the last this many bytes of stderr are still kept: the main thread needs
+ * ssh's messages to tell a refused connection from a refused key.
+ */
+const STDERR_TAIL_BYTES = 64 * 1024;
+
 /** How long to wait for the output pipes to close once the process has exited. */
 const PIPE_DRAIN_MS = 500;
 
@@ -172,6 +178,7 @@ class Collector {
   total = 0;
   fileError: string | null = null;
   private readonly chunks: Uint8Array[] = [];
+  private kept = 0;
   private reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
 
   constructor(
@@ -210,7 +217,15 @@ class Collector {
         this.file = null;
       }
     }
-    if (this.spec.keepOutput) this.chunks.push(data);
+    if (this.spec.keepOutput) {
+      this.chunks.push(data);
+    } else if (this.name === "stderr") {
+      this.chunks.push(data);
+      this.kept += data.byteLength;
+      while (this.kept - this.chunks[0].byteLength >= STDERR_TAIL_BYTES) {
+        this.kept -= this.chunks.shift()!.byteLength;
+      }
+    }
     if (this.spec.streamOutput) this.onChunk(this.name, data);
   }
 

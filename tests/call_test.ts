@@ -1,0 +1,318 @@
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "./fixture/assert.ts";
+import { processesMatching, uniqueMarker } from "./fixture/processes.ts";
+import { startSshd } from "./fixture/sshd.ts";
+import { call, type CallResult, ParallaxError } from "../mod.ts";
+
+function ok(result: CallResult | ParallaxError | undefined): CallResult {
+  if (result === undefined) throw new Error("no result for this host");
+  if (result instanceof ParallaxError) throw new Error(`expected a result, got ${result.message}`);
+  return result;
+}
+
+function failed(result: CallResult | ParallaxError | undefined): ParallaxError {
+  if (!(result instanceof ParallaxError)) {
+    throw new Error(`expected a ParallaxError, got ${JSON.stringify(result)}`);
+  }
+  return result;
+}
+
+Deno.test("call() returns each host's stdout, stderr and exit code, keyed in input order", async () => {
+  await using sshd = await startSshd({ aliases: 4 });
+  const hosts = [...sshd.aliases].reverse();
+  const results = await call(hosts, "echo out-$PARALLAX_HOST; echo err >&2; exit 3", {
+    sshExtra: sshd.sshExtra,
+  });
+  assertEquals([...results.keys()], hosts);
+  for (const host of hosts) {
+    const result = ok(results.get(host));
+    assertEquals(result.host, host);
+    assertEquals(result.exitCode, 3);
+    assertEquals(result.stdout, `out-${host}\n`);
+    assertEquals(result.stderr, "err\n");
+    assertEquals(new TextDecoder().decode(result.stdoutBytes), `out-${host}\n`);
+    assert(result.durationMs > 0);
+  }
+});
+
+Deno.test("call() keys string entries as written and tuples as [user@]host[:port]", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const results = await call(
+    [`${sshd.user}@h001:${sshd.port}`, ["h002", sshd.port, sshd.user], { host: "h001" }],
+    "echo $PARALLAX_NODENUM",
+    { sshExtra: sshd.sshExtra },
+  );
+  assertEquals([...results.keys()], [
+    `${sshd.user}@h001:${sshd.port}`,
+    `${sshd.user}@h002:${sshd.port}`,
+    "h001",
+  ]);
+  assertEquals([...results.values()].map((r) => ok(r).stdout), ["0\n", "1\n", "2\n"]);
+});
+
+Deno.test("call() sends PARALLAX_HOST and PARALLAX_NODENUM to every host", async () => {
+  await using sshd = await startSshd({ aliases: 3 });
+  const results = await call(sshd.aliases, 'echo "$PARALLAX_HOST/$PARALLAX_NODENUM"', {
+    sshExtra: sshd.sshExtra,
+  });
+  assertEquals(
+    [...results.values()].map((r) => ok(r).stdout),
+    ["h001/0\n", "h002/1\n", "h003/2\n"],
+  );
+});
+
+Deno.test("call() reports a refused connection as kind connect, others intact", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const results = await call([sshd.refused, ...sshd.aliases], "echo fine", {
+    sshExtra: sshd.sshExtra,
+  });
+  const error = failed(results.get(sshd.refused));
+  assertEquals(error.kind, "connect");
+  assertEquals(error.host, sshd.refused);
+  assertEquals(error.exitCode, 255);
+  assertStringIncludes(error.message, "Connection refused");
+  assertStringIncludes(error.stderr, "Connection refused");
+  for (const alias of sshd.aliases) assertEquals(ok(results.get(alias)).stdout, "fine\n");
+});
+
+Deno.test("call() reports a listener that never answers as kind connect", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  const results = await call([sshd.silent, "h001"], "true", {
+    sshExtra: sshd.sshExtra,
+    connectTimeout: 1,
+  });
+  const error = failed(results.get(sshd.silent));
+  assertEquals(error.kind, "connect");
+  assertStringIncludes(error.message, "timed out");
+  assertEquals(ok(results.get("h001")).exitCode, 0);
+});
+
+Deno.test("call() reports an unresolvable name as kind connect", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  const results = await call(["no-such-host.invalid"], "true", { sshExtra: sshd.sshExtra });
+  const error = failed(results.get("no-such-host.invalid"));
+  assertEquals(error.kind, "connect");
+  assertStringIncludes(error.message, "resolve");
+});
+
+Deno.test("call() reports a refused key as kind auth", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  const results = await call([sshd.wrongKey], "true", { sshExtra: sshd.sshExtra });
+  const error = failed(results.get(sshd.wrongKey));
+  assertEquals(error.kind, "auth");
+  assertStringIncludes(error.message, "Permission denied");
+});
+
+Deno.test("call() reports a changed host key as kind hostkey", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  const results = await call([sshd.badHostKey], "true", { sshExtra: sshd.sshExtra });
+  const error = failed(results.get(sshd.badHostKey));
+  assertEquals(error.kind, "hostkey");
+  assertStringIncludes(error.message, "Host key verification failed");
+});
+
+Deno.test("call() kills a host that runs past its timeout and keeps its partial output", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const marker = uniqueMarker();
+  const results = await call(
+    sshd.aliases,
+    `echo partial; echo warn >&2; if [ "$PARALLAX_HOST" = h001 ]; then sleep 30; fi # ${marker}`,
+    { sshExtra: sshd.sshExtra, timeout: 1.5 },
+  );
+  const error = failed(results.get("h001"));
+  assertEquals(error.kind, "timeout");
+  assertEquals(error.stdout, "partial\n");
+  assertEquals(error.stderr, "warn\n");
+  assertStringIncludes(error.message, "timed out after");
+  assertEquals(ok(results.get("h002")).stdout, "partial\n");
+  assertEquals(await processesMatching(marker), []);
+});
+
+Deno.test("call() with an aborted signal kills running jobs and never starts queued ones", async () => {
+  await using sshd = await startSshd({ aliases: 6 });
+  const marker = uniqueMarker();
+  const controller = new AbortController();
+  const calling = call(sshd.aliases, `echo started; sleep 30 # ${marker}`, {
+    sshExtra: sshd.sshExtra,
+    limit: 2,
+    printOut: false,
+    signal: controller.signal,
+  });
+  await waitFor(async () => (await processesMatching(marker)).length === 2);
+  controller.abort();
+  const results = await calling;
+  assertEquals(results.size, 6);
+  for (const result of results.values()) assertEquals(failed(result).kind, "cancelled");
+  const messages = [...results.values()].map((r) => failed(r).message);
+  assertEquals(messages.filter((m) => m.includes("before it started")).length, 4);
+  assertEquals(await processesMatching(marker), []);
+});
+
+Deno.test("call() with a signal aborted beforehand contacts no host", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const results = await call(sshd.aliases, "true", {
+    sshExtra: sshd.sshExtra,
+    signal: AbortSignal.abort(),
+  });
+  for (const result of results.values()) {
+    assertStringIncludes(failed(result).message, "cancelled before it started");
+  }
+});
+
+Deno.test("call() never runs more than limit ssh processes at once", async () => {
+  await using sshd = await startSshd({ aliases: 8 });
+  const dir = await Deno.makeTempDir();
+  try {
+    const results = await call(
+      sshd.aliases,
+      `echo "S $(date +%s%N)" > ${dir}/$PARALLAX_HOST; sleep 0.4; echo "E $(date +%s%N)" >> ${dir}/$PARALLAX_HOST`,
+      { sshExtra: sshd.sshExtra, limit: 3 },
+    );
+    for (const result of results.values()) assertEquals(ok(result).exitCode, 0);
+    const events: [number, number][] = [];
+    for (const alias of sshd.aliases) {
+      for (const line of (await Deno.readTextFile(`${dir}/${alias}`)).trim().split("\n")) {
+        const [kind, ns] = line.split(" ");
+        events.push([Number(BigInt(ns) / 1000n), kind === "S" ? 1 : -1]);
+      }
+    }
+    events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    let running = 0;
+    let peak = 0;
+    for (const [, delta] of events) peak = Math.max(peak, running += delta);
+    assert(peak <= 3, `peak concurrency ${peak} exceeds the limit 3`);
+    assert(peak >= 2, `peak concurrency ${peak}: the hosts never ran in parallel`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("call() feeds input to every host's stdin, as text or bytes", async () => {
+  await using sshd = await startSshd({ aliases: 3 });
+  const text = await call(sshd.aliases, "cat; echo", { sshExtra: sshd.sshExtra, input: "héllo" });
+  for (const result of text.values()) assertEquals(ok(result).stdout, "héllo\n");
+  const bytes = Uint8Array.from([0, 1, 2, 255, 10]);
+  const binary = await call(sshd.aliases, "cat", { sshExtra: sshd.sshExtra, input: bytes });
+  for (const result of binary.values()) assertEquals(ok(result).stdoutBytes, bytes);
+  const none = await call(["h001"], "cat; echo done", { sshExtra: sshd.sshExtra });
+  assertEquals(ok(none.get("h001")).stdout, "done\n");
+});
+
+Deno.test("call() writes one outdir and errdir file per host, none outside the folder", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const base = await Deno.makeTempDir();
+  try {
+    const outdir = `${base}/deep/out`;
+    const errdir = `${base}/err`;
+    const hosts = ["h001", "h002", "../escape", "a/b", "a_b"];
+    const results = await call(hosts, "echo out-$PARALLAX_HOST; echo err-$PARALLAX_HOST >&2", {
+      sshExtra: sshd.sshExtra,
+      outdir,
+      errdir,
+      inline: false,
+    });
+    const names = (dir: string) => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assertEquals(names(outdir), ["_.._escape", "a_b", "a_b.1", "h001", "h002"]);
+    assertEquals(names(errdir), ["_.._escape", "a_b", "a_b.1", "h001", "h002"]);
+    assertEquals(names(base), ["deep", "err"]);
+    assertEquals(await Deno.readTextFile(`${outdir}/h001`), "out-h001\n");
+    assertStringIncludes(await Deno.readTextFile(`${errdir}/a_b.1`), "a_b");
+    assertEquals(await Deno.readTextFile(`${errdir}/h002`), "err-h002\n");
+    const h002 = ok(results.get("h002"));
+    assertEquals([h002.stdout, h002.outFile, h002.errFile], [
+      "",
+      `${outdir}/h002`,
+      `${errdir}/h002`,
+    ]);
+    assertEquals(
+      failed(results.get("../escape")).kind,
+      "connect",
+      failed(results.get("../escape")).message,
+    );
+    assertStringIncludes(await Deno.readTextFile(`${errdir}/_.._escape`), "resolve");
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("call() replaces a symlink planted in outdir instead of writing through it", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  const base = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${base}/out`);
+    await Deno.writeTextFile(`${base}/victim`, "untouched\n");
+    await Deno.symlink(`${base}/victim`, `${base}/out/h001`);
+    const results = await call(["h001"], "echo written", {
+      sshExtra: sshd.sshExtra,
+      outdir: `${base}/out`,
+    });
+    assertEquals(ok(results.get("h001")).stdout, "written\n");
+    assertEquals(await Deno.readTextFile(`${base}/victim`), "untouched\n");
+    assertEquals(await Deno.readTextFile(`${base}/out/h001`), "written\n");
+    assertEquals(Deno.lstatSync(`${base}/out/h001`).isSymlink, false);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("call() reports an outdir it cannot create as kind local for every host", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const file = await Deno.makeTempFile();
+  try {
+    const results = await call(sshd.aliases, "true", {
+      sshExtra: sshd.sshExtra,
+      outdir: `${file}/sub`,
+    });
+    for (const result of results.values()) {
+      assertEquals(failed(result).kind, "local");
+      assertStringIncludes(failed(result).message, "cannot create output folder");
+    }
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
+Deno.test("call() runs 200 hosts in one call with every result present", async () => {
+  await using sshd = await startSshd({ aliases: 200 });
+  const results = await call(sshd.aliases, "echo $PARALLAX_NODENUM", {
+    sshExtra: sshd.sshExtra,
+    limit: 32,
+  });
+  assertEquals(results.size, 200);
+  sshd.aliases.forEach((alias, i) => assertEquals(ok(results.get(alias)).stdout, `${i}\n`));
+});
+
+Deno.test("call() keeps 5 MB of output from one host byte for byte", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const command = "seq 1 800000";
+  const local = await new Deno.Command("sh", { args: ["-c", command] }).output();
+  assert(local.stdout.byteLength > 5_000_000);
+  const results = await call(sshd.aliases, command, { sshExtra: sshd.sshExtra });
+  for (const result of results.values()) {
+    assertEquals(ok(result).stdoutBytes.byteLength, local.stdout.byteLength);
+    assertEquals(ok(result).stdoutBytes, local.stdout);
+  }
+});
+
+Deno.test("call() reports a missing ssh program as kind spawn", async () => {
+  const results = await call(["web1", "web2"], "true", { sshPath: "/nonexistent/ssh" });
+  for (const result of results.values()) {
+    assertEquals(failed(result).kind, "spawn");
+    assertStringIncludes(failed(result).message, "program not found");
+  }
+});
+
+Deno.test("call() refuses bad input before contacting any host", async () => {
+  await assertRejects(() => call(["web1", "-oProxyCommand=x"], "true"), TypeError, "ssh option");
+  await assertRejects(() => call(["web1", "web1"], "true"), TypeError, "'web1' twice");
+  await assertRejects(() => call(["web1"], "  "), TypeError, "empty command");
+  await assertRejects(() => call(["web1"], "true", { limit: 0 }), RangeError, "limit 0");
+  assertEquals((await call([], "true")).size, 0);
+});
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("condition not reached in time");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
