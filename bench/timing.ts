@@ -1,0 +1,70 @@
+/**
+ * Shared helpers of the benchmarks: interleaved rounds, medians, and a table with ratios.
+ *
+ * @module
+ */
+
+/** One contender: a name and a function that runs it once and resolves when done. */
+export interface Contender {
+  readonly name: string;
+  readonly run: () => Promise<void>;
+}
+
+/** Wall times (ms) of each contender, rounds interleaved so that drift hits all alike. */
+export async function interleaved(
+  contenders: readonly Contender[],
+  rounds: number,
+): Promise<Map<string, number[]>> {
+  const times = new Map(contenders.map((c) => [c.name, [] as number[]]));
+  for (let round = 0; round < rounds; round++) {
+    for (const contender of contenders) {
+      const started = performance.now();
+      await contender.run();
+      times.get(contender.name)!.push(performance.now() - started);
+    }
+  }
+  return times;
+}
+
+/** The median of a list of numbers. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** A Markdown table of medians, each with its ratio to the `baseline` contender. */
+export function table(times: Map<string, number[]>, baseline: string): string {
+  const base = median(times.get(baseline)!);
+  const rows = [...times].map(([name, values]) => {
+    const m = median(values);
+    const all = values.map((v) => (v / 1000).toFixed(2)).join(", ");
+    return `| ${name} | ${(m / 1000).toFixed(2)} s | ${(m / base).toFixed(3)}× | ${all} |`;
+  });
+  return [`| contender | median | vs ${baseline} | runs (s) |`, "|---|---|---|---|", ...rows].join(
+    "\n",
+  );
+}
+
+/** Runs a shell command line and throws if it fails. */
+export async function sh(script: string): Promise<void> {
+  const { code, stderr } = await new Deno.Command("sh", {
+    args: ["-c", script],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(`'${script}' failed (${code}): ${new TextDecoder().decode(stderr)}`);
+  }
+}
+
+/** A one-line description of this machine, for the tables. */
+export async function machine(): Promise<string> {
+  const cpu = (await Deno.readTextFile("/proc/cpuinfo").catch(() => ""))
+    .match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown CPU";
+  const ssh = await new Deno.Command("ssh", { args: ["-V"], stderr: "piped" }).output();
+  return `${navigator.hardwareConcurrency} cores, ${cpu}; ${
+    new TextDecoder().decode(ssh.stderr).trim()
+  }; Deno ${Deno.version.deno}`;
+}
