@@ -316,3 +316,27 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 15_000): Promi
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+Deno.test("call() reports an unexplained exit status 255 as kind ssh, output kept", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  const results = await call(["h001"], "echo before; exit 255", { sshExtra: sshd.sshExtra });
+  const error = failed(results.get("h001"));
+  assertEquals([error.kind, error.exitCode, error.stdout], ["ssh", 255, "before\n"]);
+  assertStringIncludes(error.message, "exit status 255");
+});
+
+Deno.test("call() names files .out and .err when outdir and errdir are one folder", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  const dir = await Deno.makeTempDir();
+  try {
+    await call(["h001"], "echo o; echo e >&2", {
+      sshExtra: sshd.sshExtra,
+      outdir: dir,
+      errdir: dir,
+    });
+    assertEquals(await Deno.readTextFile(`${dir}/h001.out`), "o\n");
+    assertEquals(await Deno.readTextFile(`${dir}/h001.err`), "e\n");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
