@@ -1,11 +1,13 @@
 /**
- * parallax runs commands on many machines at once over SSH: the system's OpenSSH client, driven
+ * parallax runs commands and copies files on many machines at once over SSH
+ * ({@linkcode call}, {@linkcode copy}, {@linkcode slurp}): the system's OpenSSH client, driven
  * from a fixed pool of Web Workers, with one structured result or {@linkcode ParallaxError} per
  * host. It is the Deno counterpart of the Python library Parallax SSH (a fork of pssh).
  *
- * Run under explicit permissions: `--allow-run=ssh` (and read access to parallax's own files,
- * which its workers load); `--allow-write` for `outdir`/`errdir`; `--allow-env=PARALLAX_USER,…`
- * to let the `PARALLAX_*` variables supply defaults.
+ * Run under explicit permissions: `--allow-run=ssh,scp`; read access to parallax's own files
+ * (its workers load them) and to the files `copy()` sends; `--allow-write` for `outdir`,
+ * `errdir` and slurp's `localdir`; `--allow-env=PARALLAX_USER,…` to let the `PARALLAX_*`
+ * variables supply defaults.
  *
  * @example Uptime of three hosts
  * ```ts
@@ -22,7 +24,15 @@
  */
 
 export { call, type CallResult } from "./lib/call.ts";
-export type { CallOptions, CommonOptions } from "./lib/options.ts";
+export { copy, type CopyResult } from "./lib/copy.ts";
+export { slurp, type SlurpResult } from "./lib/slurp.ts";
+export type {
+  CallOptions,
+  CommonOptions,
+  CopyOptions,
+  SlurpOptions,
+  TransferOptions,
+} from "./lib/options.ts";
 export { type ErrorKind, ParallaxError, type ParallaxErrorInit } from "./lib/parallax_error.ts";
 export { type Host, type HostEntry, type HostsInput, parseHosts } from "./lib/hosts.ts";
 export { readHostFile } from "./lib/host_file.ts";

@@ -81,6 +81,8 @@ export async function call(
     ? encoder.encode(input)
     : input;
   return await runOnHosts(parsed, settings, {
+    program: settings.sshPath,
+    meaning: "command",
     argv: (host) => sshArgv(host, command, settings),
     stdin,
     keepOutput: inline,

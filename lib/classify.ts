@@ -28,7 +28,7 @@ const SSH_FAILURE_PATTERNS: readonly [ErrorKind, RegExp, string][] = [
   ],
   [
     "auth",
-    /Permission denied|Too many authentication failures|Authentication failed/i,
+    /Permission denied \(|Permission denied, please try again|Too many authentication failures/i,
     "authentication failed",
   ],
   [
@@ -46,11 +46,22 @@ export function decode(bytes: Uint8Array): string {
 }
 
 /**
+ * What a job's exit status means: the remote command's status (ssh passes it through, and keeps
+ * 255 for its own failures), or a transfer's success (scp: any nonzero status is a failure).
+ */
+export type ExitMeaning = "command" | "transfer";
+
+/**
  * Classifies a job's end for host `key`.
  *
  * @param program The program the job ran, for messages about starting it.
  */
-export function classify(key: string, end: JobEnd, program: string): Completed | ParallaxError {
+export function classify(
+  key: string,
+  end: JobEnd,
+  program: string,
+  meaning: ExitMeaning,
+): Completed | ParallaxError {
   if (end.kind === "not-started") {
     return new ParallaxError({
       host: key,
@@ -100,9 +111,16 @@ export function classify(key: string, end: JobEnd, program: string): Completed |
   if (outcome.signal !== null) {
     return fail("ssh", `${program} was killed by ${outcome.signal}`);
   }
-  if (outcome.exitCode === SSH_FAILURE) {
+  const failedToRun = meaning === "transfer"
+    ? outcome.exitCode !== 0
+    : outcome.exitCode === SSH_FAILURE;
+  if (failedToRun) {
     for (const [kind, pattern, summary] of SSH_FAILURE_PATTERNS) {
       if (pattern.test(stderr)) return fail(kind, `${summary}: ${matchingLine(stderr, pattern)}`);
+    }
+    if (meaning === "transfer") {
+      const detail = stderr.trim() === "" ? "" : `: ${allLines(stderr)}`;
+      return fail("transfer", `${program} failed with exit status ${outcome.exitCode}${detail}`);
     }
     const detail = stderr.trim() === "" ? "" : `: ${lastLine(stderr)}`;
     return fail("ssh", `${program} failed with exit status 255${detail}`);
@@ -119,6 +137,13 @@ export function classify(key: string, end: JobEnd, program: string): Completed |
 /** The last line of ssh's stderr that matches: ssh states its verdict last. */
 function matchingLine(text: string, pattern: RegExp): string {
   return text.split("\n").findLast((line) => pattern.test(line))?.trim() ?? lastLine(text);
+}
+
+/** scp says what failed over several lines ("dest open …: Permission denied", "failed to …"). */
+function allLines(text: string): string {
+  const joined = text.split("\n").map((line) => line.trim()).filter((line) => line !== "")
+    .join("; ");
+  return joined.length > 500 ? `${joined.slice(0, 497)}...` : joined;
 }
 
 function lastLine(text: string): string {

@@ -12,6 +12,8 @@
  * - `timeout`: the per-host timeout expired and the job was killed;
  * - `cancelled`: the call was aborted or the pool closed before the job finished;
  * - `ssh`: any other ssh failure (exit status 255, or ssh killed by a signal);
+ * - `transfer`: scp connected but the copy failed: a missing remote source, a remote permission
+ *   problem, a full disk;
  * - `spawn`: ssh could not be started (missing program, missing `--allow-run`);
  * - `local`: a problem on this machine (an output file, a worker that died).
  */
@@ -22,6 +24,7 @@ export type ErrorKind =
   | "timeout"
   | "cancelled"
   | "ssh"
+  | "transfer"
   | "spawn"
   | "local";
 

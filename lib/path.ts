@@ -16,3 +16,18 @@ export function joinPath(...segments: string[]): string {
 export function resolvePath(...segments: string[]): string {
   return nodePath.resolve(...segments);
 }
+
+/** Whether a path is absolute. */
+export function isAbsolutePath(path: string): boolean {
+  return nodePath.isAbsolute(path);
+}
+
+/** Normalizes a path: removes `.` segments, resolves `..` where it can, joins slashes. */
+export function normalizePath(path: string): string {
+  return nodePath.normalize(path);
+}
+
+/** The folder part of a path. */
+export function dirnamePath(path: string): string {
+  return nodePath.dirname(path);
+}

@@ -26,10 +26,14 @@ export function missingWritePermission(path: string): string | null {
   return `write access to "${path}" is not granted; run with --allow-write=${path}`;
 }
 
-/** Why the file at `url` cannot be read, or null when it can: names the flag that grants it. */
-export function missingReadPermission(url: URL, grant: string): string | null {
-  if (url.protocol !== "file:" || Deno.build.standalone) return null;
-  const { state } = Deno.permissions.querySync({ name: "read", path: url });
+/**
+ * Why `path` cannot be read, or null when it can: names the flag that grants it (`grant`, or the
+ * path itself). Files of a `deno compile` binary and remote modules need no read access.
+ */
+export function missingReadPermission(path: string | URL, grant?: string): string | null {
+  if (path instanceof URL && (path.protocol !== "file:" || Deno.build.standalone)) return null;
+  const { state } = Deno.permissions.querySync({ name: "read", path });
   if (state === "granted") return null;
-  return `read access to "${url.pathname}" is not granted; run with --allow-read=${grant}`;
+  const shown = path instanceof URL ? path.pathname : path;
+  return `read access to "${shown}" is not granted; run with --allow-read=${grant ?? shown}`;
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { classify, type Completed } from "./classify.ts";
+import { classify, type Completed, type ExitMeaning } from "./classify.ts";
 import type { Host } from "./hosts.ts";
 import { LinePrinter, writeAllSync } from "./line_printer.ts";
 import { safeNames } from "./output_names.ts";
@@ -31,6 +31,15 @@ export interface OutputFiles {
 
 /** What an operation tells the driver. */
 export interface Plan<R> {
+  /** The program every job runs (`argv[0]`), checked for run permission before anything starts. */
+  readonly program: string;
+  /** What the program's exit status means. */
+  readonly meaning: ExitMeaning;
+  /**
+   * Work to do once before any host is contacted (creating folders, say); a rejection becomes a
+   * `local` error for every host.
+   */
+  prepare?(): Promise<void>;
   /** The command line for a host; `argv[0]` is the program. */
   argv(host: Host, index: number): string[];
   /** Bytes for every job's stdin, or null. */
@@ -39,8 +48,8 @@ export interface Plan<R> {
   readonly keepOutput: boolean;
   /** Print output lines prefixed with the host as they arrive. */
   readonly printOut: boolean;
-  /** The result of a host whose job completed. */
-  result(host: Host, completed: Completed, files: OutputFiles): R | ParallaxError;
+  /** The result of the host at `index`, whose job completed. */
+  result(host: Host, completed: Completed, files: OutputFiles, index: number): R | ParallaxError;
 }
 
 /** Runs `plan` on every host and returns each host's result or error, in input order. */
@@ -57,15 +66,16 @@ export async function runOnHosts<R>(
     hosts.forEach((host, i) => ends[i] = new ParallaxError({ host: host.key, kind, reason }));
     return toMap();
   };
-  const missingRun = missingRunPermission(settings.sshPath);
+  const missingRun = missingRunPermission(plan.program);
   if (missingRun !== null) {
-    return refuseAll("spawn", `cannot start '${settings.sshPath}': ${missingRun}`);
+    return refuseAll("spawn", `cannot start '${plan.program}': ${missingRun}`);
   }
   const unloadable = workerLoadProblem();
   if (unloadable !== null) return refuseAll("local", unloadable);
   let files: OutputFiles[];
   try {
     files = await prepareOutputFiles(hosts, settings);
+    await plan.prepare?.();
   } catch (error) {
     return refuseAll("local", (error as Error).message);
   }
@@ -95,10 +105,10 @@ export async function runOnHosts<R>(
         printers[index]?.stdout.flush();
         printers[index]?.stderr.flush();
         const host = hosts[index];
-        const outcome = classify(host.key, end, settings.sshPath);
+        const outcome = classify(host.key, end, plan.program, plan.meaning);
         ends[index] = outcome instanceof ParallaxError
           ? outcome
-          : plan.result(host, outcome, files[index]);
+          : plan.result(host, outcome, files[index], index);
         if (settings.verbose) logEnd(host, jobs[index].argv, end, ends[index]);
       },
     });

@@ -1,0 +1,53 @@
+/**
+ * Checked settings of `copy()` and `slurp()` on top of the common ones.
+ *
+ * @module
+ */
+
+import type { TransferOptions } from "./options.ts";
+import type { TransferSettings } from "./scp_argv.ts";
+
+/**
+ * Checks the transfer options and fills in their defaults.
+ *
+ * @throws {RangeError} For a bandwidth limit that is not a positive integer.
+ * @throws {TypeError} For an empty `scpPath`.
+ */
+export function resolveTransferSettings(options: TransferOptions): TransferSettings {
+  const {
+    recursive = true,
+    preserve = false,
+    compress = false,
+    bandwidthLimit,
+    scpPath = "scp",
+  } = options;
+  if (
+    bandwidthLimit !== undefined && (!Number.isInteger(bandwidthLimit) || bandwidthLimit < 1)
+  ) {
+    throw new RangeError(
+      `Cannot use bandwidthLimit ${bandwidthLimit}: expected Kbit/s as an integer >= 1`,
+    );
+  }
+  if (typeof scpPath !== "string" || scpPath === "") {
+    throw new TypeError(`Cannot use scpPath '${scpPath}': expected a program name or path`);
+  }
+  return Object.freeze({
+    recursive: Boolean(recursive),
+    preserve: Boolean(preserve),
+    compress: Boolean(compress),
+    bandwidthLimit,
+    scpPath,
+  });
+}
+
+/**
+ * Checks a path argument: a non-empty string without NUL (which no file name can hold).
+ *
+ * @throws {TypeError} Naming `what` and the value.
+ */
+export function checkPathArgument(path: unknown, what: string): string {
+  if (typeof path !== "string" || path === "" || path.includes("\0")) {
+    throw new TypeError(`Cannot use ${what} ${JSON.stringify(path)}: expected a non-empty path`);
+  }
+  return path;
+}
