@@ -36,4 +36,5 @@ export type {
 export { type ErrorKind, ParallaxError, type ParallaxErrorInit } from "./lib/parallax_error.ts";
 export { type Host, type HostEntry, type HostsInput, parseHosts } from "./lib/hosts.ts";
 export { readHostFile } from "./lib/host_file.ts";
+export { compactHosts, expandHosts } from "./lib/host_range.ts";
 export { Pool, type PoolOptions } from "./lib/pool.ts";

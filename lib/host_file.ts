@@ -4,15 +4,17 @@
  * @module
  */
 
+import { expandHosts } from "./host_range.ts";
 import { type Host, parseHostEntry } from "./hosts.ts";
 
 /**
  * Reads a pssh-format host file: one `[user@]host[:port] [user]` per line, `#` starting a comment,
  * blank lines ignored. A user in the second field applies when the first field names none.
+ * Host ranges (`web[01-20]`, see {@linkcode expandHosts}) expand in place.
  *
  * @param path The file to read.
  * @returns The hosts in file order, ready to pass to {@linkcode call}.
- * @throws {TypeError} For a malformed line, with the file name and line number.
+ * @throws {TypeError} For a malformed line or range, with the file name and line number.
  * @throws {Error} When the file cannot be read, naming the file (and the permission to grant).
  *
  * @example Reading a host file
@@ -57,21 +59,26 @@ export function parseHostFileText(text: string, name: string): Host[] {
     if (fields.length > 2) {
       throw new TypeError(`${where}: expected '[user@]host[:port] [user]', got '${line}'`);
     }
-    let host: Host;
+    let expanded: Host[];
     try {
-      host = parseHostEntry(fields[0]);
-      if (fields.length === 2 && host.user === undefined) {
-        host = parseHostEntry({ host: host.host, port: host.port, user: fields[1] });
-      }
+      expanded = expandHosts(fields[0]).map((entry) => {
+        const host = parseHostEntry(entry);
+        return fields.length === 2 && host.user === undefined
+          ? parseHostEntry({ host: host.host, port: host.port, user: fields[1] })
+          : host;
+      });
     } catch (error) {
-      throw new TypeError(`${where}: ${(error as Error).message}`);
+      const Class = error instanceof RangeError ? RangeError : TypeError;
+      throw new Class(`${where}: ${(error as Error).message}`);
     }
-    const previous = lines.get(host.key);
-    if (previous !== undefined) {
-      throw new TypeError(`${where}: host '${host.key}' is already listed on line ${previous}`);
+    for (const host of expanded) {
+      const previous = lines.get(host.key);
+      if (previous !== undefined) {
+        throw new TypeError(`${where}: host '${host.key}' is already listed on line ${previous}`);
+      }
+      lines.set(host.key, index + 1);
+      hosts.push(host);
     }
-    lines.set(host.key, index + 1);
-    hosts.push(host);
   });
   return hosts;
 }
