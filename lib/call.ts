@@ -84,6 +84,7 @@ export async function call(
     program: settings.sshPath,
     meaning: "command",
     argv: (host) => sshArgv(host, command, settings),
+    onResult: options.onResult,
     stdin,
     keepOutput: inline,
     printOut,

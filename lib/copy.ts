@@ -72,6 +72,7 @@ export async function copy(
     program: transfer.scpPath,
     meaning: "transfer",
     argv: (host) => scpUploadArgv(host, sources, dst, settings, transfer),
+    onResult: options.onResult,
     stdin: null,
     keepOutput: true,
     printOut: false,

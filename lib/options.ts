@@ -4,7 +4,11 @@
  * @module
  */
 
+import type { CallResult } from "./call.ts";
+import type { CopyResult } from "./copy.ts";
+import type { ParallaxError } from "./parallax_error.ts";
 import type { Pool } from "./pool.ts";
+import type { SlurpResult } from "./slurp.ts";
 
 /** Options shared by every operation: scheduling, ssh settings and where output goes. */
 export interface CommonOptions {
@@ -109,6 +113,12 @@ export interface CallOptions extends CommonOptions {
    * @default {false}
    */
   printOut?: boolean;
+  /**
+   * Called with each host's result or error as soon as that host finishes, in the order they
+   * finish (the returned map keeps input order). An exception it throws rejects the call once
+   * every host has finished.
+   */
+  onResult?: (result: CallResult | ParallaxError) => void;
 }
 
 /** Options of {@linkcode copy} and {@linkcode slurp}, on top of the common ones. */
@@ -143,10 +153,15 @@ export interface TransferOptions extends CommonOptions {
 }
 
 /** Options of {@linkcode copy}. */
-export type CopyOptions = TransferOptions;
+export interface CopyOptions extends TransferOptions {
+  /** Called with each host's result or error as soon as that host finishes. */
+  onResult?: (result: CopyResult | ParallaxError) => void;
+}
 
 /** Options of {@linkcode slurp}. */
 export interface SlurpOptions extends TransferOptions {
+  /** Called with each host's result or error as soon as that host finishes. */
+  onResult?: (result: SlurpResult | ParallaxError) => void;
   /**
    * Local folder under which each host gets its own folder.
    *

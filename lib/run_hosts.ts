@@ -48,6 +48,8 @@ export interface Plan<R> {
   readonly keepOutput: boolean;
   /** Print output lines prefixed with the host as they arrive. */
   readonly printOut: boolean;
+  /** Told each host's result or error as soon as it is known. */
+  onResult?(result: R | ParallaxError): void;
   /** The result of the host at `index`, whose job completed. */
   result(host: Host, completed: Completed, files: OutputFiles, index: number): R | ParallaxError;
 }
@@ -93,6 +95,7 @@ export async function runOnHosts<R>(
     stderrFile: files[index].errFile ?? null,
   }));
 
+  let callbackError: { error: unknown } | null = null;
   const pool = settings.pool ?? new Pool({
     size: Math.min(settings.poolSize ?? defaultPoolSize(), hosts.length),
   });
@@ -110,11 +113,17 @@ export async function runOnHosts<R>(
           ? outcome
           : plan.result(host, outcome, files[index], index);
         if (settings.verbose) logEnd(host, jobs[index].argv, end, ends[index]);
+        try {
+          plan.onResult?.(ends[index]);
+        } catch (error) {
+          callbackError ??= { error };
+        }
       },
     });
   } finally {
     if (settings.pool === undefined) pool[Symbol.dispose]();
   }
+  if (callbackError !== null) throw (callbackError as { error: unknown }).error;
   return toMap();
 }
 

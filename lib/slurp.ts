@@ -85,6 +85,7 @@ export async function slurp(
       for (const target of targets) await Deno.mkdir(dirnamePath(target), { recursive: true });
     },
     argv: (host, index) => scpDownloadArgv(host, src, targets[index], settings, transfer),
+    onResult: options.onResult,
     stdin: null,
     keepOutput: true,
     printOut: false,

@@ -1,0 +1,443 @@
+import { assert, assertEquals, assertStringIncludes } from "./fixture/assert.ts";
+import { ROOT } from "./fixture/deno_run.ts";
+import { processesMatching, uniqueMarker } from "./fixture/processes.ts";
+import { type Sshd, startSshd } from "./fixture/sshd.ts";
+
+const ENV_VARS = [
+  "PARALLAX_HOSTS",
+  "PARALLAX_USER",
+  "PARALLAX_PAR",
+  "PARALLAX_OUTDIR",
+  "PARALLAX_VERBOSE",
+  "PARALLAX_OPTIONS",
+  "NO_COLOR",
+];
+const PERMISSIONS = [
+  "--allow-run=ssh,scp",
+  "--allow-read",
+  "--allow-write",
+  `--allow-env=${ENV_VARS.join(",")}`,
+];
+const CLI = [Deno.execPath(), "run", "--quiet", ...PERMISSIONS, `${ROOT}/cli.ts`];
+
+interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI as a subprocess; the PARALLAX_* variables of this process never leak into it. */
+async function cli(
+  args: string[],
+  options: { env?: Record<string, string>; stdin?: string; cwd?: string } = {},
+): Promise<CliRun> {
+  const child = new Deno.Command(CLI[0], {
+    args: [...CLI.slice(1), ...args],
+    env: { ...Object.fromEntries(ENV_VARS.map((v) => [v, ""])), ...options.env },
+    cwd: options.cwd,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const output = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+const STATUS = /^\[(\d+)\] \d\d:\d\d:\d\d \[(SUCCESS|FAILURE)\] (\S+)(.*)$/;
+
+function statusLines(stdout: string): { n: number; status: string; host: string; rest: string }[] {
+  return stdout.split("\n").flatMap((line) => {
+    const m = STATUS.exec(line);
+    return m ? [{ n: Number(m[1]), status: m[2], host: m[3], rest: m[4] }] : [];
+  });
+}
+
+const F = (sshd: Sshd) => ["-x", `-F ${sshd.configPath}`];
+
+Deno.test("parallax call prints pssh status lines, with -i the output under each", async () => {
+  await using sshd = await startSshd({ aliases: 4 });
+  const run = await cli([
+    "call",
+    ...F(sshd),
+    "-H",
+    "h00[1-4]",
+    "-i",
+    "echo out-$PARALLAX_HOST; echo err >&2",
+  ]);
+  assertEquals(run.code, 0, run.stderr);
+  const lines = statusLines(run.stdout);
+  assertEquals(lines.map((l) => l.n), [1, 2, 3, 4]);
+  assertEquals(lines.map((l) => l.host).sort(), ["h001", "h002", "h003", "h004"]);
+  for (const alias of sshd.aliases) {
+    assertStringIncludes(run.stdout, `[SUCCESS] ${alias}\nout-${alias}\nStderr: err\n`);
+  }
+  assertEquals(run.stdout.includes("\x1b["), false, "no colours on a pipe");
+});
+
+Deno.test("parallax call --inline-stdout prints stdout only; without -i no output", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const inline = await cli([
+    "call",
+    ...F(sshd),
+    "-H",
+    "h001 h002",
+    "--inline-stdout",
+    "echo o; echo e >&2",
+  ]);
+  assertEquals(inline.code, 0, inline.stderr);
+  assertStringIncludes(inline.stdout, "[SUCCESS] h001\no\n");
+  assertEquals(inline.stdout.includes("Stderr"), false);
+  const bare = await cli(["call", ...F(sshd), "-H", "h001", "echo o"]);
+  assertEquals(statusLines(bare.stdout).length, 1);
+  assertEquals(bare.stdout.split("\n").filter((l) => l !== "").length, 1);
+});
+
+Deno.test("parallax call --json writes one object per host per line", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const run = await cli([
+    "call",
+    ...F(sshd),
+    "-H",
+    "h001 h002 refused",
+    "--json",
+    "echo hi; exit 3",
+  ]);
+  assertEquals(run.code, 4, run.stderr);
+  const records = run.stdout.trim().split("\n").map((line) => JSON.parse(line));
+  assertEquals(records.length, 3);
+  const byHost = Object.fromEntries(records.map((r) => [r.host, r]));
+  assertEquals(byHost.h001.status, "failure");
+  assertEquals(byHost.h001.exitCode, 3);
+  assertEquals(byHost.h001.error, null);
+  assertEquals(byHost.h001.stdout, "hi\n");
+  assert(typeof byHost.h001.durationMs === "number");
+  assertEquals(byHost.refused.error, "connect");
+  assertStringIncludes(byHost.refused.message, "Connection refused");
+});
+
+Deno.test("parallax call --gather prints each distinct output once under its host range", async () => {
+  await using sshd = await startSshd({ aliases: 6 });
+  const run = await cli([
+    "call",
+    ...F(sshd),
+    "-H",
+    "h00[1-6]",
+    "--gather",
+    'if [ "$PARALLAX_HOST" = h006 ]; then echo odd; else echo same; fi',
+  ]);
+  assertEquals(run.code, 0, run.stderr);
+  assertStringIncludes(run.stdout, "h[001-005] (5)\n---------------\nsame\n");
+  assertStringIncludes(run.stdout, "h006 (1)\n---------------\nodd\n");
+  assert(run.stdout.indexOf("same") < run.stdout.indexOf("odd"), "largest group first");
+});
+
+Deno.test("parallax exit status: 0 ok, 5 nonzero, 4 ssh error, 3 timeout, 2 usage, 1 other", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const hosts = ["-H", "h001 h002"];
+  assertEquals((await cli(["call", ...F(sshd), ...hosts, "true"])).code, 0);
+  assertEquals((await cli(["call", ...F(sshd), ...hosts, "exit 7"])).code, 5);
+  assertEquals((await cli(["call", ...F(sshd), "-H", "h001 refused", "exit 7"])).code, 4);
+  const timeout = await cli(["call", ...F(sshd), "-H", "h001 refused", "-t", "1", "sleep 20"]);
+  assertEquals(timeout.code, 3);
+  assertStringIncludes(timeout.stdout, "[FAILURE] h001 Timed out, killed");
+  assertEquals((await cli(["call", ...F(sshd), ...hosts, "-p", "x", "true"])).code, 2);
+  const missing = await cli(["copy", ...F(sshd), ...hosts, "/nonexistent/file", "/tmp/x"]);
+  assertEquals(missing.code, 1);
+  assertStringIncludes(missing.stderr, "parallax: Cannot copy '/nonexistent/file'");
+});
+
+Deno.test("parallax reads -h host files and -H ranges, else PARALLAX_HOSTS; flags win", async () => {
+  await using sshd = await startSshd({ aliases: 5 });
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/a.txt`, "# web\nh00[1-2]\n");
+    await Deno.writeTextFile(`${dir}/b.txt`, "h003\n");
+    await Deno.writeTextFile(`${dir}/env.txt`, "h005\n");
+    const hostsOf = (run: CliRun) => statusLines(run.stdout).map((l) => l.host).sort();
+    const both = await cli([
+      "call",
+      ...F(sshd),
+      "-h",
+      `${dir}/a.txt`,
+      "-h",
+      `${dir}/b.txt`,
+      "-H",
+      "h004",
+      "true",
+    ], {
+      env: { PARALLAX_HOSTS: `${dir}/env.txt` },
+    });
+    assertEquals(hostsOf(both), ["h001", "h002", "h003", "h004"]);
+    const fromEnv = await cli(["call", ...F(sshd), "true"], {
+      env: { PARALLAX_HOSTS: `${dir}/env.txt` },
+    });
+    assertEquals(hostsOf(fromEnv), ["h005"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("parallax env defaults PARALLAX_USER/OPTIONS/OUTDIR/VERBOSE, and flags win over them", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  const dir = await Deno.makeTempDir();
+  try {
+    const env = {
+      PARALLAX_USER: "no-such-user-parallax",
+      PARALLAX_OPTIONS: "SetEnv=PARALLAX_X=from-env",
+      PARALLAX_OUTDIR: `${dir}/env-out`,
+      PARALLAX_VERBOSE: "1",
+      PARALLAX_PAR: "3",
+    };
+    const fromEnv = await cli(["call", ...F(sshd), "-H", "h001", "echo $PARALLAX_X"], { env });
+    assertEquals(fromEnv.code, 4);
+    assertStringIncludes(fromEnv.stdout, "[FAILURE] h001 auth:");
+    assertStringIncludes(fromEnv.stderr, "parallax: h001: auth error");
+    assertStringIncludes(fromEnv.stderr, "-l no-such-user-parallax");
+
+    const flags = await cli([
+      "call",
+      ...F(sshd),
+      "-H",
+      "h001",
+      "-l",
+      sshd.user,
+      "-O",
+      "SetEnv=PARALLAX_X=from-flag",
+      "-o",
+      `${dir}/flag-out`,
+      "-i",
+      "echo $PARALLAX_X",
+    ], { env });
+    assertEquals(flags.code, 0, flags.stdout + flags.stderr);
+    assertStringIncludes(flags.stdout, "from-flag\n");
+    assertEquals(await Deno.readTextFile(`${dir}/flag-out/h001`), "from-flag\n");
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["env-out", "flag-out"]);
+    assertEquals(
+      await Deno.readTextFile(`${dir}/env-out/h001`),
+      "",
+      "the env outdir got the failed run",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("parallax call -I sends stdin to every host; -P prints lines as they arrive", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const input = await cli(["call", ...F(sshd), "-H", "h001 h002", "-I", "-i", "wc -c"], {
+    stdin: "12345",
+  });
+  assertEquals(input.code, 0, input.stderr);
+  assertEquals(input.stdout.split("\n").filter((l) => l.trim() === "5").length, 2);
+  const print = await cli(["call", ...F(sshd), "-H", "h001 h002", "-P", "printf 'a\\nb\\n'"]);
+  for (const alias of ["h001", "h002"]) {
+    assertStringIncludes(print.stdout, `${alias}: a\n${alias}: b\n`);
+  }
+});
+
+Deno.test("parallax call -o and -e write a file per host; -X, -O and -q reach ssh", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const dir = await Deno.makeTempDir();
+  try {
+    const run = await cli([
+      "call",
+      "-X",
+      "-F",
+      "-X",
+      sshd.configPath,
+      "-H",
+      "h001 h002",
+      "-o",
+      `${dir}/out`,
+      "-e",
+      `${dir}/err`,
+      "-O",
+      "SetEnv=PARALLAX_X=opt",
+      "-q",
+      "-v",
+      "echo $PARALLAX_X; echo e >&2",
+    ]);
+    assertEquals(run.code, 0, run.stderr);
+    assertEquals(await Deno.readTextFile(`${dir}/out/h002`), "opt\n");
+    assertEquals(await Deno.readTextFile(`${dir}/err/h001`), "e\n");
+    assertStringIncludes(run.stderr, "LogLevel=ERROR");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("parallax copy -r and slurp -L move files; copy of a folder without -r is a usage error", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/tree/sub`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/tree/sub/f`, "f\n");
+    await Deno.mkdir(`${dir}/dest`);
+    const noR = await cli(["copy", ...F(sshd), "-H", "h001", `${dir}/tree`, `${dir}/dest`]);
+    assertEquals(noR.code, 2);
+    assertStringIncludes(noR.stderr, "is a folder");
+    const copied = await cli([
+      "copy",
+      ...F(sshd),
+      "-H",
+      "h001 h002",
+      "-r",
+      `${dir}/tree`,
+      `${dir}/dest`,
+    ]);
+    assertEquals(copied.code, 0, copied.stdout + copied.stderr);
+    assertEquals(await Deno.readTextFile(`${dir}/dest/tree/sub/f`), "f\n");
+    const slurped = await cli([
+      "slurp",
+      ...F(sshd),
+      "-H",
+      "h00[1-2]",
+      "-L",
+      `${dir}/in`,
+      `${dir}/tree/sub/f`,
+      "got",
+    ]);
+    assertEquals(slurped.code, 0, slurped.stdout + slurped.stderr);
+    for (const alias of ["h001", "h002"]) {
+      assertEquals(await Deno.readTextFile(`${dir}/in/${alias}/got`), "f\n");
+    }
+    assertStringIncludes(slurped.stdout, `[SUCCESS] h001 ${dir}/in/h001/got`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("parallax usage errors print one line and the hint, exit 2, contact no host", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  const dir = await Deno.makeTempDir();
+  try {
+    const touched = `${dir}/touched`;
+    const cases: [string[], string][] = [
+      [
+        ["call", ...F(sshd), "-H", "h001", "--frobnicate", `touch ${touched}`],
+        "unknown option --frobnicate",
+      ],
+      [["call", ...F(sshd), "-H", "h001", "-Z", `touch ${touched}`], "unknown option -Z"],
+      [[...F(sshd), "-H", "h001"], "missing command"],
+      [["launch", "-H", "h001", `touch ${touched}`], "unknown command 'launch'"],
+      [["call", ...F(sshd), "-H", "h001"], "missing COMMAND"],
+      [["call", ...F(sshd), `touch ${touched}`], "no hosts"],
+      [
+        ["call", ...F(sshd), "-h", `${dir}/missing.txt`, `touch ${touched}`],
+        "Cannot read host file",
+      ],
+      [["call", ...F(sshd), "-H", "h[5-1]", `touch ${touched}`], "runs backwards"],
+      [["call", ...F(sshd), "-H", "h[1-1000000]", `touch ${touched}`], "more than 100,000"],
+      [["call", ...F(sshd), "-H", "-oProxyCommand=x", `touch ${touched}`], "ssh option"],
+      [["call", ...F(sshd), "-H", "h001", "-p", "0", `touch ${touched}`], "invalid --par '0'"],
+      [["call", ...F(sshd), "-H", "h001", "-t", "soon", `touch ${touched}`], "invalid --timeout"],
+      [
+        ["call", ...F(sshd), "-H", "h001", "-L", dir, `touch ${touched}`],
+        "does not apply to 'parallax call'",
+      ],
+      [
+        ["call", ...F(sshd), "-H", "h001", "--json", "--gather", `touch ${touched}`],
+        "cannot be used together",
+      ],
+      [["slurp", ...F(sshd), "-H", "h001", "/etc/hostname", "/abs"], "relative"],
+      [["call", "-x", "-F 'unclosed", "-H", "h001", `touch ${touched}`], "unclosed"],
+    ];
+    for (const [args, message] of cases) {
+      const run = await cli(args);
+      assertEquals(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
+      const lines = run.stderr.trim().split("\n");
+      assertEquals(lines.length, 2, run.stderr);
+      assertStringIncludes(lines[0], `parallax: `);
+      assertStringIncludes(lines[0], message);
+      assertEquals(lines[1], "Try 'parallax --help' for more information.");
+      assertEquals(run.stdout, "");
+    }
+    const files = [...Deno.readDirSync(dir)].map((e) => e.name);
+    assertEquals(files.includes("touched"), false, "a host was contacted");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("parallax --help, <command> --help and --version", async () => {
+  const help = await cli(["--help"]);
+  assertEquals(help.code, 0);
+  assertStringIncludes(help.stdout, "Usage: parallax <call|copy|slurp>");
+  assertStringIncludes(help.stdout, "Exit status:");
+  const callHelp = await cli(["call", "--help"]);
+  assertStringIncludes(callHelp.stdout, "-I, --send-input");
+  assertStringIncludes((await cli(["slurp", "--help"])).stdout, "-L, --localdir");
+  const version = await cli(["--version"]);
+  const { version: expected } = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`));
+  assertEquals(version.stdout, `parallax ${expected}\n`);
+});
+
+Deno.test("Ctrl-C stops everything: ssh killed, queued hosts never started, summary, exit 3", async () => {
+  await using sshd = await startSshd({ aliases: 6 });
+  for (const signals of [1, 2]) {
+    const marker = uniqueMarker();
+    const child = new Deno.Command(CLI[0], {
+      args: [
+        ...CLI.slice(1),
+        "call",
+        ...F(sshd),
+        "-H",
+        "h00[1-6]",
+        "-p",
+        "2",
+        `sleep 30 # ${marker}`,
+      ],
+      env: Object.fromEntries(ENV_VARS.map((v) => [v, ""])),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const deadline = Date.now() + 15_000;
+    while ((await processesMatching(marker)).length < 2 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    for (let i = 0; i < signals; i++) child.kill("SIGINT");
+    const output = await child.output();
+    const stdout = new TextDecoder().decode(output.stdout);
+    const stderr = new TextDecoder().decode(output.stderr);
+    assertEquals(output.code, 3, stderr);
+    const lines = statusLines(stdout);
+    assertEquals(lines.length, 6, stdout);
+    for (const line of lines) assertEquals(line.rest, " Interrupted");
+    assertStringIncludes(stderr, "interrupted: 0 of 6 hosts finished; not finished:");
+    assertEquals(await processesMatching(marker), [], `${signals} SIGINT(s) left ssh running`);
+  }
+});
+
+Deno.test("colours and the progress line only on a terminal, never with NO_COLOR or --json", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const inTerminal = async (args: string[], env: Record<string, string> = {}) => {
+    const line = [...CLI, ...args].map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(" ");
+    const output = await new Deno.Command("script", {
+      args: ["-qec", line, "/dev/null"],
+      env: { ...Object.fromEntries(ENV_VARS.map((v) => [v, ""])), ...env },
+      stdin: "null",
+    }).output();
+    return new TextDecoder().decode(output.stdout);
+  };
+  const hosts = [...F(sshd), "-H", "h001 h002"];
+  const colored = await inTerminal(["call", ...hosts, "sleep 0.6"]);
+  assertStringIncludes(colored, "\x1b[32m[SUCCESS]\x1b[0m");
+  assertStringIncludes(colored, "[0/2] ");
+  const plain = await inTerminal(["call", ...hosts, "true"], { NO_COLOR: "1" });
+  assertEquals(plain.includes("\x1b[32m"), false);
+  assertStringIncludes(plain, "[SUCCESS] h001");
+  const json = await inTerminal(["call", ...hosts, "--json", "sleep 0.6"]);
+  assertEquals(json.includes("[0/2]"), false);
+  assertEquals(json.includes("\x1b["), false);
+});
