@@ -437,6 +437,12 @@ Deno.test("colours and the progress line only on a terminal, never with NO_COLOR
   const plain = await inTerminal(["call", ...hosts, "true"], { NO_COLOR: "1" });
   assertEquals(plain.includes("\x1b[32m"), false);
   assertStringIncludes(plain, "[SUCCESS] h001");
+  const gather = await inTerminal(["call", ...hosts, "--gather", "sleep 0.6; echo g"]);
+  assertStringIncludes(gather, "h[001-002] (2)");
+  assert(
+    gather.trimEnd().endsWith("g"),
+    `the progress line was drawn again after the end: ${gather}`,
+  );
   const json = await inTerminal(["call", ...hosts, "--json", "sleep 0.6"]);
   assertEquals(json.includes("[0/2]"), false);
   assertEquals(json.includes("\x1b["), false);

@@ -12,6 +12,7 @@ export class Progress {
   #done = 0;
   #failed = 0;
   #shown = false;
+  #stopped = false;
   readonly #started = performance.now();
   readonly #timer: ReturnType<typeof setInterval> | undefined;
 
@@ -35,6 +36,7 @@ export class Progress {
 
   /** Removes the line for good. */
   stop(): void {
+    this.#stopped = true;
     clearInterval(this.#timer);
     this.#clear();
   }
@@ -45,7 +47,7 @@ export class Progress {
   }
 
   #draw(): void {
-    if (!this.enabled) return;
+    if (!this.enabled || this.#stopped) return;
     const elapsed = ((performance.now() - this.#started) / 1000).toFixed(1);
     const failed = this.#failed > 0 ? `, ${this.#failed} failed` : "";
     const line = `[${this.#done}/${this.total}${failed}] ${elapsed} s`;
