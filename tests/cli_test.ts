@@ -447,3 +447,34 @@ Deno.test("colours and the progress line only on a terminal, never with NO_COLOR
   assertEquals(json.includes("[0/2]"), false);
   assertEquals(json.includes("\x1b["), false);
 });
+
+Deno.test("parallax --connect-timeout, --preserve, --compress and --bwlimit reach ssh and scp", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  const silent = await cli(["call", ...F(sshd), "-H", "silent", "--connect-timeout", "1", "true"]);
+  assertEquals(silent.code, 4);
+  assertStringIncludes(silent.stdout, "[FAILURE] silent connect:");
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/f`, "f\n");
+    const mtime = new Date("2002-03-04T05:06:07Z");
+    await Deno.utime(`${dir}/f`, mtime, mtime);
+    const run = await cli([
+      "copy",
+      ...F(sshd),
+      "-H",
+      "h001",
+      "-v",
+      "--preserve",
+      "--compress",
+      "--bwlimit",
+      "80000",
+      `${dir}/f`,
+      `${dir}/g`,
+    ]);
+    assertEquals(run.code, 0, run.stderr);
+    assertEquals((await Deno.stat(`${dir}/g`)).mtime?.getTime(), mtime.getTime());
+    assertStringIncludes(run.stderr, "[scp -s -p -C -l 80000 -F ");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
