@@ -24,6 +24,7 @@
  */
 
 export { call, type CallResult } from "./lib/call.ts";
+export { type CallEvent, callStream } from "./lib/call_stream.ts";
 export { copy, type CopyResult } from "./lib/copy.ts";
 export { slurp, type SlurpResult } from "./lib/slurp.ts";
 export type {

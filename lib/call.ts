@@ -64,10 +64,23 @@ const encoder = new TextEncoder();
  * }
  * ```
  */
-export async function call(
+export function call(
   hosts: HostsInput,
   command: string,
   options: CallOptions = {},
+): Promise<Map<string, CallResult | ParallaxError>> {
+  return runCall(hosts, command, options);
+}
+
+/** Where {@linkcode runCall} sends each chunk of output, by host key. */
+export type ChunkSink = (host: string, stream: "stdout" | "stderr", data: Uint8Array) => void;
+
+/** `call()`, with each chunk of output also sent to `onChunk` as it arrives. */
+export async function runCall(
+  hosts: HostsInput,
+  command: string,
+  options: CallOptions,
+  onChunk?: ChunkSink,
 ): Promise<Map<string, CallResult | ParallaxError>> {
   if (typeof command !== "string" || command.trim() === "") {
     throw new TypeError(`Cannot call an empty command: ${JSON.stringify(command)}`);
@@ -83,8 +96,11 @@ export async function call(
   return await runOnHosts(parsed, settings, {
     program: settings.sshPath,
     meaning: "command",
-    argv: (host) => sshArgv(host, command, settings),
+    argv: (host, _index, effective) => sshArgv(host, command, effective),
     onResult: options.onResult,
+    ...(onChunk
+      ? { onChunk: (index, stream, data) => onChunk(parsed[index].key, stream, data) }
+      : {}),
     stdin,
     keepOutput: inline,
     printOut,

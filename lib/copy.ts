@@ -71,7 +71,7 @@ export async function copy(
   return await runOnHosts(parsed, settings, {
     program: transfer.scpPath,
     meaning: "transfer",
-    argv: (host) => scpUploadArgv(host, sources, dst, settings, transfer),
+    argv: (host, _index, effective) => scpUploadArgv(host, sources, dst, effective, transfer),
     onResult: options.onResult,
     stdin: null,
     keepOutput: true,

@@ -82,6 +82,15 @@ export interface CommonOptions {
    */
   pool?: Pool;
   /**
+   * Run ssh through OpenSSH ControlMasters kept by the pool, so that a later call to the same host
+   * skips the handshake (see the `reuse` option of {@linkcode Pool}). OpenSSH heals what goes
+   * wrong with a master: a stale socket is replaced by a new master, and a session the master
+   * cannot open goes over a fresh connection.
+   *
+   * @default {the pool's `reuse`: true for a pool you hold, false without one}
+   */
+  reuse?: boolean;
+  /**
    * Workers in the pool the call starts for itself (ignored when `pool` is given).
    *
    * @default {Math.min(4, navigator.hardwareConcurrency)}

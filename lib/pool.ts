@@ -5,6 +5,7 @@
  * @module
  */
 
+import { ControlDir } from "./control_dir.ts";
 import { missingReadPermission } from "./permissions.ts";
 import type { FromWorker, JobOutcome, JobSpec, ToWorker } from "./protocol.ts";
 
@@ -20,6 +21,15 @@ export interface PoolOptions {
    * @default {Math.min(4, navigator.hardwareConcurrency)}
    */
   size?: number;
+  /**
+   * Reuse connections between calls: the first connection to a host becomes an OpenSSH
+   * ControlMaster (sockets in a private 0700 folder of the pool's), later calls to that host run
+   * through it without a new handshake. Masters are closed (`ssh -O exit`) when the pool is closed
+   * or disposed and when the process exits normally. A call's `reuse` option overrides this.
+   *
+   * @default {true}
+   */
+  reuse?: boolean;
 }
 
 /** A job for the pool: a {@linkcode JobSpec} without its id, which the pool assigns. */
@@ -75,6 +85,9 @@ const WATCHDOG_SLACK_MS = 5_000;
 export class Pool implements Disposable, AsyncDisposable {
   readonly #slots: Slot[];
   readonly #batches = new Set<Batch>();
+  readonly #reuse: boolean;
+  #control: ControlDir | string | null = null;
+  readonly #onUnload = () => this.#closeControl();
   #nextId = 1;
   #closed = false;
 
@@ -85,7 +98,8 @@ export class Pool implements Disposable, AsyncDisposable {
    * @throws {RangeError} If `size` is not a positive integer.
    */
   constructor(options: PoolOptions = {}) {
-    const { size = defaultPoolSize() } = options;
+    const { size = defaultPoolSize(), reuse = true } = options;
+    this.#reuse = reuse;
     if (!Number.isInteger(size) || size < 1) {
       throw new RangeError(`Cannot create a pool of size ${size}: expected a positive integer`);
     }
@@ -94,6 +108,8 @@ export class Pool implements Disposable, AsyncDisposable {
       run: (jobs, options) => this.#run(jobs, options),
       crashWorker: (index) => this.#slots[index]?.worker?.postMessage({ type: "crash" }),
       liveWorkers: () => this.#slots.filter((slot) => slot.worker !== null).length,
+      reuseByDefault: () => this.#reuse,
+      controlDir: (sshPath) => this.#controlDir(sshPath),
     });
   }
 
@@ -129,7 +145,13 @@ export class Pool implements Disposable, AsyncDisposable {
     const bound = new Promise((resolve) => timer = setTimeout(resolve, CLOSE_WAIT_MS));
     await Promise.race([cancelled, bound]);
     clearTimeout(timer);
+    const control = this.#control;
+    this.#control = null;
     this[Symbol.dispose]();
+    if (control instanceof ControlDir) {
+      globalThis.removeEventListener("unload", this.#onUnload);
+      await control.close();
+    }
   }
 
   /**
@@ -140,11 +162,33 @@ export class Pool implements Disposable, AsyncDisposable {
     this.#closed = true;
     for (const batch of this.#batches) batch.cancel();
     for (const slot of this.#slots) this.#retire(slot, "the pool was closed");
+    this.#closeControl();
   }
 
   /** Same as {@linkcode Pool.close}. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /** The pool's control socket folder, created on first use; a string says why it cannot be. */
+  #controlDir(sshPath: string): ControlDir | string {
+    if (this.#closed) return "the pool is closed";
+    if (this.#control === null) {
+      this.#control = ControlDir.create(sshPath);
+      if (this.#control instanceof ControlDir) {
+        globalThis.addEventListener("unload", this.#onUnload);
+      }
+    }
+    return this.#control;
+  }
+
+  #closeControl(): void {
+    const control = this.#control;
+    this.#control = null;
+    if (control instanceof ControlDir) {
+      globalThis.removeEventListener("unload", this.#onUnload);
+      control.closeSync();
+    }
   }
 
   #run(jobs: readonly JobRequest[], options: RunJobsOptions): Promise<void> {
@@ -278,6 +322,8 @@ interface Engine {
   run(jobs: readonly JobRequest[], options: RunJobsOptions): Promise<void>;
   crashWorker(index: number): void;
   liveWorkers(): number;
+  reuseByDefault(): boolean;
+  controlDir(sshPath: string): ControlDir | string;
 }
 
 const engines = new WeakMap<Pool, Engine>();
@@ -298,6 +344,19 @@ export function runJobs(
   options: RunJobsOptions,
 ): Promise<void> {
   return engine(pool).run(jobs, options);
+}
+
+/**
+ * The control socket folder of a pool for connection reuse, or why there is none. Null when the
+ * call does not reuse connections (`reuse` false, or unset and the pool's default is off).
+ */
+export function controlDirFor(
+  pool: Pool,
+  reuse: boolean | undefined,
+  sshPath: string,
+): ControlDir | string | null {
+  const e = engine(pool);
+  return (reuse ?? e.reuseByDefault()) ? e.controlDir(sshPath) : null;
 }
 
 /** Makes worker `index` throw an uncaught error, as a crashing worker would. For tests. */

@@ -13,7 +13,9 @@ import { safeNames } from "./output_names.ts";
 import { ParallaxError } from "./parallax_error.ts";
 import { joinPath, resolvePath } from "./path.ts";
 import { missingRunPermission, missingWritePermission } from "./permissions.ts";
+import { ControlDir } from "./control_dir.ts";
 import {
+  controlDirFor,
   defaultPoolSize,
   type JobEnd,
   type JobRequest,
@@ -40,8 +42,13 @@ export interface Plan<R> {
    * `local` error for every host.
    */
   prepare?(): Promise<void>;
-  /** The command line for a host; `argv[0]` is the program. */
-  argv(host: Host, index: number): string[];
+  /**
+   * The command line for a host; `argv[0]` is the program. `settings` are the call's, with the
+   * connection-reuse options filled in.
+   */
+  argv(host: Host, index: number, settings: Settings): string[];
+  /** Told each chunk of output as it arrives (streaming). */
+  onChunk?(index: number, stream: "stdout" | "stderr", data: Uint8Array): void;
   /** Bytes for every job's stdin, or null. */
   readonly stdin: Uint8Array | null;
   /** Keep output in memory for the result. */
@@ -82,49 +89,69 @@ export async function runOnHosts<R>(
     return refuseAll("local", (error as Error).message);
   }
 
+  const pool = settings.pool ?? new Pool({
+    size: Math.min(settings.poolSize ?? defaultPoolSize(), hosts.length),
+    reuse: false,
+  });
+  try {
+    const control = controlDirFor(pool, settings.reuse, settings.sshPath);
+    if (typeof control === "string" && settings.reuse === true) return refuseAll("local", control);
+    const reusing = control instanceof ControlDir
+      ? { ...settings, controlOptions: control.sshOptions() }
+      : settings;
+    await runBatch(hosts, reusing, plan, pool, files, ends);
+    return toMap();
+  } finally {
+    if (settings.pool === undefined) pool[Symbol.dispose]();
+  }
+}
+
+/** Runs every host's job on the pool and records each end as it comes. */
+async function runBatch<R>(
+  hosts: readonly Host[],
+  settings: Settings,
+  plan: Plan<R>,
+  pool: Pool,
+  files: readonly OutputFiles[],
+  ends: (R | ParallaxError)[],
+): Promise<void> {
   const printers = plan.printOut ? hosts.map((host) => printersFor(host.key)) : [];
   const jobs: JobRequest[] = hosts.map((host, index) => ({
-    argv: plan.argv(host, index),
+    argv: plan.argv(host, index, settings),
     env: { PARALLAX_HOST: host.host, PARALLAX_NODENUM: String(index) },
     stdin: plan.stdin,
     timeoutMs: settings.timeoutMs,
     killGraceMs: KILL_GRACE_MS,
     keepOutput: plan.keepOutput,
-    streamOutput: plan.printOut,
+    streamOutput: plan.printOut || plan.onChunk !== undefined,
     stdoutFile: files[index].outFile ?? null,
     stderrFile: files[index].errFile ?? null,
   }));
-
   let callbackError: { error: unknown } | null = null;
-  const pool = settings.pool ?? new Pool({
-    size: Math.min(settings.poolSize ?? defaultPoolSize(), hosts.length),
+  await runJobs(pool, jobs, {
+    limit: settings.limit,
+    signal: settings.signal,
+    onChunk: (index, stream, data) => {
+      printers[index]?.[stream].push(data);
+      plan.onChunk?.(index, stream, data);
+    },
+    onEnd: (index, end) => {
+      printers[index]?.stdout.flush();
+      printers[index]?.stderr.flush();
+      const host = hosts[index];
+      const outcome = classify(host.key, end, plan.program, plan.meaning);
+      ends[index] = outcome instanceof ParallaxError
+        ? outcome
+        : plan.result(host, outcome, files[index], index);
+      if (settings.verbose) logEnd(host, jobs[index].argv, end, ends[index]);
+      try {
+        plan.onResult?.(ends[index]);
+      } catch (error) {
+        callbackError ??= { error };
+      }
+    },
   });
-  try {
-    await runJobs(pool, jobs, {
-      limit: settings.limit,
-      signal: settings.signal,
-      onChunk: (index, stream, data) => printers[index]?.[stream].push(data),
-      onEnd: (index, end) => {
-        printers[index]?.stdout.flush();
-        printers[index]?.stderr.flush();
-        const host = hosts[index];
-        const outcome = classify(host.key, end, plan.program, plan.meaning);
-        ends[index] = outcome instanceof ParallaxError
-          ? outcome
-          : plan.result(host, outcome, files[index], index);
-        if (settings.verbose) logEnd(host, jobs[index].argv, end, ends[index]);
-        try {
-          plan.onResult?.(ends[index]);
-        } catch (error) {
-          callbackError ??= { error };
-        }
-      },
-    });
-  } finally {
-    if (settings.pool === undefined) pool[Symbol.dispose]();
-  }
   if (callbackError !== null) throw (callbackError as { error: unknown }).error;
-  return toMap();
 }
 
 /** Creates `outdir` and `errdir` and names each host's files in them. */

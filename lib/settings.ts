@@ -36,6 +36,9 @@ export interface Settings {
   readonly pool?: Pool;
   readonly poolSize?: number;
   readonly sshPath: string;
+  readonly reuse?: boolean;
+  /** ssh options for connection reuse, filled in by the driver once it knows the pool. */
+  readonly controlOptions?: readonly string[];
 }
 
 /**
@@ -62,6 +65,7 @@ export function resolveSettings(options: CommonOptions): Settings {
     pool,
     poolSize,
     sshPath = "ssh",
+    reuse,
   } = options;
   requireInteger("limit", limit, 1);
   if (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout < 0) {
@@ -98,6 +102,7 @@ export function resolveSettings(options: CommonOptions): Settings {
     pool,
     poolSize,
     sshPath,
+    reuse,
   });
 }
 

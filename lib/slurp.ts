@@ -84,7 +84,8 @@ export async function slurp(
       if (missing !== null) throw new Error(`cannot write local folder '${localdir}': ${missing}`);
       for (const target of targets) await Deno.mkdir(dirnamePath(target), { recursive: true });
     },
-    argv: (host, index) => scpDownloadArgv(host, src, targets[index], settings, transfer),
+    argv: (host, index, effective) =>
+      scpDownloadArgv(host, src, targets[index], effective, transfer),
     onResult: options.onResult,
     stdin: null,
     keepOutput: true,

@@ -20,6 +20,7 @@ export function defaultSshOptions(settings: Settings): string[] {
     `ConnectTimeout=${settings.connectTimeout}`,
     `SendEnv=${SENT_ENV.join(" ")}`,
     ...(settings.quiet ? ["LogLevel=ERROR"] : []),
+    ...(settings.controlOptions ?? []),
   ];
 }
 

@@ -82,7 +82,9 @@ async function run(argv: readonly string[]): Promise<number> {
   };
 
   const controller = new AbortController();
-  const pool = new Pool();
+  // One call per run: masters only pay off with --reuse when more calls follow (none yet), so
+  // the CLI reuses connections only when asked.
+  const pool = new Pool({ reuse: flags.has("reuse") });
   let interrupts = 0;
   const onSignal = () => {
     interrupts++;

@@ -33,6 +33,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { long: "preserve", value: false },
   { long: "compress", value: false },
   { long: "bwlimit", value: true },
+  { long: "reuse", value: false },
   { long: "json", value: false },
   { long: "gather", value: false },
   { long: "help", value: false },
@@ -64,6 +65,7 @@ Connection:
   -x, --extra-args ARGS   extra ssh arguments, split like a shell would (repeatable)
   -X, --extra-arg ARG     one extra ssh argument (repeatable)
   -O, --option OPT        ssh option, as ssh -o OPT (repeatable; PARALLAX_OPTIONS)
+      --reuse             run through OpenSSH ControlMasters, closed before exit
 Output:
   -o, --outdir DIR        one stdout file per host in DIR (PARALLAX_OUTDIR)
   -e, --errdir DIR        one stderr file per host in DIR

@@ -1,0 +1,129 @@
+import { assert, assertEquals, assertStringIncludes } from "./fixture/assert.ts";
+import { denoRun, ROOT } from "./fixture/deno_run.ts";
+import { startSshd } from "./fixture/sshd.ts";
+import { call, type CallResult, ParallaxError, Pool } from "../mod.ts";
+import { ControlDir } from "../lib/control_dir.ts";
+
+function ok(result: CallResult | ParallaxError | undefined): CallResult {
+  if (result === undefined) throw new Error("no result for this host");
+  if (result instanceof ParallaxError) throw new Error(`expected a result, got ${result.message}`);
+  return result;
+}
+
+/** The command lines of the running ControlMaster processes (`ssh: <socket> [mux]`). */
+async function masters(): Promise<string[]> {
+  const output = await new Deno.Command("ps", { args: ["-eo", "pid=,args="] }).output();
+  return new TextDecoder().decode(output.stdout).split("\n").filter((l) =>
+    /ssh: \/.*plx-.*\[mux\]/.test(l)
+  );
+}
+
+Deno.test("a held pool reuses connections through ControlMasters and closes them", async () => {
+  await using sshd = await startSshd({ aliases: 3 });
+  assertEquals(await masters(), [], "no master before the test");
+  const pool = new Pool();
+  try {
+    const first = await call(sshd.aliases, "echo one", { sshExtra: sshd.sshExtra, pool });
+    for (const result of first.values()) assertEquals(ok(result).stdout, "one\n");
+    assertEquals((await masters()).length, 3);
+    const second = await call(sshd.aliases, "echo two", {
+      sshExtra: [...sshd.sshExtra, "-v"],
+      pool,
+    });
+    for (const result of second.values()) {
+      assertEquals(ok(result).stdout, "two\n");
+      assertStringIncludes(ok(result).stderr, "auto-mux: Trying existing master");
+    }
+  } finally {
+    await pool.close();
+  }
+  assertEquals(await masters(), [], "pool.close() closes every master");
+});
+
+Deno.test("reuse: false and the pool-less call() never start a master", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const results = await call(sshd.aliases, "true", { sshExtra: sshd.sshExtra });
+  for (const result of results.values()) ok(result);
+  using pool = new Pool({ reuse: false });
+  await call(sshd.aliases, "true", { sshExtra: sshd.sshExtra, pool });
+  assertEquals(await masters(), []);
+});
+
+Deno.test("a master killed behind the pool's back is replaced transparently", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  await using pool = new Pool();
+  await call(sshd.aliases, "true", { sshExtra: sshd.sshExtra, pool });
+  const pids = (await masters()).map((line) => Number(line.trim().split(/\s+/)[0]));
+  assertEquals(pids.length, 2);
+  for (const pid of pids) Deno.kill(pid, "SIGKILL");
+  const results = await call(sshd.aliases, "echo healed", { sshExtra: sshd.sshExtra, pool });
+  for (const result of results.values()) assertEquals(ok(result).stdout, "healed\n");
+  assertEquals((await masters()).length, 2, "new masters took their place");
+});
+
+Deno.test("a session the master cannot open goes over a fresh connection, not an error", async () => {
+  await using sshd = await startSshd({ aliases: 1, maxSessions: 1 });
+  await using pool = new Pool();
+  await call(["h001"], "true", { sshExtra: sshd.sshExtra, pool });
+  // The master's one session is busy: the server refuses a second one through it.
+  const busy = call(["h001"], "sleep 2; echo busy", { sshExtra: sshd.sshExtra, pool });
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const meanwhile = await call(["h001"], "echo fresh", { sshExtra: sshd.sshExtra, pool });
+  assertEquals(ok(meanwhile.get("h001")).stdout, "fresh\n");
+  assertEquals(ok((await busy).get("h001")).stdout, "busy\n");
+});
+
+Deno.test("masters are closed when a script with a held pool exits", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    await Deno.writeTextFile(
+      script,
+      `import { call, Pool } from "${ROOT}/mod.ts";
+const pool = new Pool();
+await call(${JSON.stringify(sshd.aliases)}, "true", { sshExtra: ${
+        JSON.stringify(sshd.sshExtra)
+      }, pool });
+const ps = await new Deno.Command("ps", { args: ["-eo", "args="] }).output();
+console.log(new TextDecoder().decode(ps.stdout).split("\\n").filter((l) => l.includes("[mux]")).length);
+Deno.exit(0);
+`,
+    );
+    const run = await denoRun(["--allow-all"], script);
+    assertEquals(run.code, 0, run.stderr);
+    assertEquals(run.stdout.trim(), "2", "the script had two masters running");
+    assertEquals(await masters(), [], "the masters were closed at exit");
+  } finally {
+    await Deno.remove(script);
+  }
+});
+
+Deno.test("reuse without write access: explicit reuse names --allow-write, the default does without", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  const script = `${ROOT}/tests/fixture/call_script.ts`;
+  const spec = (options: Record<string, unknown>) =>
+    JSON.stringify({
+      hosts: ["h001"],
+      command: "echo hi",
+      options: { sshExtra: sshd.sshExtra, ...options },
+    });
+  const flags = ["--allow-run=ssh", `--allow-read=${ROOT}`];
+  const explicit = await denoRun(flags, script, [spec({ reuse: true })]);
+  assertEquals(explicit.code, 0, explicit.stderr);
+  assertStringIncludes(explicit.stdout, '"kind":"local"');
+  assertStringIncludes(explicit.stdout, "--allow-write=/tmp");
+  const plain = await denoRun(flags, script, [spec({})]);
+  assertStringIncludes(plain.stdout, '"stdout":"hi\\n"');
+});
+
+Deno.test("control socket paths stay under the 104-byte sun_path limit", () => {
+  const dir = ControlDir.create("ssh");
+  assert(dir instanceof ControlDir, String(dir));
+  try {
+    assert(dir.controlPath.replace("%C", "x".repeat(40)).length < 104, dir.controlPath);
+    assertEquals(Deno.statSync(dir.dir).mode! & 0o777, 0o700);
+  } finally {
+    dir.closeSync();
+  }
+  assertEquals(Deno.readDirSync("/tmp").some((e) => e.name === dir.dir.slice(5)), false);
+});
