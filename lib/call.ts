@@ -4,7 +4,7 @@
  * @module
  */
 
-import { decode } from "./classify.ts";
+import { concatBytes, decode } from "./bytes.ts";
 import { type HostsInput, parseHosts } from "./hosts.ts";
 import type { CallOptions } from "./options.ts";
 import type { ParallaxError } from "./parallax_error.ts";
@@ -85,9 +85,11 @@ export async function runCall(
   if (typeof command !== "string" || command.trim() === "") {
     throw new TypeError(`Cannot call an empty command: ${JSON.stringify(command)}`);
   }
+  if (command.includes("\0")) throw new TypeError("Cannot call a command that contains NUL");
   const parsed = parseHosts(hosts);
   const settings = resolveSettings(options);
-  const { inline = true, input, printOut = false } = options;
+  const { inline = true, input, printOut = false, stopRemote = true } = options;
+  const pidMarker = `parallax-pgid-${crypto.randomUUID().slice(0, 8)}:`;
   const stdin = input === undefined
     ? null
     : typeof input === "string"
@@ -96,7 +98,16 @@ export async function runCall(
   return await runOnHosts(parsed, settings, {
     program: settings.sshPath,
     meaning: "command",
-    argv: (host, _index, effective) => sshArgv(host, command, effective),
+    argv: (host, _index, effective) =>
+      sshArgv(host, stopRemote ? announcePgid(pidMarker, command) : command, effective),
+    ...(stopRemote
+      ? {
+        remoteStop: {
+          pidMarker,
+          argv: (host, pid, effective) => sshArgv(host, stopGroupCommand(pid), effective),
+        },
+      }
+      : {}),
     onResult: options.onResult,
     ...(onChunk
       ? { onChunk: (index, stream, data) => onChunk(parsed[index].key, stream, data) }
@@ -105,30 +116,55 @@ export async function runCall(
     keepOutput: inline,
     printOut,
     result: (host, { exitCode, stdout, stderr, durationMs }, files) =>
-      callResult({
-        host: host.key,
-        exitCode,
-        stdoutBytes: stdout,
-        stderrBytes: inline ? stderr : new Uint8Array(),
-        durationMs,
-        ...files,
-      }),
+      callResult({ host: host.key, exitCode, durationMs, ...files }, stdout, inline ? stderr : []),
   });
 }
 
-/** A result whose text fields are decoded on first use, so large output is not held twice. */
+/**
+ * The command as sent: first a line on stderr with the remote shell's pid, which is its process
+ * group (sshd starts every session's shell with setsid), then the caller's command.
+ */
+function announcePgid(marker: string, command: string): string {
+  return `printf '%s%s\\n' '${marker}' "$$" >&2; ${command}`;
+}
+
+/** Stops a remote process group: SIGTERM, then SIGKILL a second later. */
+function stopGroupCommand(pid: number): string {
+  return `kill -TERM -${pid} 2>/dev/null; sleep 1; kill -KILL -${pid} 2>/dev/null; exit 0`;
+}
+
+/**
+ * A result whose bytes are joined and decoded on first use, so that large output is held once,
+ * as it was read, until someone asks for it.
+ */
 function callResult(
-  fields: Omit<CallResult, "stdout" | "stderr">,
+  fields: Omit<CallResult, "stdout" | "stderr" | "stdoutBytes" | "stderrBytes">,
+  stdoutChunks: readonly Uint8Array[],
+  stderrChunks: readonly Uint8Array[],
 ): CallResult {
-  let stdout: string | undefined;
-  let stderr: string | undefined;
+  const lazy = (chunks: readonly Uint8Array[]) => {
+    let bytes: Uint8Array | undefined;
+    let text: string | undefined;
+    return {
+      bytes: () => bytes ??= concatBytes(chunks.length === 0 ? [new Uint8Array()] : chunks),
+      text: () => text ??= decode(bytes ?? chunks),
+    };
+  };
+  const out = lazy(stdoutChunks);
+  const err = lazy(stderrChunks);
   return {
     ...fields,
+    get stdoutBytes() {
+      return out.bytes();
+    },
+    get stderrBytes() {
+      return err.bytes();
+    },
     get stdout() {
-      return stdout ??= decode(fields.stdoutBytes);
+      return out.text();
     },
     get stderr() {
-      return stderr ??= decode(fields.stderrBytes);
+      return err.text();
     },
   };
 }

@@ -6,13 +6,15 @@
  */
 
 import { type ErrorKind, ParallaxError } from "./parallax_error.ts";
+import { decode } from "./bytes.ts";
 import type { JobEnd } from "./pool.ts";
 
 /** A job whose process ran and exited on its own. */
 export interface Completed {
   readonly exitCode: number;
-  readonly stdout: Uint8Array;
-  readonly stderr: Uint8Array;
+  /** Output as the chunks read; see {@linkcode concatBytes}. */
+  readonly stdout: readonly Uint8Array[];
+  readonly stderr: readonly Uint8Array[];
   readonly durationMs: number;
 }
 
@@ -37,13 +39,6 @@ const SSH_FAILURE_PATTERNS: readonly [ErrorKind, RegExp, string][] = [
     "cannot connect",
   ],
 ];
-
-const decoder = new TextDecoder();
-
-/** Decodes output as UTF-8, replacing invalid bytes. */
-export function decode(bytes: Uint8Array): string {
-  return decoder.decode(bytes);
-}
 
 /**
  * What a job's exit status means: the remote command's status (ssh passes it through, and keeps
@@ -79,15 +74,17 @@ export function classify(
     });
   }
   const { outcome } = end;
-  const stdout = decode(outcome.stdout);
-  const stderr = decode(outcome.stderr);
-  const ran = { stdout, stderr, durationMs: outcome.durationMs };
+  // Decoded only for failures: a success's output may be large, and is decoded on demand.
+  let stderrText: string | undefined;
+  const stderr = () => stderrText ??= decode(outcome.stderr);
   const fail = (kind: ErrorKind, reason: string, cause?: unknown) =>
     new ParallaxError({
       host: key,
       kind,
       reason,
-      ...ran,
+      stdout: decode(outcome.stdout),
+      stderr: stderr(),
+      durationMs: outcome.durationMs,
       cause,
       ...(outcome.exitCode === null ? {} : { exitCode: outcome.exitCode }),
     });
@@ -116,16 +113,24 @@ export function classify(
     : outcome.exitCode === SSH_FAILURE;
   if (failedToRun) {
     for (const [kind, pattern, summary] of SSH_FAILURE_PATTERNS) {
-      if (pattern.test(stderr)) return fail(kind, `${summary}: ${matchingLine(stderr, pattern)}`);
+      if (pattern.test(stderr())) {
+        return fail(kind, `${summary}: ${matchingLine(stderr(), pattern)}`);
+      }
     }
     if (meaning === "transfer") {
-      const detail = stderr.trim() === "" ? "" : `: ${allLines(stderr)}`;
+      const detail = stderr().trim() === "" ? "" : `: ${allLines(stderr())}`;
       return fail("transfer", `${program} failed with exit status ${outcome.exitCode}${detail}`);
     }
-    const detail = stderr.trim() === "" ? "" : `: ${lastLine(stderr)}`;
+    const detail = stderr().trim() === "" ? "" : `: ${lastLine(stderr())}`;
     return fail("ssh", `${program} failed with exit status 255${detail}`);
   }
   if (outcome.fileError !== null) return fail("local", outcome.fileError);
+  if (outcome.outputCut) {
+    return fail(
+      "local",
+      "the output pipes stayed open after ssh exited (a process holds them): output may be incomplete",
+    );
+  }
   return {
     exitCode: outcome.exitCode,
     stdout: outcome.stdout,

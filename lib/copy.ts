@@ -4,7 +4,7 @@
  * @module
  */
 
-import { decode } from "./classify.ts";
+import { decode } from "./bytes.ts";
 import { type HostsInput, parseHosts } from "./hosts.ts";
 import { checkLocalSources } from "./local_sources.ts";
 import type { CopyOptions } from "./options.ts";

@@ -75,6 +75,14 @@ export interface CommonOptions {
    * @default {false}
    */
   quiet?: boolean;
+  /**
+   * Password for hosts that ask for one (password or keyboard-interactive authentication). ssh gets
+   * it from an SSH_ASKPASS helper that fetches it from this process over a private Unix socket: it
+   * is never in any process's arguments or environment, nor in any file. Needs write access to
+   * `/tmp` (the socket's private folder) and `--allow-net` (Deno counts a Unix socket as network
+   * access). Host-key questions are never answered.
+   */
+  password?: string;
   /** Aborting kills the running jobs, never starts queued ones, and reports them `cancelled`. */
   signal?: AbortSignal;
   /**
@@ -122,6 +130,17 @@ export interface CallOptions extends CommonOptions {
    * @default {false}
    */
   printOut?: boolean;
+  /**
+   * When a host times out or is cancelled, also stop its remote command: the command announces
+   * its remote process group (one line on stderr that parallax cuts out of the output) and
+   * parallax kills that group over a new connection (SIGTERM, then SIGKILL a second later). Costs
+   * one extra connection per stopped host (a handshake; about 10 ms through a reused master).
+   * Needs a POSIX-compatible login shell on the host (sh, bash, dash, zsh, ksh); turn it off for
+   * csh or fish.
+   *
+   * @default {true}
+   */
+  stopRemote?: boolean;
   /**
    * Called with each host's result or error as soon as that host finishes, in the order they
    * finish (the returned map keeps input order). An exception it throws rejects the call once

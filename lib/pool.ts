@@ -107,6 +107,7 @@ export class Pool implements Disposable, AsyncDisposable {
     engines.set(this, {
       run: (jobs, options) => this.#run(jobs, options),
       crashWorker: (index) => this.#slots[index]?.worker?.postMessage({ type: "crash" }),
+      terminateWorker: (index) => this.#retire(this.#slots[index], "its worker was terminated"),
       liveWorkers: () => this.#slots.filter((slot) => slot.worker !== null).length,
       reuseByDefault: () => this.#reuse,
       controlDir: (sshPath) => this.#controlDir(sshPath),
@@ -321,6 +322,7 @@ class Batch {
 interface Engine {
   run(jobs: readonly JobRequest[], options: RunJobsOptions): Promise<void>;
   crashWorker(index: number): void;
+  terminateWorker(index: number): void;
   liveWorkers(): number;
   reuseByDefault(): boolean;
   controlDir(sshPath: string): ControlDir | string;
@@ -362,6 +364,11 @@ export function controlDirFor(
 /** Makes worker `index` throw an uncaught error, as a crashing worker would. For tests. */
 export function crashWorkerForTest(pool: Pool, index: number): void {
   engine(pool).crashWorker(index);
+}
+
+/** Terminates worker `index` from the main thread, as a pool would a hung worker. For tests. */
+export function terminateWorkerForTest(pool: Pool, index: number): void {
+  engine(pool).terminateWorker(index);
 }
 
 /** How many of the pool's workers are started. For tests. */

@@ -31,6 +31,11 @@ export interface JobSpec {
   readonly stdoutFile: string | null;
   /** File that receives stderr (created or truncated), or null. */
   readonly stderrFile: string | null;
+  /**
+   * A line `<pidMarker><number>` that the remote command writes first on stderr, to be cut out of
+   * the output and reported as {@linkcode JobOutcome.remotePid}; null when there is none.
+   */
+  readonly pidMarker: string | null;
 }
 
 /** How a job's process ended, as seen by the worker. */
@@ -46,10 +51,10 @@ export interface JobOutcome {
   readonly timedOut: boolean;
   /** The job was cancelled by the main thread and killed. */
   readonly cancelled: boolean;
-  /** Captured stdout (empty unless `keepOutput`). */
-  readonly stdout: Uint8Array;
+  /** Captured stdout, as the chunks read (none unless `keepOutput`). */
+  readonly stdout: readonly Uint8Array[];
   /** Captured stderr: all of it with `keepOutput`, else its last 64 KiB (for classifying). */
-  readonly stderr: Uint8Array;
+  readonly stderr: readonly Uint8Array[];
   /** Total bytes the process wrote to stdout and stderr, kept or not. */
   readonly stdoutBytes: number;
   readonly stderrBytes: number;
@@ -57,6 +62,10 @@ export interface JobOutcome {
   readonly fileError: string | null;
   /** Milliseconds from spawn to the end of the job. */
   readonly durationMs: number;
+  /** The remote process group announced by the `pidMarker` line, if it came. */
+  readonly remotePid: number | null;
+  /** The output pipes stayed open long after the process exited: the output may be incomplete. */
+  readonly outputCut: boolean;
 }
 
 /** Main thread → worker: run a job. */
@@ -99,7 +108,7 @@ export type FromWorker = ChunkMessage | DoneMessage;
 /** The buffers of an outcome, for the transfer list of `postMessage`. */
 export function outcomeTransfer(outcome: JobOutcome): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>();
-  for (const bytes of [outcome.stdout, outcome.stderr]) {
+  for (const bytes of [...outcome.stdout, ...outcome.stderr]) {
     if (bytes.byteLength > 0 && bytes.buffer instanceof ArrayBuffer) buffers.add(bytes.buffer);
   }
   return [...buffers];

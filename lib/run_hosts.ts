@@ -12,8 +12,15 @@ import { LinePrinter, writeAllSync } from "./line_printer.ts";
 import { safeNames } from "./output_names.ts";
 import { ParallaxError } from "./parallax_error.ts";
 import { joinPath, resolvePath } from "./path.ts";
-import { missingRunPermission, missingWritePermission } from "./permissions.ts";
+import {
+  missingReadPermission,
+  missingRunPermission,
+  missingWritePermission,
+} from "./permissions.ts";
+import { AskpassServer } from "./askpass.ts";
 import { ControlDir } from "./control_dir.ts";
+import { maxConcurrentJobs } from "./fd_limit.ts";
+import { whileInterruptible } from "./interrupts.ts";
 import {
   controlDirFor,
   defaultPoolSize,
@@ -47,6 +54,15 @@ export interface Plan<R> {
    * connection-reuse options filled in.
    */
   argv(host: Host, index: number, settings: Settings): string[];
+  /**
+   * The marker of the line in which the remote command announces its process group (its first
+   * line on stderr), and the command line that stops that group on a host that timed out or was
+   * cancelled. Without them, nothing is done on the remote side.
+   */
+  readonly remoteStop?: {
+    readonly pidMarker: string;
+    argv(host: Host, pid: number, settings: Settings): string[];
+  };
   /** Told each chunk of output as it arrives (streaming). */
   onChunk?(index: number, stream: "stdout" | "stderr", data: Uint8Array): void;
   /** Bytes for every job's stdin, or null. */
@@ -99,11 +115,55 @@ export async function runOnHosts<R>(
     const reusing = control instanceof ControlDir
       ? { ...settings, controlOptions: control.sshOptions() }
       : settings;
-    await runBatch(hosts, reusing, plan, pool, files, ends);
+    const limit = fitLimit(settings.limit, files[0], settings.quiet);
+    let askpass: AskpassServer | null = null;
+    if (settings.password !== undefined) {
+      const missing = missingWritePermission("/tmp") ?? missingReadPermission("/tmp");
+      if (missing !== null) return refuseAll("local", `password authentication: ${missing}`);
+      try {
+        askpass = await AskpassServer.start(settings.password);
+      } catch (error) {
+        return refuseAll("local", `password authentication: ${(error as Error).message}`);
+      }
+    }
+    await using _askpass = askpass;
+    await whileInterruptible(
+      settings.signal,
+      () => pool[Symbol.dispose](),
+      (signal) =>
+        runBatch(
+          hosts,
+          { ...reusing, limit, signal },
+          plan,
+          pool,
+          files,
+          ends,
+          askpass?.env() ?? {},
+        ),
+    );
     return toMap();
   } finally {
     if (settings.pool === undefined) pool[Symbol.dispose]();
   }
+}
+
+/**
+ * The limit, lowered when the open-file limit could not hold that many processes at once (a
+ * spawn would fail half-way with EMFILE); says so on stderr.
+ */
+function fitLimit(limit: number, files: OutputFiles, quiet: boolean): number {
+  const extra = (files.outFile ? 1 : 0) + (files.errFile ? 1 : 0);
+  const most = maxConcurrentJobs(extra);
+  if (most === null || most >= limit) return limit;
+  if (!quiet) {
+    writeAllSync(
+      Deno.stderr,
+      encoder.encode(
+        `parallax: limit ${limit} lowered to ${most}: the open-file limit (ulimit -n) allows no more processes at once\n`,
+      ),
+    );
+  }
+  return most;
 }
 
 /** Runs every host's job on the pool and records each end as it comes. */
@@ -114,11 +174,12 @@ async function runBatch<R>(
   pool: Pool,
   files: readonly OutputFiles[],
   ends: (R | ParallaxError)[],
+  extraEnv: Readonly<Record<string, string>>,
 ): Promise<void> {
   const printers = plan.printOut ? hosts.map((host) => printersFor(host.key)) : [];
   const jobs: JobRequest[] = hosts.map((host, index) => ({
     argv: plan.argv(host, index, settings),
-    env: { PARALLAX_HOST: host.host, PARALLAX_NODENUM: String(index) },
+    env: { ...extraEnv, PARALLAX_HOST: host.host, PARALLAX_NODENUM: String(index) },
     stdin: plan.stdin,
     timeoutMs: settings.timeoutMs,
     killGraceMs: KILL_GRACE_MS,
@@ -126,7 +187,9 @@ async function runBatch<R>(
     streamOutput: plan.printOut || plan.onChunk !== undefined,
     stdoutFile: files[index].outFile ?? null,
     stderrFile: files[index].errFile ?? null,
+    pidMarker: plan.remoteStop?.pidMarker ?? null,
   }));
+  const stranded: { index: number; pid: number }[] = [];
   let callbackError: { error: unknown } | null = null;
   await runJobs(pool, jobs, {
     limit: settings.limit,
@@ -140,6 +203,12 @@ async function runBatch<R>(
       printers[index]?.stderr.flush();
       const host = hosts[index];
       const outcome = classify(host.key, end, plan.program, plan.meaning);
+      if (
+        end.kind === "finished" && end.outcome.remotePid !== null &&
+        (end.outcome.timedOut || end.outcome.cancelled)
+      ) {
+        stranded.push({ index, pid: end.outcome.remotePid });
+      }
       ends[index] = outcome instanceof ParallaxError
         ? outcome
         : plan.result(host, outcome, files[index], index);
@@ -151,7 +220,49 @@ async function runBatch<R>(
       }
     },
   });
+  if (plan.remoteStop && stranded.length > 0) {
+    await stopRemote(
+      stranded.map(({ index, pid }) => plan.remoteStop!.argv(hosts[index], pid, settings)),
+      settings,
+      pool,
+      extraEnv,
+    );
+  }
   if (callbackError !== null) throw (callbackError as { error: unknown }).error;
+}
+
+/** How long the remote stop of a timed-out or cancelled host may take. */
+const REMOTE_STOP_TIMEOUT_MS = 15_000;
+
+/**
+ * Stops the remote process groups of hosts that timed out or were cancelled, over a new
+ * connection each (through the master when connections are reused). Best effort: a host that
+ * cannot be reached now is left alone; its process exits when it next writes to the closed
+ * connection.
+ */
+async function stopRemote(
+  argvs: string[][],
+  settings: Settings,
+  pool: Pool,
+  env: Readonly<Record<string, string>>,
+): Promise<void> {
+  const jobs: JobRequest[] = argvs.map((argv) => ({
+    argv,
+    env,
+    stdin: null,
+    timeoutMs: REMOTE_STOP_TIMEOUT_MS,
+    killGraceMs: KILL_GRACE_MS,
+    keepOutput: false,
+    streamOutput: false,
+    stdoutFile: null,
+    stderrFile: null,
+    pidMarker: null,
+  }));
+  try {
+    await runJobs(pool, jobs, { limit: settings.limit });
+  } catch {
+    // The pool was closed meanwhile (a second interrupt): nothing more to do.
+  }
 }
 
 /** Creates `outdir` and `errdir` and names each host's files in them. */

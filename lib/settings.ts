@@ -37,6 +37,7 @@ export interface Settings {
   readonly poolSize?: number;
   readonly sshPath: string;
   readonly reuse?: boolean;
+  readonly password?: string;
   /** ssh options for connection reuse, filled in by the driver once it knows the pool. */
   readonly controlOptions?: readonly string[];
 }
@@ -66,6 +67,7 @@ export function resolveSettings(options: CommonOptions): Settings {
     poolSize,
     sshPath = "ssh",
     reuse,
+    password,
   } = options;
   requireInteger("limit", limit, 1);
   if (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout < 0) {
@@ -82,6 +84,9 @@ export function resolveSettings(options: CommonOptions): Settings {
     if (option.trim() === "" || /[\u0000-\u001f]/.test(option)) {
       throw new TypeError(`Cannot use ssh option '${option}': empty or has control characters`);
     }
+  }
+  if (password !== undefined && (typeof password !== "string" || password.includes("\n"))) {
+    throw new TypeError("Cannot use password: expected a string without newlines");
   }
   if (typeof sshPath !== "string" || sshPath === "") {
     throw new TypeError(`Cannot use sshPath '${sshPath}': expected a program name or path`);
@@ -103,6 +108,7 @@ export function resolveSettings(options: CommonOptions): Settings {
     poolSize,
     sshPath,
     reuse,
+    password,
   });
 }
 

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { decode } from "./classify.ts";
+import { decode } from "./bytes.ts";
 import { type HostsInput, parseHosts } from "./hosts.ts";
 import type { SlurpOptions } from "./options.ts";
 import { safeNames } from "./output_names.ts";
@@ -82,7 +82,10 @@ export async function slurp(
     async prepare() {
       const missing = missingWritePermission(localdir);
       if (missing !== null) throw new Error(`cannot write local folder '${localdir}': ${missing}`);
-      for (const target of targets) await Deno.mkdir(dirnamePath(target), { recursive: true });
+      for (const [i, folder] of folders.entries()) {
+        await makeRealFolders(localdir, [folder, ...dirnamePath(inside).split("/")]);
+        await removeSymlink(targets[i]);
+      }
     },
     argv: (host, index, effective) =>
       scpDownloadArgv(host, src, targets[index], effective, transfer),
@@ -97,4 +100,35 @@ export async function slurp(
       stderr: decode(stderr),
     }),
   });
+}
+
+/**
+ * Creates `base/parts[0]/parts[1]/…` folder by folder; a symlink planted where a folder belongs is
+ * removed first, so that no host's files can be steered outside its folder.
+ */
+async function makeRealFolders(base: string, parts: readonly string[]): Promise<void> {
+  await Deno.mkdir(base, { recursive: true });
+  let path = base;
+  for (const part of parts) {
+    if (part === "." || part === "") continue;
+    path = joinPath(path, part);
+    await removeSymlink(path);
+    try {
+      await Deno.mkdir(path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      if (!(await Deno.lstat(path)).isDirectory) {
+        throw new Error(`cannot use '${path}' as a folder: something else is there`);
+      }
+    }
+  }
+}
+
+/** Removes `path` if it is a symlink. */
+async function removeSymlink(path: string): Promise<void> {
+  try {
+    if ((await Deno.lstat(path)).isSymlink) await Deno.remove(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
 }

@@ -16,7 +16,9 @@ export const SENT_ENV = ["PARALLAX_HOST", "PARALLAX_NODENUM"] as const;
  */
 export function defaultSshOptions(settings: Settings): string[] {
   return [
-    "BatchMode=yes",
+    ...(settings.password === undefined
+      ? ["BatchMode=yes"]
+      : ["BatchMode=no", "NumberOfPasswordPrompts=1"]),
     `ConnectTimeout=${settings.connectTimeout}`,
     `SendEnv=${SENT_ENV.join(" ")}`,
     ...(settings.quiet ? ["LogLevel=ERROR"] : []),

@@ -14,8 +14,12 @@ import { type Child, spawnChild } from "./child_process.ts";
  */
 const STDERR_TAIL_BYTES = 64 * 1024;
 
-/** How long to wait for the output pipes to close once the process has exited. */
-const PIPE_DRAIN_MS = 500;
+/**
+ * How long to wait, after the process has exited, for more output or the pipes' end. Seconds can
+ * pass under heavy load (measured: up to 6 s with 256 ssh at once on 2 cores), so this is long;
+ * only a grandchild that holds the pipes open ever reaches it.
+ */
+const PIPE_DRAIN_MS = 30_000;
 
 /** A job in progress. */
 export interface RunningJob {
@@ -54,11 +58,13 @@ async function execute(
     signal: null,
     timedOut: false,
     cancelled: false,
-    stdout: new Uint8Array(),
-    stderr: new Uint8Array(),
+    stdout: [],
+    stderr: [],
     stdoutBytes: 0,
     stderrBytes: 0,
     fileError: null,
+    remotePid: null,
+    outputCut: false,
   };
   let cancelled = false;
   setCancel(() => {
@@ -108,10 +114,10 @@ async function execute(
   }
 
   const out = new Collector("stdout", spec, stdoutFile, onChunk);
-  const err = new Collector("stderr", spec, stderrFile, onChunk);
+  const err = new Collector("stderr", spec, stderrFile, onChunk, spec.pidMarker);
   const reading = Promise.all([out.drain(child.stdout), err.drain(child.stderr)]);
   const status = await child.status;
-  await drainOrAbandon(reading, [out, err]);
+  const complete = await drainOrAbandon(reading, [out, err]);
   for (const timer of timers) clearTimeout(timer);
   closeAll(files);
   return {
@@ -120,31 +126,44 @@ async function execute(
     signal: status.signal,
     timedOut,
     cancelled,
-    stdout: out.bytes(),
-    stderr: err.bytes(),
+    stdout: out.chunksRead(),
+    stderr: err.chunksRead(),
     stdoutBytes: out.total,
     stderrBytes: err.total,
     fileError: out.fileError ?? err.fileError,
     durationMs: performance.now() - started,
+    remotePid: err.remotePid,
+    outputCut: !complete,
   };
 }
 
 /**
  * Waits for both output pipes to reach EOF. A grandchild that inherited them (a backgrounded
- * process on the far side of ssh, say) can hold them open after the process has exited: after a
- * short grace the readers are cancelled rather than waiting forever.
+ * process on the far side of ssh, say) can hold them open after the process has exited: once
+ * {@linkcode PIPE_DRAIN_MS} pass with no byte arriving, the readers are cancelled rather than
+ * waiting forever. While bytes keep coming (a loaded machine can be seconds behind), it waits.
  */
-async function drainOrAbandon(reading: Promise<unknown>, collectors: Collector[]): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const grace = new Promise<"late">((resolve) => {
-    timer = setTimeout(() => resolve("late"), PIPE_DRAIN_MS);
-  });
-  const first = await Promise.race([reading.then(() => "done" as const), grace]);
-  clearTimeout(timer);
-  if (first === "late") {
-    for (const collector of collectors) collector.abandon();
-    await reading;
+async function drainOrAbandon(
+  reading: Promise<unknown>,
+  collectors: Collector[],
+): Promise<boolean> {
+  const done = reading.then(() => "done" as const);
+  let seen = -1;
+  while (true) {
+    const bytes = collectors.reduce((sum, c) => sum + c.total, 0);
+    if (bytes === seen) break;
+    seen = bytes;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => resolve("late"), PIPE_DRAIN_MS);
+    });
+    const first = await Promise.race([done, grace]);
+    clearTimeout(timer);
+    if (first === "done") return true;
   }
+  for (const collector of collectors) collector.abandon();
+  await reading;
+  return false;
 }
 
 /** A file that receives one stream of a job's output. */
@@ -173,10 +192,27 @@ class OutputFile {
   }
 }
 
-/** Reads one output stream to its end, keeping, writing and forwarding it as the job asks. */
+/** Bytes of stderr searched for the pid marker line before giving up on it. */
+const MARKER_WINDOW = 64 * 1024;
+const NEWLINE = 0x0a;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * Reads one output stream to its end, keeping, writing and forwarding it as the job asks. On
+ * stderr it can first cut out the line that announces the remote process group: ssh's own
+ * warnings may come before it, so the head of the stream is held back until that line has come
+ * (or {@linkcode MARKER_WINDOW} bytes without it).
+ */
 class Collector {
   total = 0;
   fileError: string | null = null;
+  remotePid: number | null = null;
+  private head: Uint8Array | null;
+  /**
+   * What is kept, as read: everything with `keepOutput` (joined only if the caller asks for the
+   * bytes, so that memory stays near the bytes held), else stderr's tail.
+   */
   private readonly chunks: Uint8Array[] = [];
   private kept = 0;
   private reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
@@ -186,7 +222,10 @@ class Collector {
     private readonly spec: JobSpec,
     private file: OutputFile | null,
     private readonly onChunk: ChunkListener,
-  ) {}
+    private readonly marker: string | null = null,
+  ) {
+    this.head = marker === null ? null : new Uint8Array();
+  }
 
   async drain(stream: ReadableStream<Uint8Array>): Promise<void> {
     this.reader = stream.getReader();
@@ -194,8 +233,10 @@ class Collector {
       while (true) {
         const { value, done } = await this.reader.read();
         if (done) break;
-        await this.accept(value);
+        await this.take(value);
       }
+      if (this.head !== null && this.head.byteLength > 0) await this.accept(this.head);
+      this.head = null;
     } catch {
       // The reader was cancelled after the process exited: what was read is kept.
     } finally {
@@ -205,6 +246,31 @@ class Collector {
 
   abandon(): void {
     this.reader?.cancel().catch(() => {});
+  }
+
+  /** Passes data on, after cutting the marker line out of the held-back head. */
+  private async take(data: Uint8Array): Promise<void> {
+    if (this.head === null) return await this.accept(data);
+    const head = new Uint8Array(this.head.byteLength + data.byteLength);
+    head.set(this.head);
+    head.set(data, this.head.byteLength);
+    const markerBytes = encoder.encode(this.marker!);
+    const at = indexOf(head, markerBytes);
+    const end = at < 0 ? -1 : head.indexOf(NEWLINE, at);
+    if (at >= 0 && end >= 0) {
+      const pid = Number(decoder.decode(head.subarray(at + markerBytes.byteLength, end)));
+      if (Number.isInteger(pid) && pid > 1) this.remotePid = pid;
+      this.head = null;
+      const rest = new Uint8Array(head.byteLength - (end + 1 - at));
+      rest.set(head.subarray(0, at));
+      rest.set(head.subarray(end + 1), at);
+      if (rest.byteLength > 0) await this.accept(rest);
+    } else if (head.byteLength >= MARKER_WINDOW) {
+      this.head = null;
+      await this.accept(head);
+    } else {
+      this.head = head;
+    }
   }
 
   private async accept(data: Uint8Array): Promise<void> {
@@ -217,10 +283,12 @@ class Collector {
         this.file = null;
       }
     }
+    // A short read can sit in a much larger buffer: keep a copy of its bytes, not the buffer.
+    const own = data.byteLength * 2 < data.buffer.byteLength ? data.slice() : data;
     if (this.spec.keepOutput) {
-      this.chunks.push(data);
+      this.chunks.push(own);
     } else if (this.name === "stderr") {
-      this.chunks.push(data);
+      this.chunks.push(own);
       this.kept += data.byteLength;
       while (this.kept - this.chunks[0].byteLength >= STDERR_TAIL_BYTES) {
         this.kept -= this.chunks.shift()!.byteLength;
@@ -229,16 +297,19 @@ class Collector {
     if (this.spec.streamOutput) this.onChunk(this.name, data);
   }
 
-  bytes(): Uint8Array {
-    if (this.chunks.length === 1) return this.chunks[0];
-    const all = new Uint8Array(this.chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0));
-    let offset = 0;
-    for (const chunk of this.chunks) {
-      all.set(chunk, offset);
-      offset += chunk.byteLength;
-    }
-    return all;
+  chunksRead(): Uint8Array[] {
+    return this.chunks;
   }
+}
+
+function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.byteLength <= haystack.byteLength; i++) {
+    for (let j = 0; j < needle.byteLength; j++) {
+      if (haystack[i + j] !== needle[j]) continue outer;
+    }
+    return i;
+  }
+  return -1;
 }
 
 function closeAll(files: Deno.FsFile[]): void {

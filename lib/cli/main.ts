@@ -64,6 +64,12 @@ async function run(argv: readonly string[]): Promise<number> {
     throw new UsageError("--json and --gather cannot be used together");
   }
   const hosts = await resolveHosts(args);
+  if (flags.has("askpass") && flags.has("send-input") && !Deno.stdin.isTerminal()) {
+    throw new UsageError(
+      "-A reads the password from stdin when it is not a terminal; it cannot go with -I",
+    );
+  }
+  const password = flags.has("askpass") ? await readPassword() : undefined;
   const input = flags.has("send-input") ? await readStdin() : undefined;
 
   const style: ReportStyle = {
@@ -95,7 +101,12 @@ async function run(argv: readonly string[]): Promise<number> {
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   for (const signal of signals) Deno.addSignalListener(signal, onSignal);
   try {
-    const options = { ...commonOptions(flags), signal: controller.signal, pool };
+    const options = {
+      ...commonOptions(flags),
+      signal: controller.signal,
+      pool,
+      ...(password !== undefined ? { password } : {}),
+    };
     const transfer = {
       recursive: flags.has("recursive"),
       preserve: flags.has("preserve"),
@@ -227,6 +238,34 @@ function optionalInteger(
     throw new UsageError(`invalid --${name} '${text}': expected an integer >= ${min}`);
   }
   return Number(text);
+}
+
+/** Reads a password: from the terminal without echo, else the first line of stdin. */
+async function readPassword(): Promise<string> {
+  const encoder = new TextEncoder();
+  if (Deno.stdin.isTerminal()) {
+    Deno.stderr.writeSync(encoder.encode("Password: "));
+    Deno.stdin.setRaw(true);
+    try {
+      let password = "";
+      const buffer = new Uint8Array(1);
+      while (true) {
+        const n = await Deno.stdin.read(buffer);
+        if (n === null || buffer[0] === 0x0d || buffer[0] === 0x0a) break;
+        if (buffer[0] === 0x03) throw new UsageError("no password given");
+        if (buffer[0] === 0x7f) password = password.slice(0, -1);
+        else password += String.fromCharCode(buffer[0]);
+      }
+      return new TextDecoder().decode(Uint8Array.from(password, (c) => c.charCodeAt(0)));
+    } finally {
+      Deno.stdin.setRaw(false);
+      Deno.stderr.writeSync(encoder.encode("\n"));
+    }
+  }
+  const text = new TextDecoder().decode(await readStdin());
+  const line = text.split("\n")[0].replace(/\r$/, "");
+  if (line === "") throw new UsageError("-A: no password on stdin");
+  return line;
 }
 
 async function readStdin(): Promise<Uint8Array> {

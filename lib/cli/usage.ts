@@ -34,6 +34,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { long: "compress", value: false },
   { long: "bwlimit", value: true },
   { long: "reuse", value: false },
+  { long: "askpass", short: "A", value: false },
   { long: "json", value: false },
   { long: "gather", value: false },
   { long: "help", value: false },
@@ -66,6 +67,8 @@ Connection:
   -X, --extra-arg ARG     one extra ssh argument (repeatable)
   -O, --option OPT        ssh option, as ssh -o OPT (repeatable; PARALLAX_OPTIONS)
       --reuse             run through OpenSSH ControlMasters, closed before exit
+  -A, --askpass           ask for a password once (from the terminal, or stdin's first line)
+                          and use it for every host that asks for one
 Output:
   -o, --outdir DIR        one stdout file per host in DIR (PARALLAX_OUTDIR)
   -e, --errdir DIR        one stderr file per host in DIR

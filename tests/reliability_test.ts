@@ -1,0 +1,325 @@
+import { assert, assertEquals, assertStringIncludes } from "./fixture/assert.ts";
+import { denoRun, ROOT } from "./fixture/deno_run.ts";
+import { processesMatching, uniqueMarker } from "./fixture/processes.ts";
+import { combinedConfig, startSshd } from "./fixture/sshd.ts";
+import { call, type CallResult, ParallaxError, Pool } from "../mod.ts";
+import { liveWorkersForTest, terminateWorkerForTest } from "../lib/pool.ts";
+
+function ok(result: CallResult | ParallaxError | undefined): CallResult {
+  if (result === undefined) throw new Error("no result for this host");
+  if (result instanceof ParallaxError) throw new Error(`expected a result, got ${result.message}`);
+  return result;
+}
+
+function failed(result: CallResult | ParallaxError | undefined): ParallaxError {
+  if (!(result instanceof ParallaxError)) {
+    throw new Error(`expected an error, got ${JSON.stringify(result)}`);
+  }
+  return result;
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("condition not reached in time");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Remote processes whose command line is `text` (the remote `sleep`, not the ssh that ran it). */
+async function remoteProcesses(text: string): Promise<string[]> {
+  const output = await new Deno.Command("ps", { args: ["-eo", "args="] }).output();
+  return new TextDecoder().decode(output.stdout).split("\n").filter((l) => l.trim() === text);
+}
+
+/** A unique sleep that is easy to find in a process listing: `sleep 37.xxxxxx`. */
+function uniqueSleep(): string {
+  return `sleep 37.${String(Math.floor(Math.random() * 1e6)).padStart(6, "0")}`;
+}
+
+Deno.test("an sshd killed mid-call fails its hosts; the other server's results are intact", async () => {
+  await using victim = await startSshd({ aliases: 3, prefix: "v" });
+  await using healthy = await startSshd({ aliases: 3, prefix: "h" });
+  const config = await combinedConfig([victim, healthy]);
+  try {
+    const marker = uniqueMarker();
+    const hosts = [...victim.aliases, ...healthy.aliases];
+    const calling = call(hosts, `sleep 2; echo done # ${marker}`, { sshExtra: ["-F", config] });
+    await waitFor(async () => (await processesMatching(marker)).length === 6);
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    await victim.kill();
+    const results = await calling;
+    assertEquals(results.size, 6);
+    for (const alias of victim.aliases) assert(failed(results.get(alias)).kind !== "timeout");
+    for (const alias of healthy.aliases) assertEquals(ok(results.get(alias)).stdout, "done\n");
+    assertEquals(await processesMatching(marker), []);
+  } finally {
+    await Deno.remove(config);
+  }
+});
+
+Deno.test("a host that answers very slowly times out, and nothing is left running", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  // A proxy that passes each piece of the conversation on half a second late.
+  const proxy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const pump = async (from: Deno.Conn, to: Deno.Conn) => {
+    try {
+      for await (const chunk of from.readable) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const writer = to.writable.getWriter();
+        await writer.write(chunk);
+        writer.releaseLock();
+      }
+    } catch {
+      // closed
+    }
+  };
+  const serving = (async () => {
+    try {
+      for await (const conn of proxy) {
+        const upstream = await Deno.connect({ hostname: "127.0.0.1", port: sshd.port });
+        conns.push(conn, upstream);
+        pump(conn, upstream);
+        pump(upstream, conn);
+      }
+    } catch {
+      // closed
+    }
+  })();
+  try {
+    const marker = uniqueMarker();
+    const port = (proxy.addr as Deno.NetAddr).port;
+    const results = await call([`h001:${port}`], `echo hi # ${marker}`, {
+      sshExtra: [...sshd.sshExtra, "-o", "HostKeyAlias=[127.0.0.1]:" + sshd.port],
+      timeout: 2,
+    });
+    assertEquals(failed(results.get(`h001:${port}`)).kind, "timeout");
+    assertEquals(await processesMatching(marker), []);
+  } finally {
+    proxy.close();
+    for (const conn of conns) {
+      try {
+        conn.close();
+      } catch {
+        // closed
+      }
+    }
+    await serving;
+  }
+});
+
+Deno.test("a worker terminated while it runs jobs: every job gets a result, the pool heals", async () => {
+  await using sshd = await startSshd({ aliases: 4 });
+  const marker = uniqueMarker();
+  using pool = new Pool({ size: 2 });
+  const calling = call(sshd.aliases, `sleep 2; echo done # ${marker}`, {
+    sshExtra: sshd.sshExtra,
+    pool,
+  });
+  await waitFor(async () => (await processesMatching(marker)).length === 4);
+  terminateWorkerForTest(pool, 1);
+  const results = await calling;
+  assertEquals(results.size, 4);
+  const lost = [...results.values()].filter((r) => r instanceof ParallaxError) as ParallaxError[];
+  assertEquals(lost.length, 2);
+  for (const error of lost) assertStringIncludes(error.message, "worker was terminated");
+  assertEquals(await processesMatching(marker), []);
+  const again = await call(sshd.aliases, "echo healed", { sshExtra: sshd.sshExtra, pool });
+  for (const result of again.values()) assertEquals(ok(result).stdout, "healed\n");
+  assertEquals(liveWorkersForTest(pool), 2);
+});
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.test(`${signal} to a script running call(): ssh killed, hosts cancelled, remote work stopped`, async () => {
+    await using sshd = await startSshd({ aliases: 3 });
+    const marker = uniqueMarker();
+    const sleep = uniqueSleep();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        "--allow-run=ssh",
+        `--allow-read=${ROOT}`,
+        `${ROOT}/tests/fixture/call_script.ts`,
+        JSON.stringify({
+          hosts: sshd.aliases,
+          command: `${sleep} # ${marker}`,
+          options: { sshExtra: sshd.sshExtra, limit: 2 },
+        }),
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    await waitFor(async () => (await remoteProcesses(sleep)).length === 2);
+    child.kill(signal);
+    const output = await child.output();
+    const stdout = new TextDecoder().decode(output.stdout);
+    assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
+    const result = JSON.parse(stdout.split("\n").find((l) => l.startsWith("RESULT "))!.slice(7));
+    for (const alias of sshd.aliases) assertEquals(result[alias].kind, "cancelled");
+    assertEquals(await processesMatching(marker), [], "no ssh left");
+    await waitFor(async () => (await remoteProcesses(sleep)).length === 0, 10_000);
+  });
+}
+
+Deno.test("SIGTERM to the CLI: ssh killed, summary printed, exit 3", async () => {
+  await using sshd = await startSshd({ aliases: 3 });
+  const marker = uniqueMarker();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--allow-all",
+      `${ROOT}/cli.ts`,
+      "call",
+      "-x",
+      `-F ${sshd.configPath}`,
+      "-H",
+      sshd.aliases.join(" "),
+      `sleep 30 # ${marker}`,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  await waitFor(async () => (await processesMatching(marker)).length === 3);
+  child.kill("SIGTERM");
+  const output = await child.output();
+  assertEquals(output.code, 3);
+  assertStringIncludes(
+    new TextDecoder().decode(output.stderr),
+    "interrupted: 0 of 3 hosts finished",
+  );
+  assertEquals(await processesMatching(marker), []);
+});
+
+Deno.test("a timed-out or cancelled host's remote command is stopped, not left running", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const timedOut = uniqueSleep();
+  const results = await call(sshd.aliases, timedOut, { sshExtra: sshd.sshExtra, timeout: 1 });
+  for (const result of results.values()) assertEquals(failed(result).kind, "timeout");
+  await waitFor(async () => (await remoteProcesses(timedOut)).length === 0, 10_000);
+
+  const cancelled = uniqueSleep();
+  const controller = new AbortController();
+  const calling = call(sshd.aliases, cancelled, {
+    sshExtra: sshd.sshExtra,
+    signal: controller.signal,
+  });
+  await waitFor(async () => (await remoteProcesses(cancelled)).length === 2);
+  controller.abort();
+  for (const result of (await calling).values()) assertEquals(failed(result).kind, "cancelled");
+  await waitFor(async () => (await remoteProcesses(cancelled)).length === 0, 10_000);
+
+  const left = uniqueSleep();
+  const without = await call(["h001"], left, {
+    sshExtra: sshd.sshExtra,
+    timeout: 1,
+    stopRemote: false,
+  });
+  assertEquals(failed(without.get("h001")).kind, "timeout");
+  assertEquals(
+    (await remoteProcesses(left)).length,
+    1,
+    "with stopRemote: false the command runs on",
+  );
+  await new Deno.Command("pkill", { args: ["-f", left] }).output();
+});
+
+Deno.test("2,000 hosts at limit 256: every result present, nothing left running", async () => {
+  await using sshd = await startSshd({ aliases: 2000, addresses: 16, unprivileged: true });
+  const marker = uniqueMarker();
+  const results = await call(sshd.aliases, `echo $PARALLAX_NODENUM # ${marker}`, {
+    sshExtra: sshd.sshExtra,
+    limit: 256,
+    timeout: 300,
+    connectTimeout: 120,
+  });
+  assertEquals(results.size, 2000);
+  const failures = [...results.values()].filter((r) => r instanceof ParallaxError);
+  assertEquals(failures.length, 0, String(failures[0]));
+  sshd.aliases.forEach((alias, i) => assertEquals(ok(results.get(alias)).stdout, `${i}\n`));
+  assertEquals(await processesMatching(marker), []);
+});
+
+Deno.test("under a low open-file limit the engine lowers the limit and says so, every result present", async () => {
+  await using sshd = await startSshd({ aliases: 120, unprivileged: true });
+  const script = `${ROOT}/tests/fixture/call_script.ts`;
+  const spec = JSON.stringify({
+    hosts: sshd.aliases,
+    command: "echo ok",
+    options: { sshExtra: sshd.sshExtra, limit: 100, timeout: 120 },
+  });
+  const output = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      `ulimit -n 256 && exec "$0" run --quiet --allow-all "$1" "$2"`,
+      Deno.execPath(),
+      script,
+      spec,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(output.stdout);
+  const stderr = new TextDecoder().decode(output.stderr);
+  assertEquals(output.code, 0, stderr);
+  assertStringIncludes(stderr, "parallax: limit 100 lowered to");
+  const result = JSON.parse(stdout.split("\n").find((l) => l.startsWith("RESULT "))!.slice(7));
+  assertEquals(Object.keys(result).length, 120);
+  for (const alias of sshd.aliases) {
+    assertEquals(result[alias].stdout, "ok\n", JSON.stringify(result[alias]));
+  }
+});
+
+Deno.test("outdir on a full or read-only file system: an error for the affected hosts, no crash", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const mount = await Deno.makeTempDir();
+  const run = (args: string[]) => new Deno.Command(args[0], { args: args.slice(1) }).output();
+  const mounted = await run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", mount]);
+  assert(
+    mounted.success,
+    `mounting a tmpfs needs root: ${new TextDecoder().decode(mounted.stderr)}`,
+  );
+  try {
+    // One at a time, the small output first: then only h001 finds the disk full.
+    const results = await call(
+      ["h002", "h001"],
+      'if [ "$PARALLAX_HOST" = h001 ]; then head -c 2000000 /dev/zero; else echo small; fi',
+      { sshExtra: sshd.sshExtra, outdir: mount, limit: 1 },
+    );
+    const full = failed(results.get("h001"));
+    assertEquals(full.kind, "local");
+    assertStringIncludes(full.message, "No space left");
+    assertEquals(ok(results.get("h002")).stdout, "small\n");
+
+    assert((await run(["mount", "-o", "remount,ro", mount])).success);
+    const readOnly = await call(sshd.aliases, "echo hi", {
+      sshExtra: sshd.sshExtra,
+      outdir: mount,
+    });
+    for (const result of readOnly.values()) {
+      assertEquals(failed(result).kind, "local");
+      assertStringIncludes(failed(result).message, "Read-only file system");
+    }
+  } finally {
+    await run(["umount", mount]);
+    await Deno.remove(mount, { recursive: true });
+  }
+});
+
+Deno.test("a library script exits by itself after a signal-free call; no worker left", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  const run = await denoRun(
+    ["--allow-run=ssh", `--allow-read=${ROOT}`],
+    `${ROOT}/tests/fixture/call_script.ts`,
+    [
+      JSON.stringify({ hosts: ["h001"], command: "true", options: { sshExtra: sshd.sshExtra } }),
+    ],
+    { deadlineMs: 20_000 },
+  );
+  assertEquals(run.code, 0, run.stderr);
+});
