@@ -101,7 +101,7 @@ export interface CommonOptions {
   /**
    * Workers in the pool the call starts for itself (ignored when `pool` is given).
    *
-   * @default {Math.min(4, navigator.hardwareConcurrency)}
+   * @default {Math.min(2, navigator.hardwareConcurrency)}
    */
   poolSize?: number;
   /**

@@ -1,20 +1,8 @@
+import { failed, ok, waitFor } from "./fixture/outcomes.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./fixture/assert.ts";
 import { processesMatching, uniqueMarker } from "./fixture/processes.ts";
 import { startSshd } from "./fixture/sshd.ts";
-import { call, type CallResult, ParallaxError } from "../mod.ts";
-
-function ok(result: CallResult | ParallaxError | undefined): CallResult {
-  if (result === undefined) throw new Error("no result for this host");
-  if (result instanceof ParallaxError) throw new Error(`expected a result, got ${result.message}`);
-  return result;
-}
-
-function failed(result: CallResult | ParallaxError | undefined): ParallaxError {
-  if (!(result instanceof ParallaxError)) {
-    throw new Error(`expected a ParallaxError, got ${JSON.stringify(result)}`);
-  }
-  return result;
-}
+import { call } from "../mod.ts";
 
 Deno.test("call() returns each host's stdout, stderr and exit code, keyed in input order", async () => {
   await using sshd = await startSshd({ aliases: 4 });
@@ -308,14 +296,6 @@ Deno.test("call() refuses bad input before contacting any host", async () => {
   await assertRejects(() => call(["web1"], "true", { limit: 0 }), RangeError, "limit 0");
   assertEquals((await call([], "true")).size, 0);
 });
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not reached in time");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 Deno.test("call() reports an unexplained exit status 255 as kind ssh, output kept", async () => {
   await using sshd = await startSshd({ aliases: 1 });

@@ -1,14 +1,9 @@
+import { ok } from "./fixture/outcomes.ts";
 import { assert, assertEquals, assertRejects } from "./fixture/assert.ts";
 import { startSshd } from "./fixture/sshd.ts";
-import { call, type CallResult, ParallaxError, parseHosts, slurp } from "../mod.ts";
+import { call, ParallaxError, parseHosts, slurp } from "../mod.ts";
 import { defaultSshOptions, sshArgv } from "../lib/ssh_argv.ts";
 import { resolveSettings } from "../lib/settings.ts";
-
-function ok(result: CallResult | ParallaxError | undefined): CallResult {
-  if (result === undefined) throw new Error("no result for this host");
-  if (result instanceof ParallaxError) throw new Error(`expected a result, got ${result.message}`);
-  return result;
-}
 
 /** A small seeded generator (mulberry32), so that a failure can be replayed. */
 function random(seed: number): () => number {

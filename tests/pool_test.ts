@@ -1,16 +1,9 @@
+import { waitFor } from "./fixture/outcomes.ts";
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "./fixture/assert.ts";
 import { processesMatching, uniqueMarker } from "./fixture/processes.ts";
 import { startSshd } from "./fixture/sshd.ts";
 import { call, ParallaxError, Pool } from "../mod.ts";
 import { crashWorkerForTest, liveWorkersForTest } from "../lib/pool.ts";
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not reached in time");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 Deno.test("Pool refuses a size that is not a positive integer", () => {
   assertThrows(() => new Pool({ size: 0 }), RangeError, "size 0");

@@ -1,30 +1,10 @@
+import { failed, ok, waitFor } from "./fixture/outcomes.ts";
 import { assert, assertEquals, assertStringIncludes } from "./fixture/assert.ts";
 import { denoRun, ROOT } from "./fixture/deno_run.ts";
 import { processesMatching, uniqueMarker } from "./fixture/processes.ts";
 import { combinedConfig, startSshd } from "./fixture/sshd.ts";
-import { call, type CallResult, ParallaxError, Pool } from "../mod.ts";
+import { call, ParallaxError, Pool } from "../mod.ts";
 import { liveWorkersForTest, terminateWorkerForTest } from "../lib/pool.ts";
-
-function ok(result: CallResult | ParallaxError | undefined): CallResult {
-  if (result === undefined) throw new Error("no result for this host");
-  if (result instanceof ParallaxError) throw new Error(`expected a result, got ${result.message}`);
-  return result;
-}
-
-function failed(result: CallResult | ParallaxError | undefined): ParallaxError {
-  if (!(result instanceof ParallaxError)) {
-    throw new Error(`expected an error, got ${JSON.stringify(result)}`);
-  }
-  return result;
-}
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not reached in time");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** Remote processes whose command line is `text` (the remote `sleep`, not the ssh that ran it). */
 async function remoteProcesses(text: string): Promise<string[]> {

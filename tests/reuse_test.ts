@@ -1,14 +1,9 @@
+import { ok } from "./fixture/outcomes.ts";
 import { assert, assertEquals, assertStringIncludes } from "./fixture/assert.ts";
 import { denoRun, ROOT } from "./fixture/deno_run.ts";
 import { startSshd } from "./fixture/sshd.ts";
-import { call, type CallResult, ParallaxError, Pool } from "../mod.ts";
+import { call, Pool } from "../mod.ts";
 import { ControlDir } from "../lib/control_dir.ts";
-
-function ok(result: CallResult | ParallaxError | undefined): CallResult {
-  if (result === undefined) throw new Error("no result for this host");
-  if (result instanceof ParallaxError) throw new Error(`expected a result, got ${result.message}`);
-  return result;
-}
 
 /** The command lines of the running ControlMaster processes (`ssh: <socket> [mux]`). */
 async function masters(): Promise<string[]> {

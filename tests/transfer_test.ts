@@ -1,3 +1,4 @@
+import { failed, ok } from "./fixture/outcomes.ts";
 import {
   assert,
   assertEquals,
@@ -14,19 +15,6 @@ import { resolveTransferSettings } from "../lib/transfer_settings.ts";
 import { parseHosts } from "../lib/hosts.ts";
 
 type AnyResult = CopyResult | SlurpResult | ParallaxError | undefined;
-
-function ok<T>(result: T | ParallaxError | undefined): T {
-  if (result === undefined) throw new Error("no result for this host");
-  if (result instanceof ParallaxError) throw new Error(`expected a result, got ${result.message}`);
-  return result;
-}
-
-function failed(result: AnyResult): ParallaxError {
-  if (!(result instanceof ParallaxError)) {
-    throw new Error(`expected a ParallaxError, got ${JSON.stringify(result)}`);
-  }
-  return result;
-}
 
 /** Every path under `root` with the file's text, or "<dir>" for a folder. */
 async function tree(root: string, prefix = ""): Promise<Record<string, string>> {
