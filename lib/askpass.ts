@@ -7,6 +7,7 @@
  */
 
 import { joinPath } from "./path.ts";
+import { missingReadPermission, missingWritePermission } from "./permissions.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -30,8 +31,8 @@ export class AskpassServer implements AsyncDisposable {
   /**
    * Creates the private folder, the socket and the helper script.
    *
-   * @throws {Error} Naming what is missing: network access (a Unix socket is network access to
-   * Deno), or a Deno to run the helper.
+   * @throws {Error} Naming what is missing: access to /tmp, network access (a Unix socket is
+   * network access to Deno), or a Deno to run the helper.
    */
   static async start(password: string): Promise<AskpassServer> {
     if (Deno.build.standalone) {
@@ -39,6 +40,8 @@ export class AskpassServer implements AsyncDisposable {
         "password authentication needs the deno CLI; a compiled binary cannot run the askpass helper",
       );
     }
+    const missing = missingWritePermission("/tmp") ?? missingReadPermission("/tmp");
+    if (missing !== null) throw new Error(missing);
     const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "plx-pass-" });
     const probe = joinPath(dir, "s");
     if (Deno.permissions.querySync({ name: "net", host: `unix:${probe}` }).state !== "granted") {

@@ -12,11 +12,7 @@ import { LinePrinter, writeAllSync } from "./line_printer.ts";
 import { safeNames } from "./output_names.ts";
 import { ParallaxError } from "./parallax_error.ts";
 import { joinPath, resolvePath } from "./path.ts";
-import {
-  missingReadPermission,
-  missingRunPermission,
-  missingWritePermission,
-} from "./permissions.ts";
+import { missingRunPermission, missingWritePermission } from "./permissions.ts";
 import { AskpassServer } from "./askpass.ts";
 import { ControlDir } from "./control_dir.ts";
 import { maxConcurrentJobs } from "./fd_limit.ts";
@@ -118,8 +114,6 @@ export async function runOnHosts<R>(
     const limit = fitLimit(settings.limit, files[0], settings.quiet);
     let askpass: AskpassServer | null = null;
     if (settings.password !== undefined) {
-      const missing = missingWritePermission("/tmp") ?? missingReadPermission("/tmp");
-      if (missing !== null) return refuseAll("local", `password authentication: ${missing}`);
       try {
         askpass = await AskpassServer.start(settings.password);
       } catch (error) {

@@ -253,6 +253,7 @@ Deno.test("under a low open-file limit the engine lowers the limit and says so, 
   for (const alias of sshd.aliases) {
     assertEquals(result[alias].stdout, "ok\n", JSON.stringify(result[alias]));
   }
+  assertEquals(await processesMatching(sshd.configPath), []);
 });
 
 Deno.test("outdir on a full or read-only file system: an error for the affected hosts, no crash", async () => {
@@ -285,6 +286,7 @@ Deno.test("outdir on a full or read-only file system: an error for the affected 
       assertEquals(failed(result).kind, "local");
       assertStringIncludes(failed(result).message, "Read-only file system");
     }
+    assertEquals(await processesMatching(sshd.configPath), []);
   } finally {
     await run(["umount", mount]);
     await Deno.remove(mount, { recursive: true });
