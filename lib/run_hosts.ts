@@ -84,7 +84,10 @@ export async function runOnHosts<R>(
   if (hosts.length === 0) return new Map();
 
   const refuseAll = (kind: "spawn" | "local", reason: string) => {
-    hosts.forEach((host, i) => ends[i] = new ParallaxError({ host: host.key, kind, reason }));
+    hosts.forEach((host, i) => {
+      ends[i] = new ParallaxError({ host: host.key, kind, reason });
+      plan.onResult?.(ends[i]);
+    });
     return toMap();
   };
   const missingRun = missingRunPermission(plan.program);

@@ -5,7 +5,7 @@ import { startSshd } from "./fixture/sshd.ts";
 import { call } from "../mod.ts";
 
 Deno.test("call() returns each host's stdout, stderr and exit code, keyed in input order", async () => {
-  await using sshd = await startSshd({ aliases: 4 });
+  await using sshd = await startSshd({ unprivileged: true, aliases: 4 });
   const hosts = [...sshd.aliases].reverse();
   const results = await call(hosts, "echo out-$PARALLAX_HOST; echo err >&2; exit 3", {
     sshExtra: sshd.sshExtra,
@@ -99,7 +99,7 @@ Deno.test("call() reports a changed host key as kind hostkey", async () => {
 });
 
 Deno.test("call() kills a host that runs past its timeout and keeps its partial output", async () => {
-  await using sshd = await startSshd({ aliases: 2 });
+  await using sshd = await startSshd({ unprivileged: true, aliases: 2 });
   const marker = uniqueMarker();
   const results = await call(
     sshd.aliases,

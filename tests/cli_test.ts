@@ -65,7 +65,7 @@ function statusLines(stdout: string): { n: number; status: string; host: string;
 const F = (sshd: Sshd) => ["-x", `-F ${sshd.configPath}`];
 
 Deno.test("parallax call prints pssh status lines, with -i the output under each", async () => {
-  await using sshd = await startSshd({ aliases: 4 });
+  await using sshd = await startSshd({ unprivileged: true, aliases: 4 });
   const run = await cli([
     "call",
     ...F(sshd),
@@ -126,7 +126,7 @@ Deno.test("parallax call --json writes one object per host per line", async () =
 });
 
 Deno.test("parallax call --gather prints each distinct output once under its host range", async () => {
-  await using sshd = await startSshd({ aliases: 6 });
+  await using sshd = await startSshd({ unprivileged: true, aliases: 6 });
   const run = await cli([
     "call",
     ...F(sshd),
@@ -476,5 +476,19 @@ Deno.test("parallax --connect-timeout, --preserve, --compress and --bwlimit reac
     assertStringIncludes(run.stderr, "[scp -s -p -C -l 80000 -F ");
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("parallax reports every host when the call is refused before any host is contacted", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const file = await Deno.makeTempFile();
+  try {
+    const run = await cli(["call", ...F(sshd), "-H", "h001 h002", "-o", `${file}/out`, "true"]);
+    assertEquals(run.code, 4, run.stderr);
+    const lines = statusLines(run.stdout);
+    assertEquals(lines.map((l) => l.host).sort(), ["h001", "h002"]);
+    for (const line of lines) assertStringIncludes(line.rest, "cannot create output folder");
+  } finally {
+    await Deno.remove(file);
   }
 });

@@ -23,7 +23,7 @@ function spec(hosts: string[], command: string, options: Record<string, unknown>
 }
 
 Deno.test("a script under --allow-run=ssh and read access to parallax calls, then exits by itself", async () => {
-  await using sshd = await startSshd({ aliases: 3 });
+  await using sshd = await startSshd({ unprivileged: true, aliases: 3 });
   const run = await denoRun(
     ["--allow-run=ssh", `--allow-read=${ROOT}`],
     SCRIPT,

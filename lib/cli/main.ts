@@ -98,6 +98,7 @@ async function run(argv: readonly string[]): Promise<number> {
     if (interrupts === 1) controller.abort();
     else pool[Symbol.dispose]();
   };
+  let results = new Map<string, Parameters<typeof toOutcome>[0]>();
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   for (const signal of signals) Deno.addSignalListener(signal, onSignal);
   try {
@@ -114,7 +115,7 @@ async function run(argv: readonly string[]): Promise<number> {
       bandwidthLimit: optionalInteger(flags, "bwlimit", 1),
     };
     if (command === "call") {
-      await call(hosts, operands.join(" "), {
+      results = await call(hosts, operands.join(" "), {
         ...options,
         inline: true,
         input,
@@ -122,14 +123,14 @@ async function run(argv: readonly string[]): Promise<number> {
         onResult,
       });
     } else if (command === "copy") {
-      await copy(hosts, operands.slice(0, -1), operands.at(-1)!, {
+      results = await copy(hosts, operands.slice(0, -1), operands.at(-1)!, {
         ...options,
         ...transfer,
         onResult,
       });
     } else {
       const localdir = value(flags, "localdir");
-      await slurp(hosts, operands[0], operands[1], {
+      results = await slurp(hosts, operands[0], operands[1], {
         ...options,
         ...transfer,
         ...(localdir !== undefined ? { localdir } : {}),
@@ -141,6 +142,9 @@ async function run(argv: readonly string[]): Promise<number> {
     progress.stop();
     await pool.close();
   }
+  // Every host is reported once, even one the library could not report as it finished.
+  const reported = new Set(outcomes.map((o) => o.host));
+  for (const [host, result] of results) if (!reported.has(host)) onResult(result);
   reporter.finish(outcomes);
   if (interrupts > 0) {
     const stopped = outcomes.filter((o) => o.error?.kind === "cancelled").map((o) => o.host);
