@@ -43,15 +43,14 @@ export class AskpassServer implements AsyncDisposable {
     const missing = missingWritePermission("/tmp") ?? missingReadPermission("/tmp");
     if (missing !== null) throw new Error(missing);
     const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "plx-pass-" });
-    const probe = joinPath(dir, "s");
-    if (Deno.permissions.querySync({ name: "net", host: `unix:${probe}` }).state !== "granted") {
+    const socket = joinPath(dir, "s");
+    if (Deno.permissions.querySync({ name: "net", host: `unix:${socket}` }).state !== "granted") {
       await Deno.remove(dir, { recursive: true });
       throw new Error(
         "the password travels over a private Unix socket, which Deno counts as network access: run with --allow-net",
       );
     }
     await Deno.chmod(dir, 0o700);
-    const socket = joinPath(dir, "s");
     const helper = joinPath(dir, "askpass");
     const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
     const flags = [
@@ -62,7 +61,12 @@ export class AskpassServer implements AsyncDisposable {
     const line = [Deno.execPath(), "run", "--quiet", "--no-config", ...flags, CLIENT.href, socket]
       .map(quote).join(" ");
     await Deno.writeTextFile(helper, `#!/bin/sh\nexec ${line} "$@"\n`, { mode: 0o700 });
-    return new AskpassServer(dir, helper, socket, password);
+    try {
+      return new AskpassServer(dir, helper, socket, password);
+    } catch (error) {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      throw error;
+    }
   }
 
   /** Variables for ssh's environment: the helper, always used, never a terminal prompt. */
