@@ -13,13 +13,16 @@ const SIGNALS: readonly Deno.Signal[] = Deno.build.os === "windows"
 
 /**
  * Runs `fn` with a signal that aborts when the caller's `signal` does or on the first SIGINT or
- * SIGTERM; calls `onSecond` on the next one. Listeners are removed when `fn` settles.
+ * SIGTERM; calls `onSecond` on the next one. Listeners are removed when `fn` settles. When not
+ * `enabled`, runs `fn` with the caller's signal alone and leaves the process's signals alone.
  */
 export async function whileInterruptible<T>(
   signal: AbortSignal | undefined,
   onSecond: () => void,
-  fn: (signal: AbortSignal) => Promise<T>,
+  fn: (signal: AbortSignal | undefined) => Promise<T>,
+  enabled = true,
 ): Promise<T> {
+  if (!enabled) return await fn(signal);
   const interrupt = new AbortController();
   let received = 0;
   const listener = () => {

@@ -86,6 +86,15 @@ export interface CommonOptions {
   /** Aborting kills the running jobs, never starts queued ones, and reports them `cancelled`. */
   signal?: AbortSignal;
   /**
+   * While the call runs, SIGINT and SIGTERM cancel it (every ssh killed, unfinished hosts
+   * `cancelled`, the call returns) instead of ending the process and leaving its ssh processes
+   * orphaned; a second signal terminates the workers at once. Set false when your program handles
+   * these signals itself, and abort `signal` from your handler.
+   *
+   * @default {true}
+   */
+  handleSignals?: boolean;
+  /**
    * A pool to run on. Without one, the call starts its own and closes it before returning.
    */
   pool?: Pool;

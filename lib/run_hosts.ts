@@ -137,6 +137,7 @@ export async function runOnHosts<R>(
           ends,
           askpass?.env() ?? {},
         ),
+      settings.handleSignals,
     );
     return toMap();
   } finally {

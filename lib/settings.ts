@@ -38,6 +38,7 @@ export interface Settings {
   readonly sshPath: string;
   readonly reuse?: boolean;
   readonly password?: string;
+  readonly handleSignals: boolean;
   /** ssh options for connection reuse, filled in by the driver once it knows the pool. */
   readonly controlOptions?: readonly string[];
 }
@@ -68,6 +69,7 @@ export function resolveSettings(options: CommonOptions): Settings {
     sshPath = "ssh",
     reuse,
     password,
+    handleSignals = true,
   } = options;
   requireInteger("limit", limit, 1);
   if (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout < 0) {
@@ -109,6 +111,7 @@ export function resolveSettings(options: CommonOptions): Settings {
     sshPath,
     reuse,
     password,
+    handleSignals,
   });
 }
 

@@ -305,3 +305,39 @@ Deno.test("a library script exits by itself after a signal-free call; no worker 
   );
   assertEquals(run.code, 0, run.stderr);
 });
+
+Deno.test("handleSignals: false leaves SIGINT to the caller: the call goes on unless the caller aborts", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const marker = uniqueMarker();
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    await Deno.writeTextFile(
+      script,
+      `import { call } from "${ROOT}/mod.ts";
+const controller = new AbortController();
+Deno.addSignalListener("SIGINT", () => console.log("HANDLED"));
+const results = await call(${JSON.stringify(sshd.aliases)}, "sleep 1.5; echo done # ${marker}", {
+  sshExtra: ${JSON.stringify(sshd.sshExtra)}, signal: controller.signal, handleSignals: false,
+});
+console.log("KINDS " + [...results.values()].map((r) => "kind" in r ? r.kind : "ok").join(","));
+Deno.exit(0);
+`,
+    );
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "--allow-all", script],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    await waitFor(async () => (await processesMatching(marker)).length === 2);
+    child.kill("SIGINT");
+    const output = await child.output();
+    const stdout = new TextDecoder().decode(output.stdout);
+    assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
+    assertStringIncludes(stdout, "HANDLED\n");
+    assertStringIncludes(stdout, "KINDS ok,ok\n", "the library did not cancel the call");
+    assertEquals(await processesMatching(marker), []);
+  } finally {
+    await Deno.remove(script);
+  }
+});
