@@ -4,6 +4,8 @@
  * @module
  */
 
+import { missingReadPermission } from "./permissions.ts";
+
 /** File descriptors one running job holds in this process: stdin, stdout, stderr pipes, pidfd. */
 const FDS_PER_JOB = 4;
 /** Kept free for everything else (workers, sockets, the caller's own files). */
@@ -16,9 +18,9 @@ const RESERVE = 64;
  */
 export function maxConcurrentJobs(extraPerJob: number): number | null {
   if (Deno.build.os !== "linux") return null;
-  const readable = (path: string) =>
-    Deno.permissions.querySync({ name: "read", path }).state === "granted";
-  if (!readable("/proc/self/limits") || !readable("/proc/self/fd")) return null;
+  if (missingReadPermission("/proc/self/limits") || missingReadPermission("/proc/self/fd")) {
+    return null;
+  }
   try {
     const limits = Deno.readTextFileSync("/proc/self/limits");
     const soft = /^Max open files\s+(\d+|unlimited)/m.exec(limits)?.[1];

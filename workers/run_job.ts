@@ -209,6 +209,7 @@ class Collector {
   fileError: string | null = null;
   remotePid: number | null = null;
   private head: Uint8Array | null;
+  private readonly markerBytes: Uint8Array | null;
   /**
    * What is kept, as read: everything with `keepOutput` (joined only if the caller asks for the
    * bytes, so that memory stays near the bytes held), else stderr's tail.
@@ -222,9 +223,10 @@ class Collector {
     private readonly spec: JobSpec,
     private file: OutputFile | null,
     private readonly onChunk: ChunkListener,
-    private readonly marker: string | null = null,
+    marker: string | null = null,
   ) {
     this.head = marker === null ? null : new Uint8Array();
+    this.markerBytes = marker === null ? null : encoder.encode(marker);
   }
 
   async drain(stream: ReadableStream<Uint8Array>): Promise<void> {
@@ -254,7 +256,7 @@ class Collector {
     const head = new Uint8Array(this.head.byteLength + data.byteLength);
     head.set(this.head);
     head.set(data, this.head.byteLength);
-    const markerBytes = encoder.encode(this.marker!);
+    const markerBytes = this.markerBytes!;
     const at = indexOf(head, markerBytes);
     const end = at < 0 ? -1 : head.indexOf(NEWLINE, at);
     if (at >= 0 && end >= 0) {
