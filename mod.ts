@@ -23,19 +23,13 @@
  * @module
  */
 
-export { call, type CallResult } from "./lib/call.ts";
-export { type CallEvent, callStream } from "./lib/call_stream.ts";
-export { copy, type CopyResult } from "./lib/copy.ts";
-export { slurp, type SlurpResult } from "./lib/slurp.ts";
-export type {
-  CallOptions,
-  CommonOptions,
-  CopyOptions,
-  SlurpOptions,
-  TransferOptions,
-} from "./lib/options.ts";
+export { call, type CallOptions, type CallResult } from "./lib/ops/call.ts";
+export { type CallEvent, callStream } from "./lib/ops/call_stream.ts";
+export { copy, type CopyOptions, type CopyResult } from "./lib/ops/copy.ts";
+export { slurp, type SlurpOptions, type SlurpResult } from "./lib/ops/slurp.ts";
+export type { CommonOptions, TransferOptions } from "./lib/settings/options.ts";
 export { type ErrorKind, ParallaxError, type ParallaxErrorInit } from "./lib/parallax_error.ts";
-export { type Host, type HostEntry, type HostsInput, parseHosts } from "./lib/hosts.ts";
-export { readHostFile } from "./lib/host_file.ts";
-export { compactHosts, expandHosts } from "./lib/host_range.ts";
-export { Pool, type PoolOptions } from "./lib/pool.ts";
+export { type Host, type HostEntry, type HostsInput, parseHosts } from "./lib/hosts/parse.ts";
+export { readHostFile } from "./lib/hosts/file.ts";
+export { compactHosts, expandHosts } from "./lib/hosts/range.ts";
+export { Pool, type PoolOptions } from "./lib/engine/pool.ts";

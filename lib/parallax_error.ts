@@ -40,7 +40,11 @@ export interface ParallaxErrorInit {
   stderr?: string;
   /** Standard output read before the failure. */
   stdout?: string;
-  /** The exit code, where the process exited. */
+  /** ssh's or the command's standard error exactly as received, where it differs from the text. */
+  stderrBytes?: Uint8Array;
+  /** Standard output exactly as received. */
+  stdoutBytes?: Uint8Array;
+  /** scp's exit status, for kind `transfer`. */
   exitCode?: number;
   /** Milliseconds the job ran, where it was started. */
   durationMs?: number;
@@ -73,7 +77,14 @@ export class ParallaxError extends Error {
   readonly stderr: string;
   /** Standard output read before the failure, if any was. */
   readonly stdout?: string;
-  /** The exit code, where the process exited (255 for ssh's own failures). */
+  /** Standard error exactly as received (empty when none was read). */
+  readonly stderrBytes: Uint8Array;
+  /** Standard output exactly as received, if any was read. */
+  readonly stdoutBytes?: Uint8Array;
+  /**
+   * scp's exit status for a failed transfer (kind `transfer`); absent where the command did not
+   * exit by itself (a timeout, a cancel, an ssh failure).
+   */
   readonly exitCode?: number;
   /** Milliseconds the job ran, where it was started. */
   readonly durationMs?: number;
@@ -96,7 +107,10 @@ export class ParallaxError extends Error {
     this.host = init.host;
     this.kind = init.kind;
     this.stderr = init.stderr ?? "";
+    this.stderrBytes = init.stderrBytes ?? new TextEncoder().encode(this.stderr);
     if (init.stdout !== undefined) this.stdout = init.stdout;
+    if (init.stdoutBytes !== undefined) this.stdoutBytes = init.stdoutBytes;
+    else if (init.stdout !== undefined) this.stdoutBytes = new TextEncoder().encode(init.stdout);
     if (init.exitCode !== undefined) this.exitCode = init.exitCode;
     if (init.durationMs !== undefined) this.durationMs = init.durationMs;
   }

@@ -118,10 +118,11 @@ Deno.test("parallax call --json writes one object per host per line", async () =
   const byHost = Object.fromEntries(records.map((r) => [r.host, r]));
   assertEquals(byHost.h001.status, "failure");
   assertEquals(byHost.h001.exitCode, 3);
-  assertEquals(byHost.h001.error, null);
+  assertEquals(byHost.h001.kind, null);
   assertEquals(byHost.h001.stdout, "hi\n");
   assert(typeof byHost.h001.durationMs === "number");
-  assertEquals(byHost.refused.error, "connect");
+  assertEquals(byHost.refused.kind, "connect");
+  assertEquals(byHost.refused.exitCode, null, "no command exited");
   assertStringIncludes(byHost.refused.message, "Connection refused");
 });
 
@@ -277,7 +278,8 @@ Deno.test("parallax call -o and -e write a file per host; -X, -O and -q reach ss
 });
 
 Deno.test("parallax copy -r and slurp -L move files; copy of a folder without -r is a usage error", async () => {
-  await using sshd = await startSshd({ aliases: 2 });
+  // As root: the remote side writes into this process's temporary folder.
+  await using sshd = await startSshd({ aliases: 2, unprivileged: false });
   const dir = await Deno.makeTempDir();
   try {
     await Deno.mkdir(`${dir}/tree/sub`, { recursive: true });
@@ -359,7 +361,8 @@ Deno.test("parallax usage errors print one line and the hint, exit 2, contact no
       assertEquals(lines.length, 2, run.stderr);
       assertStringIncludes(lines[0], `parallax: `);
       assertStringIncludes(lines[0], message);
-      assertEquals(lines[1], "Try 'parallax --help' for more information.");
+      const command = ["call", "copy", "slurp"].includes(args[0]) ? `${args[0]} ` : "";
+      assertEquals(lines[1], `Try 'parallax ${command}--help' for more information.`);
       assertEquals(run.stdout, "");
     }
     const files = [...Deno.readDirSync(dir)].map((e) => e.name);
@@ -449,7 +452,7 @@ Deno.test("colours and the progress line only on a terminal, never with NO_COLOR
 });
 
 Deno.test("parallax --connect-timeout, --preserve, --compress and --bwlimit reach ssh and scp", async () => {
-  await using sshd = await startSshd({ aliases: 1 });
+  await using sshd = await startSshd({ aliases: 1, unprivileged: false });
   const silent = await cli(["call", ...F(sshd), "-H", "silent", "--connect-timeout", "1", "true"]);
   assertEquals(silent.code, 4);
   assertStringIncludes(silent.stdout, "[FAILURE] silent connect:");

@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "./fixture/assert.ts";
 import { compactHosts, expandHosts } from "../mod.ts";
-import { parseHostFileText } from "../lib/host_file.ts";
+import { parseHostFileText } from "../lib/hosts/file.ts";
 
 Deno.test("expandHosts() expands ranges in order, keeping zero padding", () => {
   assertEquals(expandHosts("web[01-03]"), ["web01", "web02", "web03"]);

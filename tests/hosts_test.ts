@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "./fixture/assert.ts";
 import { parseHosts, readHostFile } from "../mod.ts";
-import { parseHostFileText } from "../lib/host_file.ts";
+import { parseHostFileText } from "../lib/hosts/file.ts";
 
 Deno.test("parseHosts() reads every string form and keeps the key as written", () => {
   const hosts = parseHosts(["web1", "admin@web2:2222", "[::1]:22", "[fe80::1]", "::1", "db:5432"]);

@@ -2,8 +2,8 @@ import { ok } from "./fixture/outcomes.ts";
 import { assert, assertEquals, assertRejects } from "./fixture/assert.ts";
 import { startSshd } from "./fixture/sshd.ts";
 import { call, ParallaxError, parseHosts, slurp } from "../mod.ts";
-import { defaultSshOptions, sshArgv } from "../lib/ssh_argv.ts";
-import { resolveSettings } from "../lib/settings.ts";
+import { defaultSshOptions, sshArgv } from "../lib/ssh/_ssh_argv.ts";
+import { resolveSettings } from "../lib/settings/_settings.ts";
 
 /** A small seeded generator (mulberry32), so that a failure can be replayed. */
 function random(seed: number): () => number {
@@ -74,7 +74,7 @@ const PIECES = [
 
 Deno.test("the host parser takes 10,000 random and adversarial strings: only TypeErrors, never an option", () => {
   const next = random(20261125);
-  const settings = resolveSettings({});
+  const settings = resolveSettings({}, 60);
   let accepted = 0;
   let refused = 0;
   for (let i = 0; i < 10_000; i++) {
@@ -111,7 +111,7 @@ Deno.test("the host parser takes 10,000 random and adversarial strings: only Typ
 });
 
 Deno.test("parallax never switches off host-key checking on its own", () => {
-  const options = defaultSshOptions(resolveSettings({ quiet: true, reuse: true })).join(" ");
+  const options = defaultSshOptions(resolveSettings({ quiet: true, reuse: true }, 60)).join(" ");
   assert(
     !/StrictHostKeyChecking|UserKnownHostsFile|GlobalKnownHostsFile|CheckHostIP/i.test(options),
     options,
@@ -162,7 +162,7 @@ Deno.test("commands with newlines, quotes, very long text and non-UTF-8 output a
 });
 
 Deno.test("slurp never writes through a symlink planted where a host folder or file belongs", async () => {
-  await using sshd = await startSshd({ aliases: 2 });
+  await using sshd = await startSshd({ aliases: 2, unprivileged: false });
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(`${dir}/source`, "fetched\n");

@@ -2,12 +2,16 @@ import { waitFor } from "./fixture/outcomes.ts";
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "./fixture/assert.ts";
 import { processesMatching, uniqueMarker } from "./fixture/processes.ts";
 import { startSshd } from "./fixture/sshd.ts";
-import { call, ParallaxError, Pool } from "../mod.ts";
-import { crashWorkerForTest, liveWorkersForTest } from "../lib/pool.ts";
+import { call, ParallaxError, parseHosts, Pool } from "../mod.ts";
+import { Engine, engineOf } from "../lib/engine/_engine.ts";
+import type { JobEnd, JobRequest } from "../lib/engine/_run_queue.ts";
+import { resolveSettings } from "../lib/settings/_settings.ts";
+import { sshArgv } from "../lib/ssh/_ssh_argv.ts";
 
-Deno.test("Pool refuses a size that is not a positive integer", () => {
+Deno.test("Pool refuses a size or limit that is not a positive integer", () => {
   assertThrows(() => new Pool({ size: 0 }), RangeError, "size 0");
   assertThrows(() => new Pool({ size: 1.5 }), RangeError, "size 1.5");
+  assertThrows(() => new Pool({ limit: 0 }), RangeError, "limit 0");
 });
 
 Deno.test("a held Pool runs many calls on the same workers and closes them", async () => {
@@ -20,41 +24,66 @@ Deno.test("a held Pool runs many calls on the same workers and closes them", asy
         assert(!(result instanceof ParallaxError), String(result));
         assertEquals(result.stdout, `${round}\n`);
       }
-      assertEquals(liveWorkersForTest(pool), 2);
+      assertEquals(engineOf(pool).liveWorkers, 2);
     }
   } finally {
     await pool.close();
   }
-  assertEquals(liveWorkersForTest(pool), 0);
+  assertEquals(engineOf(pool).liveWorkers, 0);
 });
 
-Deno.test("a worker that dies loses no job: its jobs are reported, the pool replaces it", async () => {
+Deno.test("a worker that dies loses no job: its jobs are reported lost, its processes killed", async () => {
   await using sshd = await startSshd({ aliases: 4 });
   const marker = uniqueMarker();
-  using pool = new Pool({ size: 2 });
-  const calling = call(sshd.aliases, `sleep 3; echo survived # ${marker}`, {
-    sshExtra: sshd.sshExtra,
-    pool,
+  const engine = new Engine({
+    size: 2,
+    limit: 32,
+    reuse: false,
+    workerUrl: new URL("./fixture/crashing_worker.ts", import.meta.url),
   });
-  await waitFor(async () => (await processesMatching(marker)).length === 4);
-  crashWorkerForTest(pool, 0);
-  const results = await calling;
-  assertEquals(results.size, 4);
-  const lost = [...results.values()].filter((r) => r instanceof ParallaxError);
-  const survived = [...results.values()].filter((r) => !(r instanceof ParallaxError));
-  assertEquals(lost.length, 2, "the crashed worker ran two of the four jobs");
-  for (const error of lost) {
-    assertEquals((error as ParallaxError).kind, "local");
-    assertStringIncludes((error as ParallaxError).message, "worker failed");
+  const settings = resolveSettings({ sshExtra: sshd.sshExtra }, 60);
+  const [h1, h2, h3, h4] = parseHosts(sshd.aliases);
+  const job = (host: typeof h1, command: string): JobRequest => ({
+    argv: sshArgv(host, command, settings),
+    env: {},
+    stdin: null,
+    lifeline: false,
+    timeoutMs: 0,
+    killGraceMs: 2_000,
+    keepOutput: true,
+    streamOutput: false,
+    stdoutFile: null,
+    stderrFile: null,
+  });
+  // Jobs go to the less busy worker in turn: worker 0 gets jobs 0 and 2, and crashes.
+  const jobs = [
+    job(h1, `sleep 4; echo survived # ${marker} CRASH-THIS-WORKER`),
+    job(h2, `sleep 4; echo survived # ${marker}`),
+    job(h3, `sleep 4; echo survived # ${marker}`),
+    job(h4, `sleep 4; echo survived # ${marker}`),
+  ];
+  const ends: JobEnd[] = [];
+  try {
+    await engine.run(jobs, { limit: 4, observer: { end: (index, end) => ends[index] = end } });
+    assertEquals(ends.map((end) => end.kind), ["lost", "ran", "lost", "ran"]);
+    const lost = ends[0] as Extract<JobEnd, { kind: "lost" }>;
+    assertStringIncludes(lost.reason, "worker failed");
+    assertEquals(
+      await processesMatching(`${marker} CRASH`),
+      [],
+      "the crashed worker's ssh is gone",
+    );
+    assertEquals(engine.liveWorkers, 1);
+    const again: JobEnd[] = [];
+    await engine.run([job(h1, "echo healed"), job(h2, "echo healed")], {
+      limit: 2,
+      observer: { end: (index, end) => again[index] = end },
+    });
+    assertEquals(again.map((end) => end.kind), ["ran", "ran"]);
+  } finally {
+    await engine.close();
   }
-  for (const result of survived) assertEquals((result as { stdout: string }).stdout, "survived\n");
-  assertEquals(await processesMatching(marker), [], "the crashed worker's ssh processes are gone");
-
-  const again = await call(sshd.aliases, "echo healed", { sshExtra: sshd.sshExtra, pool });
-  for (const result of again.values()) {
-    assert(!(result instanceof ParallaxError), String(result));
-    assertEquals(result.stdout, "healed\n");
-  }
+  assertEquals(await processesMatching(marker), [], "nothing is left running");
 });
 
 Deno.test("closing a pool during a call cancels its jobs and leaves no ssh running", async () => {

@@ -2,8 +2,10 @@ import { ok } from "./fixture/outcomes.ts";
 import { assert, assertEquals, assertStringIncludes } from "./fixture/assert.ts";
 import { denoRun, ROOT } from "./fixture/deno_run.ts";
 import { startSshd } from "./fixture/sshd.ts";
-import { call, Pool } from "../mod.ts";
-import { ControlDir } from "../lib/control_dir.ts";
+import { call, parseHosts, Pool } from "../mod.ts";
+import { engineOf } from "../lib/engine/_engine.ts";
+import { resolveSettings } from "../lib/settings/_settings.ts";
+import { Masters } from "../lib/ssh/_masters.ts";
 
 /** The command lines of the running ControlMaster processes (`ssh: <socket> [mux]`). */
 async function masters(): Promise<string[]> {
@@ -111,14 +113,20 @@ Deno.test("reuse without write access: explicit reuse names --allow-write, the d
   assertStringIncludes(plain.stdout, '"stdout":"hi\\n"');
 });
 
-Deno.test("control socket paths stay under the 104-byte sun_path limit", () => {
-  const dir = ControlDir.create("ssh");
-  assert(dir instanceof ControlDir, String(dir));
+Deno.test("control socket paths stay under the 104-byte sun_path limit, in a 0700 folder", async () => {
+  const pool = new Pool();
+  const masters = Masters.of(engineOf(pool), "ssh");
+  assert(masters instanceof Masters, String(masters));
   try {
-    assert(dir.controlPath.replace("%C", "x".repeat(40)).length < 104, dir.controlPath);
-    assertEquals(Deno.statSync(dir.dir).mode! & 0o777, 0o700);
+    const [host] = parseHosts(["a-rather-long-host-name.example.com"]);
+    const options = await masters.connection(host, resolveSettings({}, 60));
+    const path = options.find((o) => o.startsWith("ControlPath="))!.slice(12);
+    assert(path.length < 104, path);
+    const folder = path.slice(0, path.lastIndexOf("/"));
+    assertEquals(Deno.statSync(folder).mode! & 0o777, 0o700);
+    await pool.close();
+    assertEquals(Deno.readDirSync("/tmp").some((e) => folder.endsWith(e.name)), false);
   } finally {
-    dir.closeSync();
+    await pool.close();
   }
-  assertEquals(Deno.readDirSync("/tmp").some((e) => e.name === dir.dir.slice(5)), false);
 });

@@ -9,10 +9,10 @@ import {
 import { processesMatching, uniqueMarker } from "./fixture/processes.ts";
 import { startSshd } from "./fixture/sshd.ts";
 import { call, copy, type CopyResult, ParallaxError, slurp, type SlurpResult } from "../mod.ts";
-import { escapeGlob, scpDownloadArgv, scpUploadArgv } from "../lib/scp_argv.ts";
-import { resolveSettings } from "../lib/settings.ts";
-import { resolveTransferSettings } from "../lib/transfer_settings.ts";
-import { parseHosts } from "../lib/hosts.ts";
+import { escapeGlob, scpDownloadArgv, scpUploadArgv } from "../lib/ssh/_scp_argv.ts";
+import { resolveSettings } from "../lib/settings/_settings.ts";
+import { resolveTransferSettings } from "../lib/settings/_transfer_settings.ts";
+import { parseHosts } from "../lib/hosts/parse.ts";
 
 type AnyResult = CopyResult | SlurpResult | ParallaxError | undefined;
 
@@ -50,7 +50,7 @@ const AWKWARD = `we ird 'q' "d" $(touch PWNED) \`touch PWNED\` *?[ab] é✓`;
 
 Deno.test("scp argv: SFTP mode, flags, -P port, local paths after --, IPv6 in brackets", () => {
   const [host, v6] = parseHosts(["admin@web1:2222", "[::1]:22"]);
-  const settings = resolveSettings({ sshExtra: ["-F", "cfg"] });
+  const settings = resolveSettings({ sshExtra: ["-F", "cfg"] }, 0);
   const transfer = resolveTransferSettings({ preserve: true, compress: true, bandwidthLimit: 800 });
   const up = scpUploadArgv(host, ["a:b", "/abs"], "dst dir", settings, transfer);
   assertEquals(up.slice(0, 9), ["scp", "-s", "-r", "-p", "-C", "-l", "800", "-F", "cfg"]);
@@ -69,7 +69,7 @@ Deno.test("scp argv: SFTP mode, flags, -P port, local paths after --, IPv6 in br
 });
 
 Deno.test("copy() sends one file to every host and reports the remote path", async () => {
-  await using sshd = await startSshd({ aliases: 3 });
+  await using sshd = await startSshd({ aliases: 3, unprivileged: false });
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/app.conf`, "port = 8080\n");
     const results = await copy(sshd.aliases, `${dir}/app.conf`, `${dir}/remote.conf`, {
@@ -85,7 +85,7 @@ Deno.test("copy() sends one file to every host and reports the remote path", asy
 });
 
 Deno.test("copy() sends a folder tree with nested and empty folders", async () => {
-  await using sshd = await startSshd({ aliases: 2 });
+  await using sshd = await startSshd({ aliases: 2, unprivileged: false });
   await withTempDir(async (dir) => {
     await Deno.mkdir(`${dir}/site/a/b/c`, { recursive: true });
     await Deno.mkdir(`${dir}/site/empty`);
@@ -103,7 +103,7 @@ Deno.test("copy() sends a folder tree with nested and empty folders", async () =
 });
 
 Deno.test("copy() sends several sources at once into a folder", async () => {
-  await using sshd = await startSshd({ aliases: 1 });
+  await using sshd = await startSshd({ aliases: 1, unprivileged: false });
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/one`, "1\n");
     await Deno.writeTextFile(`${dir}/two`, "2\n");
@@ -129,7 +129,7 @@ Deno.test("copy() sends several sources at once into a folder", async () => {
 });
 
 Deno.test("copy() moves a 100 MB file intact, checked by SHA-256 at the other end", async () => {
-  await using sshd = await startSshd({ aliases: 1 });
+  await using sshd = await startSshd({ aliases: 1, unprivileged: false });
   await withTempDir(async (dir) => {
     const big = `${dir}/big.bin`;
     const made = await new Deno.Command("sh", {
@@ -150,7 +150,7 @@ Deno.test("copy() moves a 100 MB file intact, checked by SHA-256 at the other en
 });
 
 Deno.test("copy() and slurp() pass awkward paths literally and never run them", async () => {
-  await using sshd = await startSshd({ aliases: 1 });
+  await using sshd = await startSshd({ aliases: 1, unprivileged: false });
   await withTempDir(async (dir) => {
     await Deno.mkdir(`${dir}/local`);
     await Deno.mkdir(`${dir}/remote`);
@@ -197,7 +197,7 @@ Deno.test("copy() refuses a missing local source by name before contacting any h
 });
 
 Deno.test("copy() to a destination the remote user may not write is a transfer error for that host", async () => {
-  await using sshd = await startSshd({ aliases: 2 });
+  await using sshd = await startSshd({ aliases: 2, unprivileged: false });
   const user = await sshd.unprivilegedUser();
   await withTempDir(async (dir) => {
     await Deno.mkdir(`${dir}/locked`, { mode: 0o555 });
@@ -223,7 +223,7 @@ Deno.test("copy() to a destination the remote user may not write is a transfer e
 });
 
 Deno.test("copy() with preserve keeps the mode and modification time", async () => {
-  await using sshd = await startSshd({ aliases: 1 });
+  await using sshd = await startSshd({ aliases: 1, unprivileged: false });
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/old`, "old\n");
     await Deno.chmod(`${dir}/old`, 0o640);
@@ -264,7 +264,7 @@ Deno.test("slurp() lands the same file from 100 hosts as 100 files, one folder p
 });
 
 Deno.test("slurp() gives hosts that share a name distinct folders, all inside localdir", async () => {
-  await using sshd = await startSshd({ aliases: 2 });
+  await using sshd = await startSshd({ aliases: 2, unprivileged: false });
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/f`, "f\n");
     const hosts = ["h001", `h001:${sshd.port}`, `${sshd.user}@h002`, ".hidden"];
@@ -277,8 +277,8 @@ Deno.test("slurp() gives hosts that share a name distinct folders, all inside lo
     assertEquals(ok(results.get(`${sshd.user}@h002`)).path, `${dir}/in/${sshd.user}@h002/f`);
     assertEquals(failed(results.get(".hidden")).kind, "connect");
     assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["f", "in"]);
+    // The host that failed leaves no folder behind.
     assertEquals([...Deno.readDirSync(`${dir}/in`)].map((e) => e.name).sort(), [
-      "_.hidden",
       "h001",
       `h001:${sshd.port}`,
       `${sshd.user}@h002`,
@@ -297,7 +297,7 @@ Deno.test("slurp() gives hosts that share a name distinct folders, all inside lo
 });
 
 Deno.test("slurp() of a missing remote file is a transfer error for that host alone", async () => {
-  await using sshd = await startSshd({ aliases: 2 });
+  await using sshd = await startSshd({ aliases: 2, unprivileged: false });
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/present`, "here\n");
     const results = await slurp([...sshd.aliases, sshd.refused], `${dir}/absent`, "x", {
@@ -335,7 +335,7 @@ Deno.test("slurp() refuses an absolute or escaping destination before contacting
 });
 
 Deno.test("copy() killed by its timeout mid-transfer leaves no scp or ssh running", async () => {
-  await using sshd = await startSshd({ aliases: 2 });
+  await using sshd = await startSshd({ aliases: 2, unprivileged: false });
   await withTempDir(async (dir) => {
     const marker = uniqueMarker();
     const big = `${dir}/${marker}.bin`;
@@ -352,7 +352,7 @@ Deno.test("copy() killed by its timeout mid-transfer leaves no scp or ssh runnin
 });
 
 Deno.test("slurp() aborted mid-transfer is cancelled and leaves no scp or ssh running", async () => {
-  await using sshd = await startSshd({ aliases: 2 });
+  await using sshd = await startSshd({ aliases: 2, unprivileged: false });
   await withTempDir(async (dir) => {
     const marker = uniqueMarker();
     const big = `${dir}/${marker}.bin`;

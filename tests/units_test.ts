@@ -1,14 +1,15 @@
 import { assertEquals, assertThrows } from "./fixture/assert.ts";
-import { safeNames } from "../lib/output_names.ts";
-import { resolveSettings } from "../lib/settings.ts";
-import { sshArgv } from "../lib/ssh_argv.ts";
+import { safeNames } from "../lib/driver/_output_files.ts";
+import { resolveSettings } from "../lib/settings/_settings.ts";
+import { sshArgv } from "../lib/ssh/_ssh_argv.ts";
 import { parseHosts } from "../mod.ts";
-import { LinePrinter } from "../lib/line_printer.ts";
+import { LinePrinter } from "../lib/driver/_console.ts";
 
 const [web1, admin2] = parseHosts(["web1", "admin@web2:2222"]);
+const settingsOf = (options: Parameters<typeof resolveSettings>[0]) => resolveSettings(options, 60);
 
 Deno.test("sshArgv() puts caller options first, parallax's after, and the host after --", () => {
-  const settings = resolveSettings({
+  const settings = settingsOf({
     sshExtra: ["-F", "cfg"],
     sshOptions: ["ConnectTimeout=3", "StrictHostKeyChecking=accept-new"],
     user: "deploy",
@@ -39,7 +40,7 @@ Deno.test("sshArgv() puts caller options first, parallax's after, and the host a
 });
 
 Deno.test("sshArgv() lets a host's own user and port win over the defaults", () => {
-  const settings = resolveSettings({
+  const settings = settingsOf({
     user: "deploy",
     port: 2200,
     quiet: true,
@@ -52,30 +53,30 @@ Deno.test("sshArgv() lets a host's own user and port win over the defaults", () 
 });
 
 Deno.test("resolveSettings() refuses out-of-range and malformed options", () => {
-  assertThrows(() => resolveSettings({ limit: 0 }), RangeError, "limit 0");
-  assertThrows(() => resolveSettings({ limit: 1.5 }), RangeError, "limit 1.5");
-  assertThrows(() => resolveSettings({ timeout: -1 }), RangeError, "timeout -1");
-  assertThrows(() => resolveSettings({ timeout: NaN }), RangeError, "timeout NaN");
-  assertThrows(() => resolveSettings({ connectTimeout: 0 }), RangeError, "connectTimeout 0");
-  assertThrows(() => resolveSettings({ port: 70000 }), RangeError, "port 70000");
-  assertThrows(() => resolveSettings({ poolSize: 0 }), RangeError, "poolSize 0");
-  assertThrows(() => resolveSettings({ user: "-oProxyCommand=x" }), TypeError, "ssh option");
+  assertThrows(() => settingsOf({ limit: 0 }), RangeError, "limit 0");
+  assertThrows(() => settingsOf({ limit: 1.5 }), RangeError, "limit 1.5");
+  assertThrows(() => settingsOf({ timeout: -1 }), RangeError, "timeout -1");
+  assertThrows(() => settingsOf({ timeout: NaN }), RangeError, "timeout NaN");
+  assertThrows(() => settingsOf({ connectTimeout: 0 }), RangeError, "connectTimeout 0");
+  assertThrows(() => settingsOf({ port: 70000 }), RangeError, "port 70000");
+  assertThrows(() => settingsOf({ poolSize: 0 }), RangeError, "poolSize 0");
+  assertThrows(() => settingsOf({ user: "-oProxyCommand=x" }), TypeError, "ssh option");
   assertThrows(
-    () => resolveSettings({ sshOptions: ["A=1\nB=2"] }),
+    () => settingsOf({ sshOptions: ["A=1\nB=2"] }),
     TypeError,
     "control characters",
   );
   assertThrows(
-    () => resolveSettings({ sshExtra: "-F cfg" as unknown as string[] }),
+    () => settingsOf({ sshExtra: "-F cfg" as unknown as string[] }),
     TypeError,
     "sshExtra",
   );
 });
 
 Deno.test("resolveSettings() has the original's defaults: limit 32, timeout 60 s", () => {
-  const settings = resolveSettings({});
+  const settings = settingsOf({});
   assertEquals([settings.limit, settings.timeoutMs, settings.connectTimeout], [32, 60_000, 10]);
-  assertEquals(resolveSettings({ timeout: 0 }).timeoutMs, 0);
+  assertEquals(settingsOf({ timeout: 0 }).timeoutMs, 0);
 });
 
 Deno.test("resolveSettings() takes PARALLAX_* defaults, and explicit options win", () => {
@@ -89,7 +90,7 @@ Deno.test("resolveSettings() takes PARALLAX_* defaults, and explicit options win
   const saved = Object.keys(vars).map((k) => [k, Deno.env.get(k)] as const);
   try {
     for (const [k, v] of Object.entries(vars)) Deno.env.set(k, v);
-    const fromEnv = resolveSettings({});
+    const fromEnv = settingsOf({});
     assertEquals(
       [fromEnv.user, fromEnv.limit, fromEnv.outdir, fromEnv.verbose, fromEnv.sshOptions],
       ["envuser", 7, "/tmp/env-out", true, [
@@ -98,7 +99,7 @@ Deno.test("resolveSettings() takes PARALLAX_* defaults, and explicit options win
         "ServerAliveInterval=5",
       ]],
     );
-    const explicit = resolveSettings({
+    const explicit = settingsOf({
       user: "me",
       limit: 3,
       outdir: "o",
@@ -110,10 +111,10 @@ Deno.test("resolveSettings() takes PARALLAX_* defaults, and explicit options win
       ["me", 3, "o", false, []],
     );
     Deno.env.set("PARALLAX_PAR", "lots");
-    assertThrows(() => resolveSettings({}), RangeError, "PARALLAX_PAR='lots'");
+    assertThrows(() => settingsOf({}), RangeError, "PARALLAX_PAR='lots'");
     Deno.env.set("PARALLAX_VERBOSE", "no");
     Deno.env.set("PARALLAX_PAR", "2");
-    assertEquals(resolveSettings({}).verbose, false);
+    assertEquals(settingsOf({}).verbose, false);
   } finally {
     for (const [k, v] of saved) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
   }
@@ -132,18 +133,12 @@ Deno.test("safeNames() keeps every host inside its folder and never shares a nam
 });
 
 Deno.test("LinePrinter prefixes each complete line and flushes a last partial one", () => {
-  const written: string[] = [];
-  const sink = {
-    writeSync(data: Uint8Array) {
-      written.push(new TextDecoder().decode(data));
-      return data.byteLength;
-    },
-  };
-  const printer = new LinePrinter("web1: ", sink);
+  let written = "";
+  const printer = new LinePrinter("web1: ", (data) => written += new TextDecoder().decode(data));
   const bytes = (s: string) => new TextEncoder().encode(s);
   printer.push(bytes("one\ntw"));
   printer.push(bytes("o\n\nthr"));
   printer.push(bytes("ee"));
   printer.flush();
-  assertEquals(written, ["web1: one\n", "web1: two\n", "web1: \n", "web1: three\n"]);
+  assertEquals(written, "web1: one\nweb1: two\nweb1: \nweb1: three\n");
 });

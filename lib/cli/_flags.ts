@@ -1,0 +1,455 @@
+/**
+ * Every flag of the CLI, declared once: its names, the commands it applies to, its help line and
+ * what it does to the run (`apply`). The help texts are made from this table.
+ *
+ * @module
+ */
+
+import { type FlagSpec, shellWords, UsageError } from "./_args.ts";
+
+/** The three commands. */
+export type Command = "call" | "copy" | "slurp";
+
+/** What the flags of one command line ask for. */
+export interface CliRun {
+  hostFiles: string[];
+  hostLists: string[];
+  exclude: string[];
+  user?: string;
+  limit?: number;
+  timeout?: number;
+  connectTimeout?: number;
+  outdir?: string;
+  errdir?: string;
+  sshExtra: string[];
+  sshOptions?: string[];
+  inline: "none" | "stdout" | "both";
+  sendInput: boolean;
+  print: boolean;
+  verbose: boolean;
+  quiet: boolean;
+  recursive: boolean;
+  localdir?: string;
+  preserve: boolean;
+  compress: boolean;
+  bandwidthLimit?: number;
+  reuse: boolean;
+  askpass: boolean;
+  output: "status" | "json" | "gather";
+  help: boolean;
+  version: boolean;
+}
+
+/** A fresh run: nothing asked for yet. */
+export function emptyRun(): CliRun {
+  return {
+    hostFiles: [],
+    hostLists: [],
+    exclude: [],
+    sshExtra: [],
+    inline: "none",
+    sendInput: false,
+    print: false,
+    verbose: false,
+    quiet: false,
+    recursive: false,
+    preserve: false,
+    compress: false,
+    reuse: false,
+    askpass: false,
+    output: "status",
+    help: false,
+    version: false,
+  };
+}
+
+/** One flag: how it is written, where it applies, its help, and what it does. */
+export interface Flag extends FlagSpec {
+  /** The commands that take it; empty for the global flags (`--help`, `--version`). */
+  readonly commands: readonly Command[];
+  /** The value's name in the help (`FILE`, `N`), for flags that take one. */
+  readonly meta?: string;
+  readonly help: string;
+  /** The help section. */
+  readonly group: "Hosts" | "Connection" | "Output" | "Command" | "General";
+  /** Applies one occurrence (`true` for a switch). */
+  apply(run: CliRun, value: string | true): void;
+}
+
+const ALL: readonly Command[] = ["call", "copy", "slurp"];
+const TRANSFER: readonly Command[] = ["copy", "slurp"];
+
+/** Every flag, in help order. */
+export const FLAGS: readonly Flag[] = [
+  {
+    long: "hosts",
+    short: "h",
+    value: true,
+    repeat: true,
+    meta: "FILE",
+    commands: ALL,
+    group: "Hosts",
+    help: "host file: [user@]host[:port] [user] per line, lists and ranges allowed (repeatable;\n" +
+      "default: the file named by PARALLAX_HOSTS)",
+    apply: (run, v) => run.hostFiles.push(String(v)),
+  },
+  {
+    long: "host",
+    short: "H",
+    value: true,
+    repeat: true,
+    meta: "HOSTS",
+    commands: ALL,
+    group: "Hosts",
+    help: "hosts separated by commas or spaces, ranges allowed: 'web[01-20],db1' (repeatable)",
+    apply: (run, v) => run.hostLists.push(String(v)),
+  },
+  {
+    long: "exclude",
+    value: true,
+    repeat: true,
+    meta: "HOSTS",
+    commands: ALL,
+    group: "Hosts",
+    help: "leave these hosts out (same forms as -H; repeatable)",
+    apply: (run, v) => run.exclude.push(String(v)),
+  },
+  {
+    long: "user",
+    short: "l",
+    value: true,
+    meta: "USER",
+    commands: ALL,
+    group: "Connection",
+    help: "login user for hosts that name none (default: PARALLAX_USER, else ssh's)",
+    apply: (run, v) => run.user = String(v),
+  },
+  {
+    long: "par",
+    short: "p",
+    value: true,
+    meta: "N",
+    commands: ALL,
+    group: "Connection",
+    help: "at most N hosts at once (default: PARALLAX_PAR, else 32)",
+    apply: (run, v) => run.limit = integer("par", String(v), 1),
+  },
+  {
+    long: "timeout",
+    short: "t",
+    value: true,
+    meta: "SECONDS",
+    commands: ALL,
+    group: "Connection",
+    help: "per-host timeout, 0 for none (default: 60 for call; none for copy and slurp)",
+    apply: (run, v) => {
+      const seconds = Number(v);
+      if (String(v).trim() === "" || !Number.isFinite(seconds) || seconds < 0) {
+        throw new UsageError(`invalid --timeout '${v}': expected seconds >= 0`);
+      }
+      run.timeout = seconds;
+    },
+  },
+  {
+    long: "connect-timeout",
+    value: true,
+    meta: "SECONDS",
+    commands: ALL,
+    group: "Connection",
+    help: "ssh ConnectTimeout (default: 10)",
+    apply: (run, v) => run.connectTimeout = integer("connect-timeout", String(v), 1),
+  },
+  {
+    long: "extra-args",
+    short: "x",
+    value: true,
+    repeat: true,
+    meta: "ARGS",
+    commands: ALL,
+    group: "Connection",
+    help: "extra ssh arguments, split as a shell would: -x '-F my_config' (repeatable)",
+    apply: (run, v) => run.sshExtra.push(...shellWords(String(v))),
+  },
+  {
+    long: "extra-arg",
+    short: "X",
+    value: true,
+    repeat: true,
+    meta: "ARG",
+    commands: ALL,
+    group: "Connection",
+    help: "one extra ssh argument (repeatable)",
+    apply: (run, v) => run.sshExtra.push(String(v)),
+  },
+  {
+    long: "option",
+    short: "O",
+    value: true,
+    repeat: true,
+    meta: "OPT",
+    commands: ALL,
+    group: "Connection",
+    help: "ssh option, as ssh -o OPT (repeatable; default: PARALLAX_OPTIONS)",
+    apply: (run, v) => (run.sshOptions ??= []).push(String(v)),
+  },
+  {
+    long: "reuse",
+    value: false,
+    commands: ALL,
+    group: "Connection",
+    help: "run through OpenSSH ControlMasters, closed before exit",
+    apply: (run) => run.reuse = true,
+  },
+  {
+    long: "askpass",
+    short: "A",
+    value: false,
+    commands: ALL,
+    group: "Connection",
+    help: "ask for a password once (on the terminal without echo, else stdin's first line)\n" +
+      "and use it for every host that asks for one",
+    apply: (run) => run.askpass = true,
+  },
+  {
+    long: "inline",
+    short: "i",
+    value: false,
+    commands: ["call"],
+    group: "Command",
+    help: "print each host's stdout and stderr under its status line, bytes as received",
+    apply: (run) => run.inline = "both",
+  },
+  {
+    long: "inline-stdout",
+    value: false,
+    commands: ["call"],
+    group: "Command",
+    help: "print each host's stdout only under its status line",
+    apply: (run) => run.inline = "stdout",
+  },
+  {
+    long: "send-input",
+    short: "I",
+    value: false,
+    commands: ["call"],
+    group: "Command",
+    help: "read stdin once and send it to every host; without COMMAND, stdin is a script\n" +
+      "for each host's login shell",
+    apply: (run) => run.sendInput = true,
+  },
+  {
+    long: "print",
+    short: "P",
+    value: false,
+    commands: ["call"],
+    group: "Command",
+    help: "print output as it arrives, as 'host: line'",
+    apply: (run) => run.print = true,
+  },
+  {
+    long: "recursive",
+    short: "r",
+    value: false,
+    commands: TRANSFER,
+    group: "Command",
+    help: "copy folders",
+    apply: (run) => run.recursive = true,
+  },
+  {
+    long: "localdir",
+    short: "L",
+    value: true,
+    meta: "DIR",
+    commands: ["slurp"],
+    group: "Command",
+    help: "where the host folders go (default: the current folder)",
+    apply: (run, v) => run.localdir = String(v),
+  },
+  {
+    long: "preserve",
+    value: false,
+    commands: TRANSFER,
+    group: "Command",
+    help: "keep modification times and modes",
+    apply: (run) => run.preserve = true,
+  },
+  {
+    long: "compress",
+    value: false,
+    commands: TRANSFER,
+    group: "Command",
+    help: "compress (slower on fast links)",
+    apply: (run) => run.compress = true,
+  },
+  {
+    long: "bwlimit",
+    value: true,
+    meta: "KBITS",
+    commands: TRANSFER,
+    group: "Command",
+    help: "bandwidth limit per host, Kbit/s",
+    apply: (run, v) => run.bandwidthLimit = integer("bwlimit", String(v), 1),
+  },
+  {
+    long: "outdir",
+    short: "o",
+    value: true,
+    meta: "DIR",
+    commands: ALL,
+    group: "Output",
+    help: "one stdout file per host in DIR (default: PARALLAX_OUTDIR)",
+    apply: (run, v) => run.outdir = String(v),
+  },
+  {
+    long: "errdir",
+    short: "e",
+    value: true,
+    meta: "DIR",
+    commands: ALL,
+    group: "Output",
+    help: "one stderr file per host in DIR",
+    apply: (run, v) => run.errdir = String(v),
+  },
+  {
+    long: "json",
+    value: false,
+    commands: ALL,
+    group: "Output",
+    help: "one JSON object per host per line, as each host finishes (not with -i, -P, --gather)",
+    apply: (run) => run.output = run.output === "gather" ? conflict() : "json",
+  },
+  {
+    long: "gather",
+    value: false,
+    commands: ALL,
+    group: "Output",
+    help: "print each distinct output once under its hosts, at the end (like clush -b)",
+    apply: (run) => run.output = run.output === "json" ? conflict() : "gather",
+  },
+  {
+    long: "verbose",
+    short: "v",
+    value: false,
+    commands: ALL,
+    group: "Output",
+    help: "one diagnostic line per host on stderr (default: PARALLAX_VERBOSE)",
+    apply: (run) => run.verbose = true,
+  },
+  {
+    long: "quiet",
+    short: "q",
+    value: false,
+    commands: ALL,
+    group: "Output",
+    help: "ssh prints errors only",
+    apply: (run) => run.quiet = true,
+  },
+  {
+    long: "help",
+    value: false,
+    commands: [],
+    group: "General",
+    help: "this help",
+    apply: (run) => run.help = true,
+  },
+  {
+    long: "version",
+    value: false,
+    commands: [],
+    group: "General",
+    help: "the version",
+    apply: (run) => run.version = true,
+  },
+];
+
+function conflict(): never {
+  throw new UsageError("--json and --gather cannot be used together");
+}
+
+function integer(name: string, text: string, min: number): number {
+  if (!/^\d+$/.test(text) || Number(text) < min) {
+    throw new UsageError(`invalid --${name} '${text}': expected an integer >= ${min}`);
+  }
+  return Number(text);
+}
+
+const USAGE: Record<Command, string> = {
+  call: "parallax call [flags] COMMAND...",
+  copy: "parallax copy [flags] SRC... DST",
+  slurp: "parallax slurp [flags] SRC DST",
+};
+
+const SUMMARY: Record<Command, string> = {
+  call: "Runs COMMAND on every host over ssh. Flags come before COMMAND: everything from the\n" +
+    "first word that is not a flag on is the command (use -- to start a command that begins\n" +
+    "with '-').",
+  copy: "Copies local files (folders with -r) to DST on every host, with scp in SFTP mode.\n" +
+    "No timeout unless -t is given.",
+  slurp: "Copies remote SRC from every host to LOCALDIR/<host>/DST (DST must be relative).\n" +
+    "No timeout unless -t is given.",
+};
+
+const EXAMPLES: Record<Command, string[]> = {
+  call: [
+    "parallax call -H 'web[01-04]' -i uptime",
+    "parallax call -h hosts.txt -p 64 -t 30 df -h /",
+    "parallax call -H web1,web2 --json -- -weird-command --flag",
+    "parallax call -H db[1-3] -I < script.sh",
+  ],
+  copy: [
+    "parallax copy -H 'web[01-04]' app.conf /etc/app/app.conf",
+    "parallax copy -h hosts.txt -r ./site /var/www",
+  ],
+  slurp: [
+    "parallax slurp -H 'web[01-04]' -L logs /var/log/syslog syslog",
+  ],
+};
+
+const EXIT_STATUS =
+  "Exit status: 0 all succeeded, 1 miscellaneous error, 2 usage error, 3 a host was\n" +
+  "killed, timed out or interrupted, 4 an ssh (or scp) error on some host, 5 a remote command\n" +
+  "exited nonzero.";
+
+/** The help of one command, or of the CLI (`main`). */
+export function helpText(command: Command | "main"): string {
+  if (command === "main") {
+    const lines = (["call", "copy", "slurp"] as const).map((c) =>
+      `  ${USAGE[c].padEnd(38)} ${SUMMARY[c].split("\n")[0].replace(/\.$/, "")}\n` +
+      `      e.g. ${EXAMPLES[c][0]}`
+    );
+    return [
+      "Usage: parallax <call|copy|slurp> [flags] ...",
+      "",
+      ...lines,
+      "",
+      "Run 'parallax <command> --help' for every flag of a command, with examples.",
+      "",
+      EXIT_STATUS,
+    ].join("\n");
+  }
+  const groups = new Map<string, string[]>();
+  for (const flag of FLAGS) {
+    if (flag.commands.length > 0 && !flag.commands.includes(command)) continue;
+    const names = `${flag.short ? `-${flag.short}, ` : "    "}--${flag.long}${
+      flag.meta ? ` ${flag.meta}` : ""
+    }`;
+    const [first, ...rest] = flag.help.split("\n");
+    const text = [`  ${names.padEnd(26)} ${first}`, ...rest.map((l) => `${" ".repeat(29)}${l}`)];
+    const title = flag.group === "Command"
+      ? command[0].toUpperCase() + command.slice(1)
+      : flag.group;
+    groups.set(title, [...(groups.get(title) ?? []), ...text]);
+  }
+  return [
+    `Usage: ${USAGE[command]}`,
+    "",
+    SUMMARY[command],
+    "",
+    ...[...groups].flatMap(([title, lines]) => [`${title}:`, ...lines]),
+    "",
+    "Examples:",
+    ...EXAMPLES[command].map((e) => `  ${e}`),
+    "",
+    EXIT_STATUS,
+  ].join("\n");
+}

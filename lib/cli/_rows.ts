@@ -1,0 +1,123 @@
+/**
+ * One shape for every host's end, whichever command produced it (a row of the report), its JSON
+ * record, and the exit status pssh users expect from a set of them.
+ *
+ * @module
+ */
+
+import type { CallResult } from "../ops/call.ts";
+import type { CopyResult } from "../ops/copy.ts";
+import type { SlurpResult } from "../ops/slurp.ts";
+import { type ErrorKind, ParallaxError } from "../parallax_error.ts";
+import { encodeBase64, isUtf8 } from "../runtime/_base64.ts";
+
+/** Any operation's result or error for one host. */
+export type AnyResult = CallResult | CopyResult | SlurpResult | ParallaxError;
+
+/** A host's end, as the CLI reports it. */
+export interface Row {
+  readonly host: string;
+  /** Finished without error and, for call, with exit code 0. */
+  readonly ok: boolean;
+  /** The error's kind, or null. */
+  readonly kind: ErrorKind | null;
+  /** The error's message, or null. */
+  readonly message: string | null;
+  /** The remote command's exit status (scp's for a failed transfer); null where none exited. */
+  readonly exitCode: number | null;
+  readonly stdout: Uint8Array;
+  readonly stderr: Uint8Array;
+  readonly durationMs: number | null;
+  /** copy: the remote destination; slurp: the local path written. */
+  readonly path?: string;
+}
+
+const empty = new Uint8Array();
+
+/** Normalizes a result or error of any command. */
+export function toRow(result: AnyResult): Row {
+  if (result instanceof ParallaxError) {
+    return {
+      host: result.host,
+      ok: false,
+      kind: result.kind,
+      message: result.message,
+      exitCode: result.exitCode ?? null,
+      stdout: result.stdoutBytes ?? empty,
+      stderr: result.stderrBytes,
+      durationMs: result.durationMs ?? null,
+    };
+  }
+  if ("exitCode" in result) {
+    return {
+      host: result.host,
+      ok: result.exitCode === 0,
+      kind: null,
+      message: null,
+      exitCode: result.exitCode,
+      stdout: result.stdoutBytes,
+      stderr: result.stderrBytes,
+      durationMs: result.durationMs,
+    };
+  }
+  return {
+    host: result.host,
+    ok: true,
+    kind: null,
+    message: null,
+    exitCode: 0,
+    stdout: empty,
+    stderr: new TextEncoder().encode(result.stderr),
+    durationMs: result.durationMs,
+    path: result.path,
+  };
+}
+
+/** The reason a host failed, in a few words, without the host's name. */
+export function failureReason(row: Row): string {
+  if (row.kind === null) return `Exited with error code ${row.exitCode}`;
+  if (row.kind === "timeout") return "Timed out, killed";
+  if (row.kind === "cancelled") return "Interrupted";
+  const message = row.message ?? "";
+  const text = message.startsWith(`${row.host}: `) ? message.slice(row.host.length + 2) : message;
+  return `${row.kind}: ${text}`;
+}
+
+/**
+ * Whether stderr says more than the failure reason: ssh's own message is the reason of a
+ * `connect`, `auth`, `hostkey` or `ssh` error, and is shown once.
+ */
+export function stderrAddsToReason(row: Row): boolean {
+  const text = new TextDecoder().decode(row.stderr);
+  const reason = row.message ?? "";
+  return text.split("\n").some((line) => line.trim() !== "" && !reason.includes(line.trim()));
+}
+
+/** The JSON record of a row: text fields, and base64 ones where a stream is not UTF-8. */
+export function jsonRecord(row: Row): Record<string, unknown> {
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return {
+    host: row.host,
+    status: row.ok ? "success" : row.kind === "cancelled" ? "interrupted" : "failure",
+    kind: row.kind,
+    message: row.message,
+    exitCode: row.exitCode,
+    stdout: text(row.stdout),
+    stderr: text(row.stderr),
+    ...(isUtf8(row.stdout) ? {} : { stdoutBase64: encodeBase64(row.stdout) }),
+    ...(isUtf8(row.stderr) ? {} : { stderrBase64: encodeBase64(row.stderr) }),
+    durationMs: row.durationMs === null ? null : Math.round(row.durationMs),
+    ...(row.path !== undefined ? { path: row.path } : {}),
+  };
+}
+
+/**
+ * pssh's exit status: 0 all succeeded; 3 a host was killed, timed out or interrupted; else 4 an
+ * ssh or scp error on some host; else 5 a remote command exited nonzero.
+ */
+export function exitStatus(rows: readonly Row[]): number {
+  if (rows.some((r) => r.kind === "timeout" || r.kind === "cancelled")) return 3;
+  if (rows.some((r) => r.kind !== null)) return 4;
+  if (rows.some((r) => !r.ok)) return 5;
+  return 0;
+}

@@ -1,0 +1,231 @@
+/**
+ * The one driver behind every operation: hosts → jobs → pool → workers → results. An operation
+ * supplies a {@linkcode Plan}; the driver does the rest (permissions, output files, connection
+ * reuse, the password helper, signals, printing, classifying) and never loses a host: each gets
+ * exactly one result or error.
+ *
+ * @module
+ */
+
+import { engineOf } from "../engine/_engine.ts";
+import { FDS_PER_JOB } from "../engine/_fd_limit.ts";
+import type { JobEnd, JobRequest } from "../engine/_run_queue.ts";
+import { Pool } from "../engine/pool.ts";
+import { defaultPoolSize, type Engine, workerLoadProblem } from "../engine/_engine.ts";
+import type { Host } from "../hosts/parse.ts";
+import { ParallaxError } from "../parallax_error.ts";
+import { missingRunPermission } from "../runtime/_permissions.ts";
+import type { Settings } from "../settings/_settings.ts";
+import { AskpassServer } from "../ssh/_askpass.ts";
+import { classify } from "../ssh/_classify.ts";
+import { Masters } from "../ssh/_masters.ts";
+import { LinePrinter, logEnd, warn, writeTo } from "./_console.ts";
+import { type OutputFiles, prepareOutputFiles } from "./_output_files.ts";
+import type { HostObserver, Plan } from "./_plan.ts";
+import { watchSignals } from "./_signals.ts";
+
+/** Milliseconds between SIGTERM and SIGKILL when a job is stopped. */
+export const KILL_GRACE_MS = 2_000;
+
+/** Engines whose missing connection reuse has been told about (once per pool). */
+const toldNoReuse = new WeakSet<Engine>();
+
+/**
+ * Runs `plan` on every host and returns each host's result or error, in input order.
+ *
+ * @throws {TypeError} When `settings.pool` is closed.
+ */
+export async function drive<R>(
+  hosts: readonly Host[],
+  settings: Settings,
+  plan: Plan<R>,
+  observer: HostObserver<R> = {},
+): Promise<Map<string, R | ParallaxError>> {
+  if (settings.pool?.closed) {
+    throw new TypeError("Cannot run on a closed pool: create a new Pool");
+  }
+  const results: (R | ParallaxError)[] = new Array(hosts.length);
+  let observerError: { error: unknown } | null = null;
+  const settle = (index: number, result: R | ParallaxError) => {
+    results[index] = result;
+    try {
+      observer.result?.(result);
+    } catch (error) {
+      observerError ??= { error };
+    }
+  };
+  const done = () => {
+    if (observerError !== null) throw observerError.error;
+    return new Map(hosts.map((host, i) => [host.key, results[i]]));
+  };
+  const failAll = (kind: "spawn" | "local", reason: string, from = 0) => {
+    for (let i = from; i < hosts.length; i++) {
+      if (results[i] === undefined) {
+        settle(i, new ParallaxError({ host: hosts[i].key, kind, reason }));
+      }
+    }
+    return done();
+  };
+  if (hosts.length === 0) return new Map();
+
+  const missingRun = missingRunPermission(plan.program);
+  if (missingRun !== null) return failAll("spawn", `cannot start '${plan.program}': ${missingRun}`);
+  const unloadable = workerLoadProblem();
+  if (unloadable !== null) return failAll("local", unloadable);
+  let files: OutputFiles[];
+  try {
+    files = await prepareOutputFiles(hosts, settings.outdir, settings.errdir);
+  } catch (error) {
+    return failAll("local", (error as Error).message);
+  }
+
+  const pool = settings.pool ?? new Pool({
+    size: Math.min(settings.poolSize ?? defaultPoolSize(), hosts.length),
+    limit: settings.limit,
+    reuse: false,
+  });
+  const engine = engineOf(pool);
+  const stop = new AbortController();
+  const signal = settings.signal ? AbortSignal.any([settings.signal, stop.signal]) : stop.signal;
+  using _signals = settings.handleSignals
+    ? watchSignals({
+      cancel: () => stop.abort(),
+      kill: () => engine.dispose(),
+      exitOnSignal: settings.exitOnSignal,
+    })
+    : null;
+  try {
+    let masters: Masters | null = null;
+    if (settings.reuse ?? engine.options.reuse) {
+      const found = Masters.of(engine, settings.sshPath);
+      if (typeof found !== "string") masters = found;
+      else if (settings.reuse === true) return failAll("local", found);
+      else if (!toldNoReuse.has(engine)) {
+        toldNoReuse.add(engine);
+        warn(`connection reuse is off for this pool: ${found}`);
+      }
+    }
+    warnIfFdsShort(engine, settings, files[0]);
+    let askpass: AskpassServer | null = null;
+    if (settings.password !== undefined) {
+      try {
+        askpass = await AskpassServer.start(settings.password);
+      } catch (error) {
+        return failAll("local", `password authentication: ${(error as Error).message}`);
+      }
+    }
+    await using _askpass = askpass;
+
+    // Each host's local preparation; a failure there is that host's alone.
+    const runnable: number[] = [];
+    const connections: string[][] = [];
+    for (const [index, host] of hosts.entries()) {
+      try {
+        await plan.prepare?.(host, index);
+      } catch (error) {
+        settle(
+          index,
+          new ParallaxError({ host: host.key, kind: "local", reason: errorMessage(error) }),
+        );
+        continue;
+      }
+      runnable.push(index);
+      connections.push(masters === null ? [] : await masters.connection(host, settings));
+    }
+    const jobs: JobRequest[] = runnable.map((index, j) => ({
+      argv: plan.argv(hosts[index], index, connections[j]),
+      env: {
+        ...askpass?.env(),
+        PARALLAX_HOST: hosts[index].host,
+        PARALLAX_NODENUM: String(index),
+      },
+      stdin: plan.input,
+      lifeline: plan.lifeline,
+      timeoutMs: settings.timeoutMs,
+      killGraceMs: KILL_GRACE_MS,
+      keepOutput: plan.keepOutput,
+      streamOutput: plan.printOut || observer.output !== undefined,
+      stdoutFile: files[index].outFile ?? null,
+      stderrFile: files[index].errFile ?? null,
+    }));
+    const printers = new Map<number, Record<"stdout" | "stderr", LinePrinter>>();
+    const discards: Promise<void>[] = [];
+    await engine.run(jobs, {
+      limit: settings.limit,
+      signal,
+      observer: {
+        output(j, stream, data) {
+          const key = hosts[runnable[j]].key;
+          if (plan.printOut) {
+            if (!printers.has(j)) printers.set(j, printersFor(key));
+            printers.get(j)![stream].push(data);
+          }
+          observer.output?.(key, stream, data);
+        },
+        end(j, end) {
+          const index = runnable[j];
+          const host = hosts[index];
+          printers.get(j)?.stdout.flush();
+          printers.get(j)?.stderr.flush();
+          printers.delete(j);
+          const exited = classify(host.key, end, plan.program, plan.meaning);
+          const result = exited instanceof ParallaxError
+            ? exited
+            : plan.result(host, exited, files[index], index);
+          if (masters !== null && connected(end, exited)) {
+            masters.hold(host, settings, connections[j]);
+          }
+          if (settings.verbose) logEnd(host.key, jobs[j].argv, describe(end, result));
+          if (result instanceof ParallaxError && plan.discard) {
+            discards.push(plan.discard(index).catch(() => {}));
+          }
+          settle(index, result);
+        },
+      },
+    });
+    await Promise.all(discards);
+    return done();
+  } finally {
+    if (settings.pool === undefined) pool[Symbol.dispose]();
+  }
+}
+
+/** Whether the job's ssh reached the host (so that a master may be up to hold). */
+function connected(end: JobEnd, exited: unknown): boolean {
+  if (end.kind !== "ran" || end.process.exitCode === null) return false;
+  return !(exited instanceof ParallaxError) ||
+    ["timeout", "cancelled", "transfer"].includes(exited.kind);
+}
+
+/**
+ * Says on stderr when the open-file limit holds fewer processes at once than `limit` (the pool
+ * then runs no more than fit, rather than failing spawns with EMFILE).
+ */
+function warnIfFdsShort(engine: Engine, settings: Settings, files: OutputFiles): void {
+  const perJob = FDS_PER_JOB + (files.outFile ? 1 : 0) + (files.errFile ? 1 : 0);
+  const most = engine.jobsThatFit(perJob);
+  const wanted = Math.min(settings.limit, engine.options.limit);
+  if (most === null || most >= wanted || settings.quiet) return;
+  warn(
+    `limit ${wanted} lowered to ${most}: the open-file limit (ulimit -n) allows no more processes at once`,
+  );
+}
+
+function printersFor(key: string): Record<"stdout" | "stderr", LinePrinter> {
+  return {
+    stdout: new LinePrinter(`${key}: `, (data) => writeTo("stdout", data)),
+    stderr: new LinePrinter(`${key}: `, (data) => writeTo("stderr", data)),
+  };
+}
+
+function describe(end: JobEnd, result: unknown): string {
+  if (result instanceof ParallaxError) return `${result.kind} error: ${result.message}`;
+  if (end.kind === "ran") {
+    return `exit ${end.process.exitCode} in ${(end.process.durationMs / 1000).toFixed(2)} s`;
+  }
+  return end.kind;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

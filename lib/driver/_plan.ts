@@ -1,0 +1,48 @@
+/**
+ * What an operation tells the driver, and how the driver tells back what happens to each host.
+ *
+ * @module
+ */
+
+import type { Host } from "../hosts/parse.ts";
+import type { ParallaxError } from "../parallax_error.ts";
+import type { Exited, ExitMeaning } from "../ssh/_classify.ts";
+import type { OutputFiles } from "./_output_files.ts";
+
+/** How an operation runs on each host. */
+export interface Plan<R> {
+  /** The program every job runs (`argv[0]`), checked for run permission before anything starts. */
+  readonly program: string;
+  /** What the program's exit status means. */
+  readonly meaning: ExitMeaning;
+  /** Bytes for every job's stdin (one buffer, shared by every job), or null. */
+  readonly input: Uint8Array | null;
+  /**
+   * Hold each job's stdin open after the input as a lifeline: the command on the host is wrapped
+   * to stop when it ends (see `ssh/_remote_command.ts`).
+   */
+  readonly lifeline: boolean;
+  /** Keep output in memory for the result. */
+  readonly keepOutput: boolean;
+  /** Print output lines prefixed with the host as they arrive. */
+  readonly printOut: boolean;
+  /** Local work for one host before it starts (its folders); a throw is that host's `local` error. */
+  prepare?(host: Host, index: number): Promise<void>;
+  /**
+   * The command line for a host; `argv[0]` is the program. `connection` holds the host's
+   * connection-reuse ssh options (none without reuse).
+   */
+  argv(host: Host, index: number, connection: readonly string[]): string[];
+  /** The result of the host at `index`, whose process exited on its own. */
+  result(host: Host, exited: Exited, files: OutputFiles, index: number): R;
+  /** Local cleanup for a host that failed (a folder made for it that holds nothing). */
+  discard?(index: number): Promise<void>;
+}
+
+/** Told what happens to each host as it happens: the one observer of a call. */
+export interface HostObserver<R> {
+  /** A piece of a host's output, as it arrived. */
+  output?(host: string, stream: "stdout" | "stderr", data: Uint8Array): void;
+  /** A host's result or error, as soon as it is known. A throw rejects the call at its end. */
+  result?(result: R | ParallaxError): void;
+}

@@ -1,0 +1,309 @@
+/**
+ * The engine behind a {@linkcode Pool}: a fixed set of Web Workers, the one place that bounds how
+ * many processes run at once (across every run on the pool) and how many file descriptors they
+ * hold, and the owner of services that live as long as the pool. It runs argvs; it knows nothing
+ * of ssh.
+ *
+ * @module
+ */
+
+import { missingReadPermission } from "../runtime/_permissions.ts";
+import { after, type Timer } from "../runtime/_timer.ts";
+import { FDS_PER_JOB, spareFileDescriptors } from "./_fd_limit.ts";
+import type { FromWorker, JobSpec, ToWorker } from "./_protocol.ts";
+import { type JobEnd, type JobRequest, type RunOptions, RunQueue } from "./_run_queue.ts";
+
+/** The module every worker runs. */
+const WORKER_URL = new URL("./worker/_job_worker.ts", import.meta.url);
+
+/** How long {@linkcode Engine.close} waits for cancelled jobs to report before terminating. */
+const CLOSE_WAIT_MS = 5_000;
+
+/**
+ * Extra time a worker gets past a job's timeout and kill grace before it is presumed hung. A
+ * stopped job reports within its grace and a short drain, so this only catches a stuck worker.
+ */
+const WATCHDOG_SLACK_MS = 15_000;
+
+/** Something that lives as long as a pool (connection masters, say) and ends with it. */
+export interface PoolService {
+  /** Ends it, waiting for what it started. */
+  close(): Promise<void>;
+  /** Ends it without waiting (process exit, `[Symbol.dispose]`). */
+  closeSync(): void;
+}
+
+/** How the engine is set up. */
+export interface EngineOptions {
+  readonly size: number;
+  readonly limit: number;
+  readonly reuse: boolean;
+  /** The module the workers run (default: parallax's job worker). */
+  readonly workerUrl?: URL;
+}
+
+/** A worker and the jobs it has been given. */
+interface Slot {
+  worker: Worker | null;
+  readonly jobs: Map<number, Assignment>;
+}
+
+/** A job handed to a worker. */
+interface Assignment {
+  readonly queue: RunQueue;
+  readonly index: number;
+  readonly fds: number;
+  readonly watchdog: Timer | null;
+  /** The process (and process group) once the worker has started it. */
+  pid: number | null;
+}
+
+/** The workers, the limits and the services of one pool. */
+export class Engine {
+  readonly #slots: Slot[];
+  readonly #queues = new Set<RunQueue>();
+  readonly #services = new Map<string, PoolService>();
+  #running = 0;
+  #fdsInUse = 0;
+  #fdBudget: number | null | undefined;
+  #nextId = 1;
+  #closed = false;
+  #closing: Promise<void> | null = null;
+
+  constructor(readonly options: EngineOptions) {
+    this.#slots = Array.from({ length: options.size }, () => ({ worker: null, jobs: new Map() }));
+  }
+
+  /** Whether the pool has been closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** How many workers are started. */
+  get liveWorkers(): number {
+    return this.#slots.filter((slot) => slot.worker !== null).length;
+  }
+
+  /**
+   * Runs jobs, at most `options.limit` of them at once and never more than the pool's limit
+   * across all runs; resolves once every job has ended (each told to the observer). When it
+   * resolves, no process of the run is running.
+   *
+   * @throws {TypeError} When the pool is closed.
+   */
+  run(jobs: readonly JobRequest[], options: RunOptions): Promise<void> {
+    if (this.#closed) throw new TypeError("Cannot run on a closed pool: create a new Pool");
+    const queue = new RunQueue(jobs, options);
+    const { signal } = options;
+    const onAbort = () => queue.cancel();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    this.#queues.add(queue);
+    if (signal?.aborted) queue.cancel();
+    else this.#pump();
+    return queue.done.finally(() => {
+      signal?.removeEventListener("abort", onAbort);
+      this.#queues.delete(queue);
+    });
+  }
+
+  /**
+   * How many jobs of `fdsPerJob` descriptors the open-file limit lets run at once, or null when
+   * there is no known limit.
+   */
+  jobsThatFit(fdsPerJob: number): number | null {
+    const budget = this.#budget();
+    return budget === null ? null : Math.max(1, Math.floor(budget / fdsPerJob));
+  }
+
+  /**
+   * Holds `count` file descriptors for something outside the workers (a long-lived helper
+   * process); false when they would not fit. Give them back with {@linkcode releaseFds}.
+   */
+  reserveFds(count: number): boolean {
+    const budget = this.#budget();
+    if (budget !== null && this.#fdsInUse + count > budget) return false;
+    this.#fdsInUse += count;
+    return true;
+  }
+
+  releaseFds(count: number): void {
+    this.#fdsInUse -= count;
+    this.#pump();
+  }
+
+  /** The pool's service under `key`, created on first use; closed when the pool closes. */
+  service<T extends PoolService>(key: string, create: () => T): T {
+    if (this.#closed) throw new TypeError("Cannot use a closed pool: create a new Pool");
+    let found = this.#services.get(key);
+    if (found === undefined) {
+      found = create();
+      this.#services.set(key, found);
+    }
+    return found as T;
+  }
+
+  /**
+   * Cancels every run, waits (a bounded time) until their jobs have reported, then terminates
+   * the workers and closes the services.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#closed = true;
+      const cancelled = Promise.all([...this.#queues].map((queue) => queue.cancel()));
+      let timer: Timer | undefined;
+      await Promise.race([
+        cancelled,
+        new Promise((resolve) => timer = after(CLOSE_WAIT_MS, () => resolve(null))),
+      ]);
+      timer?.clear();
+      for (const slot of this.#slots) this.#retire(slot, "the pool was closed");
+      const services = [...this.#services.values()];
+      this.#services.clear();
+      await Promise.all(services.map((service) => service.close()));
+    })();
+    return this.#closing;
+  }
+
+  /** Terminates everything at once: processes are killed, unfinished jobs end as cancelled. */
+  dispose(): void {
+    this.#closed = true;
+    for (const queue of this.#queues) queue.cancel();
+    for (const slot of this.#slots) this.#retire(slot, "the pool was closed");
+    for (const service of this.#services.values()) service.closeSync();
+    this.#services.clear();
+  }
+
+  #budget(): number | null {
+    if (this.#fdBudget === undefined) this.#fdBudget = spareFileDescriptors();
+    return this.#fdBudget;
+  }
+
+  /** Starts queued jobs while the limits allow, taking from each run in turn. */
+  #pump(): void {
+    let started = true;
+    while (started && this.#running < this.options.limit && !this.#closed) {
+      started = false;
+      for (const queue of this.#queues) {
+        if (this.#running >= this.options.limit) return;
+        const job = queue.peek();
+        if (job === undefined) continue;
+        const fds = fdsOf(job);
+        const budget = this.#budget();
+        if (budget !== null && this.#running > 0 && this.#fdsInUse + fds > budget) return;
+        this.#dispatch(queue, queue.take(), fds);
+        started = true;
+      }
+    }
+  }
+
+  #dispatch(queue: RunQueue, index: number, fds: number): void {
+    const slot = this.#slots.reduce((best, s) => s.jobs.size < best.jobs.size ? s : best);
+    const worker = slot.worker ?? this.#startWorker(slot);
+    const job: JobSpec = { ...queue.jobs[index], id: this.#nextId++ };
+    const watchdog = job.timeoutMs > 0
+      ? after(
+        job.timeoutMs + job.killGraceMs + WATCHDOG_SLACK_MS,
+        () => this.#retire(slot, "its worker stopped answering"),
+      )
+      : null;
+    this.#running++;
+    this.#fdsInUse += fds;
+    slot.jobs.set(job.id, { queue, index, fds, watchdog, pid: null });
+    queue.running.set(index, () => worker.postMessage({ type: "cancel", id: job.id }));
+    worker.postMessage({ type: "run", job } satisfies ToWorker);
+  }
+
+  #startWorker(slot: Slot): Worker {
+    const worker = new Worker(this.options.workerUrl ?? WORKER_URL, { type: "module" });
+    worker.onmessage = ({ data }: MessageEvent<FromWorker>) => {
+      const assignment = slot.jobs.get(data.id);
+      if (assignment === undefined) return;
+      if (data.type === "started") assignment.pid = data.pid;
+      else if (data.type === "chunk") {
+        assignment.queue.options.observer.output?.(assignment.index, data.stream, data.data);
+      } else this.#finish(slot, data.id, { kind: "ran", process: data.end });
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      this.#retire(slot, `its worker failed: ${event.message}`);
+    };
+    worker.onmessageerror = () => this.#retire(slot, "a message from its worker was unreadable");
+    slot.worker = worker;
+    return worker;
+  }
+
+  #finish(slot: Slot, id: number, end: JobEnd): void {
+    const assignment = slot.jobs.get(id);
+    if (assignment === undefined) return;
+    slot.jobs.delete(id);
+    assignment.watchdog?.clear();
+    this.#running--;
+    this.#fdsInUse -= assignment.fds;
+    try {
+      assignment.queue.end(assignment.index, end);
+    } finally {
+      this.#pump();
+    }
+  }
+
+  /**
+   * Terminates a slot's worker, then reports its jobs as lost. Their processes run in sessions of
+   * their own, which terminating the worker does not reach: the worker's end closes their stdin
+   * (a call's remote command stops on that, and its ssh with it), and where full `--allow-run`
+   * is granted they are also killed outright.
+   */
+  #retire(slot: Slot, reason: string): void {
+    slot.worker?.terminate();
+    slot.worker = null;
+    for (const [id, { pid }] of [...slot.jobs]) {
+      if (pid !== null) killGroup(pid);
+      this.#finish(slot, id, { kind: "lost", reason, cancelled: false });
+    }
+  }
+}
+
+/** File descriptors a job holds while it runs. */
+function fdsOf(job: JobRequest): number {
+  return FDS_PER_JOB + (job.stdoutFile !== null ? 1 : 0) + (job.stderrFile !== null ? 1 : 0);
+}
+
+function killGroup(pid: number): void {
+  if (Deno.permissions.querySync({ name: "run" }).state !== "granted") return;
+  try {
+    Deno.kill(-pid, "SIGKILL");
+  } catch {
+    // Gone already.
+  }
+}
+
+/**
+ * Why the pool's workers cannot be loaded, or null: the main thread needs read access to the
+ * worker module and its imports (parallax's own folder), unless it is compiled into a binary.
+ */
+export function workerLoadProblem(): string | null {
+  const missing = missingReadPermission(WORKER_URL, new URL("../../..", WORKER_URL).pathname);
+  return missing === null ? null : `cannot load parallax's workers: ${missing}`;
+}
+
+/** The default pool size: two workers (one on a single core); see the README's figures. */
+export function defaultPoolSize(): number {
+  return Math.max(1, Math.min(2, navigator.hardwareConcurrency || 1));
+}
+
+const engines = new WeakMap<object, Engine>();
+
+/** Ties a pool to its engine. */
+export function attachEngine(pool: object, engine: Engine): void {
+  engines.set(pool, engine);
+}
+
+/**
+ * The engine of a pool.
+ *
+ * @throws {TypeError} For anything that is not a Pool created by `new Pool()`.
+ */
+export function engineOf(pool: object): Engine {
+  const found = engines.get(pool);
+  if (found === undefined) throw new TypeError("Expected a Pool created by new Pool()");
+  return found;
+}

@@ -1,0 +1,112 @@
+/**
+ * The messages between the main thread and the pool's workers: one tagged union per direction.
+ * Both sides import this module and nothing else to talk to each other.
+ *
+ * A worker only runs the argv it is given and reports what happened; every decision (which
+ * program, which flags, which files) is made on the main thread before a {@linkcode JobSpec}
+ * is posted. The engine knows nothing of ssh: a job is a process with an argv.
+ *
+ * @module
+ */
+
+/** One process for a worker to run. */
+export interface JobSpec {
+  /** Identifier unique within the pool, echoed in every message about this job. */
+  readonly id: number;
+  /** Program and arguments; `argv[0]` is the program. */
+  readonly argv: readonly string[];
+  /** Variables added to the inherited environment of the process. */
+  readonly env: Readonly<Record<string, string>>;
+  /**
+   * Bytes written to the process's stdin. The buffer may be shared by every job of a call
+   * (a `SharedArrayBuffer`): the worker reads it, never writes or transfers it.
+   */
+  readonly stdin: Uint8Array | null;
+  /**
+   * Hold stdin open after `stdin` until the job ends: the far side sees its end when the job is
+   * stopped or this process dies, and stops its own work then (a lifeline).
+   */
+  readonly lifeline: boolean;
+  /** Milliseconds from spawn after which the process is stopped; 0 means never. */
+  readonly timeoutMs: number;
+  /** Milliseconds between SIGTERM and SIGKILL when the job is timed out or cancelled. */
+  readonly killGraceMs: number;
+  /** Keep stdout and stderr and send them back with the end. */
+  readonly keepOutput: boolean;
+  /** Also post each chunk of output as it arrives ({@linkcode ChunkMessage}). */
+  readonly streamOutput: boolean;
+  /** File that receives stdout (created or truncated), or null. */
+  readonly stdoutFile: string | null;
+  /** File that receives stderr (created or truncated), or null. */
+  readonly stderrFile: string | null;
+}
+
+/** How a job's process ended, as the worker saw it. */
+export interface ProcessEnd {
+  /** The process could not be started: the error's name and message. */
+  readonly spawnError: { readonly name: string; readonly message: string } | null;
+  /** Exit code; for a death by signal, 128 + the signal number. Null when it never ran. */
+  readonly exitCode: number | null;
+  /** Name of the signal that ended the process, if one did. */
+  readonly signal: string | null;
+  /** The job ran past its `timeoutMs` and was stopped. */
+  readonly timedOut: boolean;
+  /** The job was cancelled by the main thread and stopped. */
+  readonly cancelled: boolean;
+  /** Captured stdout, as the chunks read (none unless `keepOutput`). */
+  readonly stdout: readonly Uint8Array[];
+  /** Captured stderr: all of it with `keepOutput`, else its last 64 KiB (for classifying). */
+  readonly stderr: readonly Uint8Array[];
+  /** Total bytes the process wrote to stdout and stderr, kept or not. */
+  readonly stdoutBytes: number;
+  readonly stderrBytes: number;
+  /** A local problem while the job ran (an output file, a failed read): its message. */
+  readonly localError: string | null;
+  /** Milliseconds from spawn to the end of the job. */
+  readonly durationMs: number;
+  /** The output pipes stayed open long after the process exited: the output may be incomplete. */
+  readonly outputCut: boolean;
+}
+
+/** Main thread → worker: run a job. */
+export interface RunMessage {
+  readonly type: "run";
+  readonly job: JobSpec;
+}
+
+/** Main thread → worker: stop a running job (SIGTERM, then SIGKILL after its grace). */
+export interface CancelMessage {
+  readonly type: "cancel";
+  readonly id: number;
+}
+
+/** Every message the main thread sends to a worker. */
+export type ToWorker = RunMessage | CancelMessage;
+
+/** Worker → main thread: a job's process has started (its pid is its process group). */
+export interface StartedMessage {
+  readonly type: "started";
+  readonly id: number;
+  readonly pid: number;
+}
+
+/**
+ * Worker → main thread: a piece of a job's output, sent only when `streamOutput` is set. Its
+ * buffer is transferred when the worker keeps no part of it, copied otherwise.
+ */
+export interface ChunkMessage {
+  readonly type: "chunk";
+  readonly id: number;
+  readonly stream: "stdout" | "stderr";
+  readonly data: Uint8Array;
+}
+
+/** Worker → main thread: a job has ended and its process is gone. */
+export interface DoneMessage {
+  readonly type: "done";
+  readonly id: number;
+  readonly end: ProcessEnd;
+}
+
+/** Every message a worker sends to the main thread. */
+export type FromWorker = StartedMessage | ChunkMessage | DoneMessage;

@@ -1,0 +1,195 @@
+/**
+ * Runs one {@linkcode JobSpec} to its end inside a worker: spawn, feed stdin, read stdout and
+ * stderr concurrently with waiting for the exit, stop the process on timeout or cancel.
+ *
+ * @module
+ */
+
+import type { JobSpec, ProcessEnd } from "../_protocol.ts";
+import { type Child, spawnChild } from "../../runtime/_child_process.ts";
+import { after, type Timer } from "../../runtime/_timer.ts";
+import { OutputFile } from "./_output_file.ts";
+import { type Forward, OutputReader } from "./_output_reader.ts";
+
+/**
+ * How long to wait, after the process has exited, for more output or the pipes' end. Seconds can
+ * pass under heavy load (measured: up to 6 s with 256 ssh at once on 2 cores), so this is long;
+ * only a grandchild that holds the pipes open ever reaches it.
+ */
+const PIPE_DRAIN_MS = 30_000;
+
+/** The same for a job that was stopped: what was in flight is all that can still come. */
+const STOPPED_DRAIN_MS = 2_000;
+
+/** What a running job tells its worker. */
+export interface JobEvents {
+  /** The process has started; `pid` is also its process group. */
+  started(pid: number): void;
+  /** A chunk of output to forward (only for jobs that stream their output). */
+  chunk(stream: "stdout" | "stderr", data: Uint8Array, transfer: boolean): void;
+}
+
+/** A job in progress. */
+export interface RunningJob {
+  /** Resolves when the process is gone and every output byte is accounted for. */
+  readonly end: Promise<ProcessEnd>;
+  /** Stops the process (SIGTERM, then SIGKILL after the job's grace) and marks it cancelled. */
+  cancel(): void;
+}
+
+/** Starts a job; never throws: every failure is part of its end. */
+export function runJob(spec: JobSpec, events: JobEvents): RunningJob {
+  const cancel = new AbortController();
+  return { end: execute(spec, events, cancel.signal), cancel: () => cancel.abort() };
+}
+
+const NOT_RUN = {
+  spawnError: null,
+  exitCode: null,
+  signal: null,
+  timedOut: false,
+  cancelled: false,
+  stdout: [],
+  stderr: [],
+  stdoutBytes: 0,
+  stderrBytes: 0,
+  localError: null,
+  outputCut: false,
+} as const;
+
+async function execute(
+  spec: JobSpec,
+  events: JobEvents,
+  cancelled: AbortSignal,
+): Promise<ProcessEnd> {
+  const started = performance.now();
+  const ended = (fields: Partial<ProcessEnd>): ProcessEnd => ({
+    ...NOT_RUN,
+    ...fields,
+    durationMs: performance.now() - started,
+  });
+  const files: (OutputFile | null)[] = [];
+  try {
+    try {
+      files.push(await OutputFile.open(spec.stdoutFile), await OutputFile.open(spec.stderrFile));
+    } catch (error) {
+      return ended({ localError: errorMessage(error) });
+    }
+    if (cancelled.aborted) return ended({ cancelled: true });
+    let child: Child;
+    try {
+      child = spawnChild(spec.argv, {
+        env: spec.env,
+        stdin: spec.stdin,
+        holdStdin: spec.lifeline,
+      });
+    } catch (error) {
+      const { name, message } = error instanceof Error ? error : new Error(String(error));
+      return ended({ spawnError: { name, message } });
+    }
+    events.started(child.pid);
+    const stopper = new Stopper(child, spec.killGraceMs);
+    const onCancel = () => stopper.stop("cancelled");
+    cancelled.addEventListener("abort", onCancel, { once: true });
+    const deadline = spec.timeoutMs > 0
+      ? after(spec.timeoutMs, () => stopper.stop("timedOut"))
+      : null;
+
+    const forward = (stream: "stdout" | "stderr"): Forward | null =>
+      spec.streamOutput ? (data, transfer) => events.chunk(stream, data, transfer) : null;
+    const out = new OutputReader(
+      "stdout",
+      spec.keepOutput ? "all" : "none",
+      files[0],
+      forward("stdout"),
+    );
+    const err = new OutputReader(
+      "stderr",
+      spec.keepOutput ? "all" : "tail",
+      files[1],
+      forward("stderr"),
+    );
+    const reading = Promise.all([out.read(child.stdout), err.read(child.stderr)]);
+    const status = await child.status;
+    deadline?.clear();
+    cancelled.removeEventListener("abort", onCancel);
+    child.closeStdin();
+    const drainMs = stopper.reason === null ? PIPE_DRAIN_MS : STOPPED_DRAIN_MS;
+    const complete = await drainOrAbandon(reading, [out, err], drainMs);
+    stopper.dispose();
+    return ended({
+      exitCode: status.code,
+      signal: status.signal,
+      timedOut: stopper.reason === "timedOut",
+      cancelled: stopper.reason === "cancelled",
+      stdout: out.kept(),
+      stderr: err.kept(),
+      stdoutBytes: out.total,
+      stderrBytes: err.total,
+      localError: out.localError ?? err.localError,
+      outputCut: !complete,
+    });
+  } finally {
+    for (const file of files) file?.close();
+  }
+}
+
+/**
+ * Stops a process once: closes its stdin (the lifeline, so the far side stops its work too),
+ * sends SIGTERM to its process group, and SIGKILL after the grace.
+ */
+class Stopper {
+  reason: "timedOut" | "cancelled" | null = null;
+  #kill: Timer | null = null;
+
+  constructor(private readonly child: Child, private readonly graceMs: number) {}
+
+  stop(reason: "timedOut" | "cancelled"): void {
+    if (this.reason !== null) return;
+    this.reason = reason;
+    this.child.closeStdin();
+    this.child.kill("SIGTERM");
+    this.#kill = after(this.graceMs, () => this.child.kill("SIGKILL"));
+  }
+
+  dispose(): void {
+    this.#kill?.clear();
+  }
+}
+
+/**
+ * Waits for both output pipes to reach EOF. A grandchild that inherited them (a backgrounded
+ * process on the far side of ssh, say) can hold them open after the process has exited: once
+ * `graceMs` pass with no byte arriving, the readers are cancelled rather than waiting forever.
+ * While bytes keep coming (a loaded machine can be seconds behind), it waits.
+ */
+async function drainOrAbandon(
+  reading: Promise<unknown>,
+  readers: OutputReader[],
+  graceMs: number,
+): Promise<boolean> {
+  let finished = false;
+  const done = reading.then(() => finished = true);
+  let seen = -1;
+  while (true) {
+    const bytes = readers.reduce((sum, r) => sum + r.total, 0);
+    if (bytes === seen) break;
+    seen = bytes;
+    let timer: Timer | undefined;
+    const grace = new Promise<void>((resolve) => timer = after(graceMs, resolve));
+    await Promise.race([done, grace]);
+    timer?.clear();
+    if (finished) return true;
+    // A loaded machine can stall this thread for long: when it wakes, the timer may run before
+    // the reads that completed meanwhile. Let those land before judging.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    if (finished) return true;
+  }
+  for (const reader of readers) reader.abandon();
+  await reading;
+  return false;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,58 @@
+/**
+ * A result's output stream, held in one form at a time where it can be: the chunks as read are
+ * joined (for the bytes) or decoded (for the text) on first use and then let go; valid UTF-8 is
+ * held as text alone and encoded again, byte-exact, if the bytes are asked for later.
+ *
+ * @module
+ */
+
+import { concatBytes } from "../runtime/_bytes.ts";
+
+const lossy = new TextDecoder();
+const encoder = new TextEncoder();
+
+/** One stream of a result. */
+export class HeldOutput {
+  #chunks: readonly Uint8Array[] | null;
+  #bytes: Uint8Array | undefined;
+  #text: string | undefined;
+
+  constructor(chunks: readonly Uint8Array[]) {
+    this.#chunks = chunks;
+  }
+
+  bytes(): Uint8Array {
+    if (this.#bytes === undefined) {
+      if (this.#chunks !== null) {
+        this.#bytes = this.#chunks.length === 0 ? new Uint8Array() : concatBytes(this.#chunks);
+        this.#chunks = null;
+      } else {
+        this.#bytes = encoder.encode(this.#text!);
+      }
+    }
+    return this.#bytes;
+  }
+
+  text(): string {
+    if (this.#text !== undefined) return this.#text;
+    if (this.#bytes !== undefined) return this.#text = lossy.decode(this.#bytes);
+    const chunks = this.#chunks!;
+    const exact = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+    try {
+      let text = "";
+      for (const [i, chunk] of chunks.entries()) {
+        text += exact.decode(chunk, { stream: i < chunks.length - 1 });
+      }
+      this.#chunks = null;
+      return this.#text = text;
+    } catch {
+      // Not valid UTF-8: the bytes stay, the text replaces what cannot be decoded.
+      const streaming = new TextDecoder();
+      let text = "";
+      for (const [i, chunk] of chunks.entries()) {
+        text += streaming.decode(chunk, { stream: i < chunks.length - 1 });
+      }
+      return this.#text = text;
+    }
+  }
+}

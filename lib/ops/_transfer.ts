@@ -1,0 +1,82 @@
+/**
+ * What `copy()` and `slurp()` share: their checks, settings and plan, around scp.
+ *
+ * @module
+ */
+
+import type { Plan } from "../driver/_plan.ts";
+import { type Host, type HostsInput, parseHosts } from "../hosts/parse.ts";
+import { decode } from "../runtime/_bytes.ts";
+import { resolveSettings, type Settings } from "../settings/_settings.ts";
+import { resolveTransferSettings, type TransferSettings } from "../settings/_transfer_settings.ts";
+import type { TransferOptions } from "../settings/options.ts";
+import { checkScpHosts } from "../ssh/_scp_argv.ts";
+
+/** A transfer's hosts and checked settings. */
+export interface Transfer {
+  readonly hosts: Host[];
+  readonly settings: Settings;
+  readonly transfer: TransferSettings;
+}
+
+/**
+ * Parses the hosts and checks the options of a transfer (no default timeout, as pscp and
+ * pslurp).
+ *
+ * @throws {TypeError} For malformed hosts or options, or a host scp would misread.
+ * @throws {RangeError} For an option value out of range.
+ */
+export function prepareTransfer(hosts: HostsInput, options: TransferOptions): Transfer {
+  const parsed = parseHosts(hosts);
+  const settings = resolveSettings(options, 0);
+  checkScpHosts(parsed, settings);
+  return { hosts: parsed, settings, transfer: resolveTransferSettings(options) };
+}
+
+/** The result fields every transfer reports. */
+export interface TransferResult {
+  readonly host: string;
+  readonly path: string;
+  readonly durationMs: number;
+  readonly stderr: string;
+}
+
+/**
+ * The plan of a transfer: scp, its exit status read as a transfer's, output kept (it is only
+ * scp's messages), and a result that names `path(index)`.
+ */
+export function transferPlan(
+  transfer: TransferSettings,
+  argv: Plan<TransferResult>["argv"],
+  path: (index: number) => string,
+  extra: Pick<Plan<TransferResult>, "prepare" | "discard"> = {},
+): Plan<TransferResult> {
+  return {
+    program: transfer.scpPath,
+    meaning: "transfer",
+    input: null,
+    lifeline: false,
+    keepOutput: true,
+    printOut: false,
+    argv,
+    result: (host, { durationMs, stderr }, _files, index) => ({
+      host: host.key,
+      path: path(index),
+      durationMs,
+      stderr: decode(stderr),
+    }),
+    ...extra,
+  };
+}
+
+/**
+ * Checks a path argument: a non-empty string without NUL (which no file name can hold).
+ *
+ * @throws {TypeError} Naming `what` and the value.
+ */
+export function checkPathArgument(path: unknown, what: string): string {
+  if (typeof path !== "string" || path === "" || path.includes("\0")) {
+    throw new TypeError(`Cannot use ${what} ${JSON.stringify(path)}: expected a non-empty path`);
+  }
+  return path;
+}

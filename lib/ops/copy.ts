@@ -1,0 +1,83 @@
+/**
+ * `copy()`: send local files and folders to every host.
+ *
+ * @module
+ */
+
+import { drive } from "../driver/_drive.ts";
+import type { HostsInput } from "../hosts/parse.ts";
+import type { ParallaxError } from "../parallax_error.ts";
+import type { TransferOptions } from "../settings/options.ts";
+import { scpUploadArgv } from "../ssh/_scp_argv.ts";
+import { checkLocalSources } from "./_local_sources.ts";
+import { checkPathArgument, prepareTransfer, transferPlan } from "./_transfer.ts";
+
+/** Options of {@linkcode copy}. */
+export interface CopyOptions extends TransferOptions {
+  /** Called with each host's result or error as soon as that host finishes. */
+  onResult?: (result: CopyResult | ParallaxError) => void;
+}
+
+/** A host that received the files. */
+export interface CopyResult {
+  /** The host's key, as in the result map. */
+  readonly host: string;
+  /** The remote destination, as given. */
+  readonly path: string;
+  /** Milliseconds from the start of scp to its exit. */
+  readonly durationMs: number;
+  /** What scp printed on stderr (usually nothing). */
+  readonly stderr: string;
+}
+
+/**
+ * Copies local files or folders to `dst` on every host with scp, at most `limit` hosts at a time.
+ * Paths are passed literally: scp runs in SFTP mode, so no remote shell reads them.
+ *
+ * @param hosts As for {@linkcode call}.
+ * @param src A local file or folder, or an array of them.
+ * @param dst The remote destination (relative to the remote user's home unless absolute); with
+ * several sources, a folder.
+ * @param options See {@linkcode CopyOptions}.
+ * @returns A map from each host's key to its {@linkcode CopyResult} or {@linkcode ParallaxError}.
+ * @throws {Deno.errors.NotFound} For a missing local source, before any host is contacted.
+ * @throws {TypeError} For malformed hosts, paths or options, or a folder without `recursive`.
+ * @throws {RangeError} For an option value out of range.
+ *
+ * @example Sending a config file to every web server
+ * ```ts
+ * import { copy, ParallaxError } from "@parallax/parallax";
+ *
+ * const file = await Deno.makeTempFile();
+ * const results = await copy(["web1", "web2"], file, "/etc/app/app.conf", { timeout: 600 });
+ * for (const [host, result] of results) {
+ *   console.log(host, result instanceof ParallaxError ? result.kind : `copied to ${result.path}`);
+ * }
+ * await Deno.remove(file);
+ * ```
+ */
+export async function copy(
+  hosts: HostsInput,
+  src: string | readonly string[],
+  dst: string,
+  options: CopyOptions = {},
+): Promise<Map<string, CopyResult | ParallaxError>> {
+  const sources = (typeof src === "string" ? [src] : [...src]).map((s) =>
+    checkPathArgument(s, "local source")
+  );
+  if (sources.length === 0) throw new TypeError("Cannot copy: no local source given");
+  checkPathArgument(dst, "remote destination");
+  const { hosts: parsed, settings, transfer } = prepareTransfer(hosts, options);
+  await checkLocalSources(sources, transfer.recursive);
+  return await drive(
+    parsed,
+    settings,
+    transferPlan(
+      transfer,
+      (host, _index, connection) =>
+        scpUploadArgv(host, sources, dst, settings, transfer, connection),
+      () => dst,
+    ),
+    { result: options.onResult },
+  );
+}

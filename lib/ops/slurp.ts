@@ -1,0 +1,161 @@
+/**
+ * `slurp()`: fetch a remote file or folder from every host into a folder per host.
+ *
+ * @module
+ */
+
+import { drive } from "../driver/_drive.ts";
+import { removeIfPresent, safeNames } from "../driver/_output_files.ts";
+import type { HostsInput } from "../hosts/parse.ts";
+import type { ParallaxError } from "../parallax_error.ts";
+import { dirnamePath, isAbsolutePath, joinPath, normalizePath } from "../runtime/_path.ts";
+import { missingWritePermission } from "../runtime/_permissions.ts";
+import type { TransferOptions } from "../settings/options.ts";
+import { scpDownloadArgv } from "../ssh/_scp_argv.ts";
+import { checkPathArgument, prepareTransfer, transferPlan } from "./_transfer.ts";
+
+/** Options of {@linkcode slurp}. */
+export interface SlurpOptions extends TransferOptions {
+  /** Called with each host's result or error as soon as that host finishes. */
+  onResult?: (result: SlurpResult | ParallaxError) => void;
+  /**
+   * Local folder under which each host gets its own folder.
+   *
+   * @default {"."}
+   */
+  localdir?: string;
+}
+
+/** A host whose file arrived. */
+export interface SlurpResult {
+  /** The host's key, as in the result map. */
+  readonly host: string;
+  /** The local path written: `<localdir>/<host folder>/<dst>`. */
+  readonly path: string;
+  /** Milliseconds from the start of scp to its exit. */
+  readonly durationMs: number;
+  /** What scp printed on stderr (usually nothing). */
+  readonly stderr: string;
+}
+
+/**
+ * Copies the remote `src` from every host to `<localdir>/<host folder>/<dst>` with scp. Each
+ * host gets its own folder, named from its key so that no host can write outside `localdir` and
+ * no two hosts share one: the same file from 100 hosts lands as 100 files.
+ *
+ * @param hosts As for {@linkcode call}.
+ * @param src The remote file or folder, taken literally (no remote shell, no globbing).
+ * @param dst A relative path inside each host's folder.
+ * @param options See {@linkcode SlurpOptions}.
+ * @returns A map from each host's key to its {@linkcode SlurpResult} or {@linkcode ParallaxError}.
+ * @throws {TypeError} For an absolute `dst` or one that climbs out with `..`, malformed hosts or
+ * options, before any host is contacted.
+ * @throws {RangeError} For an option value out of range.
+ *
+ * @example Collecting a log file from every host
+ * ```ts
+ * import { ParallaxError, slurp } from "@parallax/parallax";
+ *
+ * const localdir = await Deno.makeTempDir();
+ * const results = await slurp(["web1", "web2"], "/var/log/syslog", "syslog", { localdir });
+ * for (const [host, result] of results) {
+ *   console.log(host, result instanceof ParallaxError ? result.kind : result.path);
+ * }
+ * await Deno.remove(localdir, { recursive: true });
+ * ```
+ */
+export async function slurp(
+  hosts: HostsInput,
+  src: string,
+  dst: string,
+  options: SlurpOptions = {},
+): Promise<Map<string, SlurpResult | ParallaxError>> {
+  checkPathArgument(src, "remote source");
+  checkPathArgument(dst, "local destination");
+  if (isAbsolutePath(dst)) {
+    throw new TypeError(`Cannot slurp to '${dst}': the destination must be relative to localdir`);
+  }
+  const inside = normalizePath(dst);
+  if (inside === ".." || inside.startsWith("../")) {
+    throw new TypeError(`Cannot slurp to '${dst}': the destination must stay inside its folder`);
+  }
+  const { hosts: parsed, settings, transfer } = prepareTransfer(hosts, options);
+  const localdir = checkPathArgument(options.localdir ?? ".", "localdir");
+  const folders = safeNames(parsed.map((host) => host.key));
+  const targets = folders.map((folder) => joinPath(localdir, folder, inside));
+  const missing = missingWritePermission(localdir);
+  /** Folders made for each host, deepest last: removed again if the host fails and they are empty. */
+  const made: string[][] = parsed.map(() => []);
+  return await drive(
+    parsed,
+    settings,
+    transferPlan(
+      transfer,
+      (host, index, connection) =>
+        scpDownloadArgv(host, src, targets[index], settings, transfer, connection),
+      (index) => targets[index],
+      {
+        async prepare(_host, index) {
+          if (missing !== null) {
+            throw new Error(`cannot write local folder '${localdir}': ${missing}`);
+          }
+          await makeRealFolders(
+            localdir,
+            [folders[index], ...dirnamePath(inside).split("/")],
+            made[index],
+          );
+          await removeSymlink(targets[index]);
+        },
+        async discard(index) {
+          for (const folder of made[index].toReversed()) {
+            try {
+              await Deno.remove(folder);
+            } catch {
+              return; // Not empty (something arrived after all), or gone: leave it.
+            }
+          }
+        },
+      },
+    ),
+    { result: options.onResult },
+  );
+}
+
+/**
+ * Creates `base/parts[0]/parts[1]/…` folder by folder; a symlink planted where a folder belongs is
+ * removed first, so that no host's files can be steered outside its folder.
+ */
+async function makeRealFolders(
+  base: string,
+  parts: readonly string[],
+  made: string[],
+): Promise<void> {
+  await Deno.mkdir(base, { recursive: true });
+  let path = base;
+  for (const part of parts) {
+    if (part === "." || part === "") continue;
+    path = joinPath(path, part);
+    await removeSymlink(path);
+    try {
+      await Deno.mkdir(path);
+      made.push(path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      if (!(await Deno.lstat(path)).isDirectory) {
+        throw new Error(`cannot use '${path}' as a folder: something else is there`);
+      }
+    }
+  }
+}
+
+/** Removes `path` if it is a symlink. */
+async function removeSymlink(path: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  if (info.isSymlink) await removeIfPresent(path);
+}

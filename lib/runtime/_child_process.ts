@@ -1,0 +1,131 @@
+/**
+ * A small interface over the runtime's child process, so that nothing else touches
+ * `Deno.Command` directly.
+ *
+ * Every child starts in a session (and process group) of its own: a terminal's Ctrl-C or hang-up
+ * reaches this process only, which then decides what its children get.
+ *
+ * @module
+ */
+
+/** How a child process ended. */
+export interface ChildStatus {
+  /** Exit code; 128 + n for a death by signal n. */
+  readonly code: number;
+  /** Name of the signal that ended it, or null. */
+  readonly signal: string | null;
+}
+
+/** A running child process. */
+export interface Child {
+  /** The child's pid, which is also its process group and session id. */
+  readonly pid: number;
+  /** stdout, or null when it goes to /dev/null. */
+  readonly stdout: ReadableStream<Uint8Array> | null;
+  /** stderr, or null when it goes to /dev/null. */
+  readonly stderr: ReadableStream<Uint8Array> | null;
+  /** Resolves when the process has exited. */
+  readonly status: Promise<ChildStatus>;
+  /** Closes stdin, even in the middle of writing the input; does nothing when already closed. */
+  closeStdin(): void;
+  /**
+   * Sends a signal to the child (ssh and scp pass it on to what they started); does nothing once
+   * the child has exited.
+   */
+  kill(signal: Deno.Signal): void;
+}
+
+/** What to start, and how. */
+export interface SpawnOptions {
+  /** Variables added to the inherited environment. */
+  readonly env: Readonly<Record<string, string>>;
+  /**
+   * Bytes for stdin. Without `holdStdin`, stdin is closed after them (null: /dev/null).
+   */
+  readonly stdin: Uint8Array | null;
+  /**
+   * Keep stdin open after the bytes until {@linkcode Child.closeStdin}: the child sees its end
+   * when this process closes it or dies, whichever comes first.
+   */
+  readonly holdStdin: boolean;
+  /** Read stdout and stderr (default), or send them to /dev/null. */
+  readonly output?: "piped" | "null";
+  /** Let this process exit while the child still runs (default false). */
+  readonly unref?: boolean;
+}
+
+/** Bytes per write to a child's stdin: a large input is written in slices. */
+const WRITE_SLICE = 256 * 1024;
+
+/**
+ * Starts `argv[0]` with the rest of `argv` as its arguments, in a session of its own.
+ *
+ * @throws Whatever `Deno.Command#spawn` throws: `Deno.errors.NotFound` for a missing program,
+ * `Deno.errors.NotCapable` without run permission.
+ */
+export function spawnChild(argv: readonly string[], options: SpawnOptions): Child {
+  const [program, ...args] = argv;
+  const piped = options.stdin !== null || options.holdStdin;
+  const process = new Deno.Command(program, {
+    args,
+    env: { ...options.env },
+    stdin: piped ? "piped" : "null",
+    stdout: options.output ?? "piped",
+    stderr: options.output ?? "piped",
+    detached: true,
+  }).spawn();
+  if (options.unref) process.unref();
+  let exited = false;
+  const status = process.status.then((s) => {
+    exited = true;
+    return { code: s.code, signal: s.signal };
+  });
+  const stdin = piped ? new StdinFeeder(process.stdin, options.stdin, options.holdStdin) : null;
+  return {
+    pid: process.pid,
+    stdout: options.output === "null" ? null : process.stdout,
+    stderr: options.output === "null" ? null : process.stderr,
+    status,
+    closeStdin: () => stdin?.close(),
+    kill(signal) {
+      if (exited) return;
+      try {
+        process.kill(signal);
+      } catch {
+        // The process exited between the check and the kill.
+      }
+    },
+  };
+}
+
+/** Writes the input to a child's stdin, then closes it or holds it open until asked. */
+class StdinFeeder {
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #closed = false;
+  #writing = true;
+
+  constructor(stdin: WritableStream<Uint8Array>, bytes: Uint8Array | null, hold: boolean) {
+    this.#writer = stdin.getWriter();
+    this.#feed(bytes ?? new Uint8Array(), hold);
+  }
+
+  async #feed(bytes: Uint8Array, hold: boolean): Promise<void> {
+    try {
+      for (let at = 0; at < bytes.byteLength && !this.#closed; at += WRITE_SLICE) {
+        // A slice of its own: the input may live in memory shared with other threads.
+        await this.#writer.write(bytes.slice(at, at + WRITE_SLICE));
+      }
+    } catch {
+      // EPIPE: the process closed its stdin early. Its exit status tells the rest.
+    }
+    this.#writing = false;
+    if (!hold) this.close();
+  }
+
+  /** Closes stdin; in the middle of a write, drops the rest of the input. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    (this.#writing ? this.#writer.abort() : this.#writer.close()).catch(() => {});
+  }
+}

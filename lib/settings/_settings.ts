@@ -1,0 +1,138 @@
+/**
+ * Turns the options a caller passed into checked, immutable settings, with defaults from the
+ * environment for what the caller left unset.
+ *
+ * @module
+ */
+
+import { readEnvDefaults } from "./_env_defaults.ts";
+import { checkName } from "../hosts/parse.ts";
+import type { CommonOptions } from "./options.ts";
+import type { Pool } from "../engine/pool.ts";
+
+/** The defaults of the Python original. */
+export const DEFAULT_LIMIT = 32;
+/** Seconds; the original's README promises one minute per host for commands. */
+export const DEFAULT_CALL_TIMEOUT = 60;
+/** The longest timeout: 30 days, in seconds. */
+export const MAX_TIMEOUT = 30 * 24 * 3600;
+/** Seconds ssh waits for a connection. */
+export const DEFAULT_CONNECT_TIMEOUT = 10;
+/** Milliseconds between SIGTERM and SIGKILL. */
+export const KILL_GRACE_MS = 2_000;
+
+/** Checked settings shared by every operation. */
+export interface Settings {
+  readonly limit: number;
+  readonly timeoutMs: number;
+  readonly connectTimeout: number;
+  readonly user?: string;
+  readonly port?: number;
+  readonly sshOptions: readonly string[];
+  readonly sshExtra: readonly string[];
+  readonly outdir?: string;
+  readonly errdir?: string;
+  readonly verbose: boolean;
+  readonly quiet: boolean;
+  readonly signal?: AbortSignal;
+  readonly pool?: Pool;
+  readonly poolSize?: number;
+  readonly sshPath: string;
+  readonly reuse?: boolean;
+  readonly password?: string;
+  readonly handleSignals: boolean;
+  readonly exitOnSignal: boolean;
+}
+
+/**
+ * Checks the common options and fills in defaults (the environment's, then the built-in ones).
+ * `defaultTimeout` is the operation's: 60 s for `call`, none for `copy` and `slurp`.
+ *
+ * @throws {RangeError} For a number out of range (limit, timeout, connectTimeout, port).
+ * @throws {TypeError} For a value of the wrong shape (user, sshOptions, sshExtra).
+ */
+export function resolveSettings(options: CommonOptions, defaultTimeout: number): Settings {
+  const env = readEnvDefaults();
+  const {
+    limit = env.limit ?? DEFAULT_LIMIT,
+    timeout = defaultTimeout,
+    connectTimeout = DEFAULT_CONNECT_TIMEOUT,
+    user = env.user,
+    port,
+    sshOptions = env.sshOptions ?? [],
+    sshExtra = [],
+    outdir = env.outdir,
+    errdir,
+    verbose = env.verbose ?? false,
+    quiet = false,
+    signal,
+    pool,
+    poolSize,
+    sshPath = "ssh",
+    reuse,
+    password,
+    handleSignals = true,
+    exitOnSignal = true,
+  } = options;
+  requireInteger("limit", limit, 1);
+  if (
+    typeof timeout !== "number" || !Number.isFinite(timeout) || timeout < 0 ||
+    (timeout > 0 && timeout < 0.001) || timeout > MAX_TIMEOUT
+  ) {
+    throw new RangeError(
+      `Cannot use timeout ${timeout}: expected seconds from 0.001 to ${MAX_TIMEOUT} (30 days), or 0 for none`,
+    );
+  }
+  requireInteger("connectTimeout", connectTimeout, 1);
+  if (port !== undefined) requireInteger("port", port, 1, 65535);
+  if (poolSize !== undefined) requireInteger("poolSize", poolSize, 1);
+  if (user !== undefined) checkName(user, "user", `with user '${user}'`);
+  requireStrings("sshOptions", sshOptions);
+  requireStrings("sshExtra", sshExtra);
+  for (const option of sshOptions) {
+    // deno-lint-ignore no-control-regex
+    if (option.trim() === "" || /[\u0000-\u001f]/.test(option)) {
+      throw new TypeError(`Cannot use ssh option '${option}': empty or has control characters`);
+    }
+  }
+  if (password !== undefined && (typeof password !== "string" || password.includes("\n"))) {
+    throw new TypeError("Cannot use password: expected a string without newlines");
+  }
+  if (typeof sshPath !== "string" || sshPath === "") {
+    throw new TypeError(`Cannot use sshPath '${sshPath}': expected a program name or path`);
+  }
+  return Object.freeze({
+    limit,
+    timeoutMs: Math.round(timeout * 1000),
+    connectTimeout,
+    user,
+    port,
+    sshOptions: Object.freeze([...sshOptions]),
+    sshExtra: Object.freeze([...sshExtra]),
+    outdir,
+    errdir,
+    verbose,
+    quiet,
+    signal,
+    pool,
+    poolSize,
+    sshPath,
+    reuse,
+    password,
+    handleSignals: Boolean(handleSignals),
+    exitOnSignal: Boolean(exitOnSignal),
+  });
+}
+
+function requireInteger(name: string, value: unknown, min: number, max = Infinity): void {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Infinity ? `an integer >= ${min}` : `an integer in ${min}-${max}`;
+    throw new RangeError(`Cannot use ${name} ${String(value)}: expected ${range}`);
+  }
+}
+
+function requireStrings(name: string, value: unknown): void {
+  if (!Array.isArray(value) || value.some((item) => typeof item !== "string")) {
+    throw new TypeError(`Cannot use ${name}: expected an array of strings`);
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * The options every operation shares, and those of the transfers (`copy()`, `slurp()`).
+ *
+ * @module
+ */
+
+import type { Pool } from "../engine/pool.ts";
+
+/** Options shared by every operation: scheduling, ssh settings and where output goes. */
+export interface CommonOptions {
+  /**
+   * At most this many ssh processes run at once. `PARALLAX_PAR` gives the default when set.
+   *
+   * @default {32}
+   */
+  limit?: number;
+  /**
+   * Seconds a host's job may run, counted from the start of its ssh or scp process; then it is
+   * stopped (its remote command too) and reported as kind `timeout`. 0 means no limit; otherwise
+   * from 0.001 (1 ms) to 2,592,000 (30 days).
+   *
+   * @default {60 for call() and callStream(), 0 (none) for copy() and slurp(), as pscp and pslurp}
+   */
+  timeout?: number;
+  /**
+   * Seconds ssh waits for a connection (ssh's `ConnectTimeout`), a whole number.
+   *
+   * @default {10}
+   */
+  connectTimeout?: number;
+  /**
+   * Login user for hosts that name none. `PARALLAX_USER` gives the default when set; otherwise
+   * ssh's own default (ssh_config, then the local user).
+   */
+  user?: string;
+  /** Port for hosts that name none; otherwise ssh's own default. */
+  port?: number;
+  /**
+   * ssh options, each passed as `-o OPTION` before parallax's own (the first value OpenSSH sees
+   * wins, so these take precedence), e.g. `["StrictHostKeyChecking=accept-new"]`.
+   * `PARALLAX_OPTIONS` (options separated by `;` or newlines) gives the default when set.
+   *
+   * @default {[]}
+   */
+  sshOptions?: readonly string[];
+  /**
+   * Extra ssh arguments placed before every option, e.g. `["-F", "path/ssh_config"]`.
+   *
+   * @default {[]}
+   */
+  sshExtra?: readonly string[];
+  /**
+   * Folder that receives one file per host with its stdout, created if missing. File names come
+   * from the host keys with `/` and control characters replaced, so that no host can write
+   * outside it; two hosts that map to one name get `name`, `name.1`, ….
+   * `PARALLAX_OUTDIR` gives the default when set.
+   */
+  outdir?: string;
+  /** Folder that receives one file per host with its stderr, named as in `outdir`. */
+  errdir?: string;
+  /**
+   * Print one line per host to stderr as it starts and ends, with ssh's arguments and the
+   * outcome. `PARALLAX_VERBOSE=1` gives the default when set.
+   *
+   * @default {false}
+   */
+  verbose?: boolean;
+  /**
+   * Make ssh print errors only (`-o LogLevel=ERROR`), dropping warnings such as
+   * "Permanently added … to the list of known hosts".
+   *
+   * @default {false}
+   */
+  quiet?: boolean;
+  /**
+   * Password for hosts that ask for one (password or keyboard-interactive authentication). ssh gets
+   * it from an SSH_ASKPASS helper that fetches it from this process over a private Unix socket: it
+   * is never in any process's arguments or environment, nor in any file. Needs write access to
+   * `/tmp` (the socket's private folder) and `--allow-net` (Deno counts a Unix socket as network
+   * access). Host-key questions are never answered.
+   */
+  password?: string;
+  /** Aborting kills the running jobs, never starts queued ones, and reports them `cancelled`. */
+  signal?: AbortSignal;
+  /**
+   * While the call runs, SIGINT (Ctrl-C), SIGTERM and SIGHUP (terminal closed) cancel it: every
+   * unfinished host is stopped, its remote command too, and reported `cancelled`. ssh and scp run
+   * in sessions of their own, so a terminal's signals reach only this process, which decides. A
+   * second signal kills every process at once. Set false when your program handles these signals
+   * itself, and abort `signal` from your handler.
+   *
+   * @default {true}
+   */
+  handleSignals?: boolean;
+  /**
+   * After a signal has cancelled the call (see `handleSignals`) and its hosts are stopped, end
+   * the process as the signal would have (exit status 130 for SIGINT, 143 for SIGTERM, 129 for
+   * SIGHUP), so that an interrupted script does not carry on. With false, the call returns its
+   * results (the unfinished hosts `cancelled`) and the script decides.
+   *
+   * @default {true}
+   */
+  exitOnSignal?: boolean;
+  /**
+   * A pool to run on. Without one, the call starts its own and closes it before returning.
+   */
+  pool?: Pool;
+  /**
+   * Run ssh through OpenSSH ControlMasters kept by the pool, so that a later call to the same host
+   * skips the handshake (see the `reuse` option of {@linkcode Pool}). A master serves only
+   * connections with the same host alias, user, port and ssh arguments. Results are the same as
+   * without reuse; a missing or broken control socket falls back to a plain connection.
+   *
+   * @default {the pool's `reuse`: true for a pool you hold, false without one}
+   */
+  reuse?: boolean;
+  /**
+   * Workers in the pool the call starts for itself (ignored when `pool` is given).
+   *
+   * @default {Math.min(2, navigator.hardwareConcurrency)}
+   */
+  poolSize?: number;
+  /**
+   * The ssh program to run.
+   *
+   * @default {"ssh"}
+   */
+  sshPath?: string;
+}
+
+/** Options of {@linkcode copy} and {@linkcode slurp}, on top of the common ones. */
+export interface TransferOptions extends CommonOptions {
+  /**
+   * Copy folders with everything in them (scp `-r`), as the Python original always did.
+   *
+   * @default {true}
+   */
+  recursive?: boolean;
+  /**
+   * Keep modification times, access times and modes (scp `-p`).
+   *
+   * @default {false}
+   */
+  preserve?: boolean;
+  /**
+   * Compress the transfer (scp `-C`). The Python original always compressed; measured on
+   * loopback it makes a 10 MB copy slower, so it is off unless asked for (see the README).
+   *
+   * @default {false}
+   */
+  compress?: boolean;
+  /** Bandwidth limit per host in Kbit/s (scp `-l`). */
+  bandwidthLimit?: number;
+  /**
+   * The scp program to run. It must support SFTP mode (`-s`, OpenSSH 8.7 and later).
+   *
+   * @default {"scp"}
+   */
+  scpPath?: string;
+}

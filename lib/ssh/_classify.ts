@@ -1,0 +1,160 @@
+/**
+ * Turns how a job ended into either a process that exited on its own or a {@linkcode ParallaxError} of the right
+ * kind.
+ *
+ * @module
+ */
+
+import { type ErrorKind, ParallaxError } from "../parallax_error.ts";
+import { concatBytes, decode } from "../runtime/_bytes.ts";
+import type { JobEnd } from "../engine/_run_queue.ts";
+
+/** A job whose process ran and exited on its own. */
+export interface Exited {
+  readonly exitCode: number;
+  /** Output as the chunks read. */
+  readonly stdout: readonly Uint8Array[];
+  readonly stderr: readonly Uint8Array[];
+  readonly durationMs: number;
+}
+
+/** ssh's own exit status for its failures; a remote command's status is passed through. */
+const SSH_FAILURE = 255;
+
+/** ssh's messages for each kind, checked in this order against its stderr. */
+const SSH_FAILURE_PATTERNS: readonly [ErrorKind, RegExp, string][] = [
+  [
+    "hostkey",
+    /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|host key .*(?:changed|mismatch)/i,
+    "host key verification failed",
+  ],
+  [
+    "auth",
+    /Permission denied \(|Permission denied, please try again|Too many authentication failures/i,
+    "authentication failed",
+  ],
+  [
+    "connect",
+    /Could not resolve hostname|Name or service not known|Temporary failure in name resolution|Connection refused|Connection timed out|Operation timed out|timed out during banner exchange|No route to host|Network is unreachable|Connection reset|Connection closed by|kex_exchange_identification/i,
+    "cannot connect",
+  ],
+];
+
+/**
+ * What a job's exit status means: the remote command's status (ssh passes it through, and keeps
+ * 255 for its own failures), or a transfer's success (scp: any nonzero status is a failure).
+ */
+export type ExitMeaning = "command" | "transfer";
+
+/**
+ * Classifies a job's end for host `key`.
+ *
+ * @param program The program the job ran, for messages about starting it.
+ */
+export function classify(
+  key: string,
+  end: JobEnd,
+  program: string,
+  meaning: ExitMeaning,
+): Exited | ParallaxError {
+  if (end.kind === "not-started") {
+    return new ParallaxError({
+      host: key,
+      kind: "cancelled",
+      reason: "cancelled before it started",
+    });
+  }
+  if (end.kind === "lost") {
+    return new ParallaxError({
+      host: key,
+      kind: end.cancelled ? "cancelled" : "local",
+      reason: end.cancelled
+        ? `cancelled (${end.reason}); its process was killed`
+        : `${end.reason}; its process was killed and the command may have run in part`,
+    });
+  }
+  const ran = end.process;
+  // Decoded only for failures: a success's output may be large, and is decoded on demand.
+  let stderrText: string | undefined;
+  const stderr = () => stderrText ??= decode(ran.stderr);
+  const fail = (kind: ErrorKind, reason: string, cause?: unknown) =>
+    new ParallaxError({
+      host: key,
+      kind,
+      reason,
+      stdout: decode(ran.stdout),
+      stdoutBytes: concatBytes(ran.stdout),
+      stderr: stderr(),
+      stderrBytes: concatBytes(ran.stderr),
+      durationMs: ran.durationMs,
+      cause,
+      ...(kind === "transfer" && ran.exitCode !== null ? { exitCode: ran.exitCode } : {}),
+    });
+
+  if (ran.spawnError !== null) {
+    const { name, message } = ran.spawnError;
+    const reason = name === "NotFound"
+      ? `cannot start '${program}': program not found (install OpenSSH's client, e.g. apt-get install openssh-client)`
+      : name === "NotCapable" || name === "PermissionDenied"
+      ? `cannot start '${program}': run access is not granted; run with --allow-run=${program}`
+      : `cannot start '${program}': ${message}`;
+    return fail("spawn", reason, ran.spawnError);
+  }
+  if (ran.timedOut) {
+    return fail("timeout", `timed out after ${seconds(ran.durationMs)} and was killed`);
+  }
+  if (ran.cancelled) return fail("cancelled", "cancelled; its process was killed");
+  if (ran.exitCode === null) {
+    return fail("local", ran.localError ?? "the job ended without an exit status");
+  }
+  if (ran.signal !== null) {
+    return fail("ssh", `${program} was killed by ${ran.signal}`);
+  }
+  const failedToRun = meaning === "transfer" ? ran.exitCode !== 0 : ran.exitCode === SSH_FAILURE;
+  if (failedToRun) {
+    for (const [kind, pattern, summary] of SSH_FAILURE_PATTERNS) {
+      if (pattern.test(stderr())) {
+        return fail(kind, `${summary}: ${matchingLine(stderr(), pattern)}`);
+      }
+    }
+    if (meaning === "transfer") {
+      const detail = stderr().trim() === "" ? "" : `: ${allLines(stderr())}`;
+      return fail("transfer", `${program} failed with exit status ${ran.exitCode}${detail}`);
+    }
+    const detail = stderr().trim() === "" ? "" : `: ${lastLine(stderr())}`;
+    return fail("ssh", `${program} failed with exit status 255${detail}`);
+  }
+  if (ran.localError !== null) return fail("local", ran.localError);
+  if (ran.outputCut) {
+    return fail(
+      "local",
+      "the output pipes stayed open after ssh exited (a process holds them): output may be incomplete",
+    );
+  }
+  return {
+    exitCode: ran.exitCode,
+    stdout: ran.stdout,
+    stderr: ran.stderr,
+    durationMs: ran.durationMs,
+  };
+}
+
+/** The last line of ssh's stderr that matches: ssh states its verdict last. */
+function matchingLine(text: string, pattern: RegExp): string {
+  return text.split("\n").findLast((line) => pattern.test(line))?.trim() ?? lastLine(text);
+}
+
+/** scp says what failed over several lines ("dest open …: Permission denied", "failed to …"). */
+function allLines(text: string): string {
+  const joined = text.split("\n").map((line) => line.trim()).filter((line) => line !== "")
+    .join("; ");
+  return joined.length > 500 ? `${joined.slice(0, 497)}...` : joined;
+}
+
+function lastLine(text: string): string {
+  return text.trim().split("\n").at(-1)?.trim() ?? "";
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}

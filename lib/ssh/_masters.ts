@@ -1,0 +1,246 @@
+/**
+ * Connection reuse: the OpenSSH ControlMasters of a pool, their private socket folder, and their
+ * lifetime, which is the pool's.
+ *
+ * A host's first connection with a given identity (alias, user, port and every ssh argument)
+ * becomes a master (`ControlMaster=auto`); it goes to the background when that first session
+ * ends and exits after {@linkcode CONTROL_PERSIST_SECONDS} without sessions. To keep it for the
+ * pool's next calls, the pool holds one idle session on it (`exec cat`, whose stdin is a
+ * lifeline): the hold ends when the pool closes or this process dies, and the master a few
+ * seconds later. Closing the pool also sends `ssh -O exit` to every master it made, so they end
+ * at once; that needs no read access to the folder (the socket names are remembered).
+ *
+ * @module
+ */
+
+import type { Engine, PoolService } from "../engine/_engine.ts";
+import type { Host } from "../hosts/parse.ts";
+import { type Child, spawnChild } from "../runtime/_child_process.ts";
+import { joinPath } from "../runtime/_path.ts";
+import {
+  canReadEnv,
+  missingReadPermission,
+  missingWritePermission,
+} from "../runtime/_permissions.ts";
+import type { Settings } from "../settings/_settings.ts";
+import { defaultSshOptions, loginOf } from "./_ssh_argv.ts";
+
+/** Seconds a master without sessions stays up: how long one outlives a dead controller. */
+export const CONTROL_PERSIST_SECONDS = 3;
+
+/** sun_path holds 108 bytes on Linux, 104 on macOS and the BSDs. */
+const MAX_SOCKET_PATH = 104;
+
+/** Socket names: 24 hex digits of a SHA-256 of the connection's identity. */
+const SOCKET_NAME_LENGTH = 24;
+
+/** File descriptors one hold session keeps open here: its stdin pipe and its pidfd. */
+const FDS_PER_HOLD = 2;
+
+const SERVICE = "ssh-masters";
+
+/** The masters of one pool. */
+export class Masters implements PoolService {
+  readonly #sockets = new Map<string, { hold: Child | null }>();
+  readonly #onUnload = () => this.closeSync();
+
+  private constructor(
+    private readonly dir: string,
+    private readonly sshPath: string,
+    private readonly engine: Engine,
+  ) {
+    globalThis.addEventListener("unload", this.#onUnload);
+  }
+
+  /**
+   * The pool's masters, created on first use; a string says why there can be none (which
+   * permission is missing).
+   */
+  static of(engine: Engine, sshPath: string): Masters | string {
+    const masters = engine.service(SERVICE, () => {
+      const folder = makePrivateFolder();
+      return "dir" in folder
+        ? new Masters(folder.dir, sshPath, engine)
+        : new Unavailable(folder.problem);
+    });
+    return masters instanceof Masters ? masters : (masters as Unavailable).problem;
+  }
+
+  /**
+   * The ssh options that run a host's connection through its master (or make it one), or none
+   * when the socket folder cannot be had any more. Recreates the folder if something removed it.
+   */
+  async connection(host: Host, settings: Settings): Promise<string[]> {
+    try {
+      Deno.mkdirSync(this.dir, { mode: 0o700 });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) return [];
+    }
+    const { user, port } = loginOf(host, settings);
+    const identity = JSON.stringify([
+      settings.sshPath,
+      settings.sshExtra,
+      settings.sshOptions,
+      defaultSshOptions(settings),
+      user ?? null,
+      port ?? null,
+      host.host,
+    ]);
+    const path = joinPath(this.dir, await digest(identity));
+    if (!this.#sockets.has(path)) this.#sockets.set(path, { hold: null });
+    return [
+      "ControlMaster=auto",
+      `ControlPath=${path}`,
+      `ControlPersist=${CONTROL_PERSIST_SECONDS}`,
+    ];
+  }
+
+  /**
+   * Keeps the master of a connection that has just run: one idle session on it, held until the
+   * pool closes. Does nothing when one is held already or the open-file limit has no room.
+   */
+  hold(host: Host, settings: Settings, connection: readonly string[]): void {
+    const path = connection.find((o) => o.startsWith("ControlPath="))?.slice(12);
+    const entry = path === undefined ? undefined : this.#sockets.get(path);
+    if (entry === undefined || entry.hold !== null) return;
+    if (!this.engine.reserveFds(FDS_PER_HOLD)) return;
+    // The hold only ever talks to the master: without one, its ProxyCommand fails at once
+    // (these options come first, so they win over the caller's).
+    const { user, port } = loginOf(host, settings);
+    const argv = [
+      settings.sshPath,
+      ...["ControlMaster=no", `ControlPath=${path}`, "ProxyCommand=false", "BatchMode=yes"]
+        .flatMap((o) => ["-o", o]),
+      ...settings.sshExtra,
+      ...(user !== undefined ? ["-l", user] : []),
+      ...(port !== undefined ? ["-p", String(port)] : []),
+      "--",
+      host.host,
+      "exec cat >/dev/null",
+    ];
+    let child: Child;
+    try {
+      child = spawnChild(argv, {
+        env: {},
+        stdin: null,
+        holdStdin: true,
+        output: "null",
+        unref: true,
+      });
+    } catch {
+      this.engine.releaseFds(FDS_PER_HOLD);
+      return;
+    }
+    entry.hold = child;
+    child.status.then(() => {
+      if (entry.hold === child) entry.hold = null;
+      this.engine.releaseFds(FDS_PER_HOLD);
+    });
+  }
+
+  /** Ends the holds, asks every master to exit and waits for them, removes the folder. */
+  async close(): Promise<void> {
+    globalThis.removeEventListener("unload", this.#onUnload);
+    const holds = [...this.#sockets.values()].flatMap(({ hold }) => hold === null ? [] : [hold]);
+    for (const hold of holds) hold.closeStdin();
+    const exits = [...this.#sockets.keys()].map((path) => this.#exit(path, false));
+    await Promise.all([...exits, ...holds.map((hold) => hold.status)]);
+    this.#sockets.clear();
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+
+  /** The same without waiting, for `[Symbol.dispose]` and process exit. */
+  closeSync(): void {
+    globalThis.removeEventListener("unload", this.#onUnload);
+    const paths = [...this.#sockets.keys()];
+    for (const [path, { hold }] of this.#sockets) {
+      hold?.closeStdin();
+      this.#exit(path, true).catch(() => {});
+    }
+    this.#sockets.clear();
+    // Up to a second for the masters to go, where their sockets may be looked at.
+    if (missingReadPermission(this.dir) === null) {
+      const deadline = Date.now() + 1_000;
+      const nap = new Int32Array(new SharedArrayBuffer(4));
+      while (paths.some(exists) && Date.now() < deadline) Atomics.wait(nap, 0, 0, 10);
+    }
+    try {
+      Deno.removeSync(this.dir, { recursive: true });
+    } catch {
+      // Gone already, or not allowed: the folder is empty once the masters are gone.
+    }
+  }
+
+  /**
+   * `ssh -O exit` for one socket; resolves when that ssh is done (`unref`: do not keep this
+   * process alive for it, at exit).
+   */
+  async #exit(path: string, unref: boolean): Promise<void> {
+    try {
+      const child = spawnChild(
+        [this.sshPath, "-o", `ControlPath=${path}`, "-O", "exit", "parallax-master"],
+        { env: {}, stdin: null, holdStdin: false, output: "null", unref },
+      );
+      await child.status;
+    } catch {
+      // Cannot start ssh: the master exits by itself once its hold has ended.
+    }
+  }
+}
+
+/** The service in place of masters when none can be had. */
+class Unavailable implements PoolService {
+  constructor(readonly problem: string) {}
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+  closeSync(): void {}
+}
+
+/**
+ * Creates a private 0700 folder for the sockets under `$TMPDIR` (when it may be read and is
+ * short enough), else `/tmp`, else `/var/tmp`; a string says why none could be made.
+ */
+function makePrivateFolder(): { dir: string } | { problem: string } {
+  const reasons: string[] = [];
+  const tmpdir = canReadEnv("TMPDIR") ? Deno.env.get("TMPDIR") : undefined;
+  const bases = [
+    ...new Set([...(tmpdir ? [tmpdir.replace(/\/+$/, "") || "/"] : []), "/tmp", "/var/tmp"]),
+  ];
+  for (const base of bases) {
+    const missing = missingWritePermission(base);
+    if (missing !== null) {
+      reasons.push(missing);
+      continue;
+    }
+    if (base.length + 1 + 12 + 1 + SOCKET_NAME_LENGTH >= MAX_SOCKET_PATH) {
+      reasons.push(`'${base}' is too long for a socket path`);
+      continue;
+    }
+    try {
+      const dir = Deno.makeTempDirSync({ dir: base, prefix: "plx-" });
+      Deno.chmodSync(dir, 0o700);
+      return { dir };
+    } catch (error) {
+      reasons.push(`cannot create a folder in ${base}: ${(error as Error).message}`);
+    }
+  }
+  return {
+    problem: `connection reuse needs a private folder for its sockets: ${reasons.join("; ")}`,
+  };
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function digest(text: string): Promise<string> {
+  const hash = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, "0")).join("")
+    .slice(0, SOCKET_NAME_LENGTH);
+}

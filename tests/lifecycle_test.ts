@@ -1,0 +1,422 @@
+/**
+ * The lifetime of every process and connection, tested as a user meets it: Ctrl-C at a real
+ * terminal, a closed terminal, a controller killed outright, connection reuse, concurrent calls
+ * on one pool. Each test looks at both sides by process listing: the local ssh and the remote
+ * command (the test sshd runs on this machine).
+ */
+
+import { failed, ok } from "./fixture/outcomes.ts";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "./fixture/assert.ts";
+import { callScriptArgv, cleanCliEnv, cliArgv, denoRun, ROOT } from "./fixture/deno_run.ts";
+import {
+  listProcesses,
+  processesMatching,
+  remoteProcesses,
+  timeUntil,
+  uniqueMarker,
+  uniqueSleep,
+} from "./fixture/processes.ts";
+import { startSshd } from "./fixture/sshd.ts";
+import { onTerminal } from "./fixture/terminal.ts";
+import { call, callStream, copy, ParallaxError, Pool, slurp } from "../mod.ts";
+import { resolveSettings } from "../lib/settings/_settings.ts";
+
+/** Local ssh processes of a test (by marker) and its remote sleeps, counted together. */
+async function leftovers(
+  marker: string,
+  sleep: string,
+): Promise<{ local: number; remote: number }> {
+  return {
+    local: (await processesMatching(marker)).length,
+    remote: (await remoteProcesses(sleep)).length,
+  };
+}
+
+Deno.test("Ctrl-C at a real terminal: every host cancelled and stopped remotely, summary, exit 3", async () => {
+  await using sshd = await startSshd({ aliases: 8 });
+  const sleep = uniqueSleep(30);
+  const marker = uniqueMarker();
+  await using terminal = onTerminal(
+    cliArgv(["call", "-x", `-F ${sshd.configPath}`, "-H", "h[001-008]", `${sleep} # ${marker}`]),
+    cleanCliEnv({ NO_COLOR: "1" }),
+  );
+  await timeUntil(async () => (await remoteProcesses(sleep)).length === 8);
+  await terminal.type("\x03");
+  const { code, screen } = await terminal.finished();
+  assertEquals(code, 3, screen);
+  assertEquals(screen.match(/\[FAILURE\] h00\d Interrupted/g)?.length, 8, screen);
+  assertEquals(screen.includes("exit status 255"), false, "ssh saw the Ctrl-C itself");
+  assertStringIncludes(screen, "interrupted: 0 of 8 hosts finished");
+  assertEquals((await leftovers(marker, sleep)).local, 0, "a local ssh is left");
+  const ms = await timeUntil(async () => (await remoteProcesses(sleep)).length === 0, 10_000);
+  console.log(`  remote commands gone ${ms} ms after the CLI exited`);
+});
+
+Deno.test("Ctrl-C at a real terminal in a library script: hosts stopped, then the script exits 130", async () => {
+  await using sshd = await startSshd({ aliases: 4 });
+  const sleep = uniqueSleep(30);
+  const marker = uniqueMarker();
+  await using terminal = onTerminal(callScriptArgv({
+    hosts: sshd.aliases,
+    command: `${sleep} # ${marker}`,
+    options: { sshExtra: sshd.sshExtra },
+  }));
+  await timeUntil(async () => (await remoteProcesses(sleep)).length === 4);
+  await terminal.type("\x03");
+  const { code, screen } = await terminal.finished();
+  assertEquals(code, 130, screen);
+  assertEquals(screen.includes("RESULT"), false, "the script carried on after the Ctrl-C");
+  assertEquals((await leftovers(marker, sleep)).local, 0);
+  await timeUntil(async () => (await remoteProcesses(sleep)).length === 0, 10_000);
+});
+
+Deno.test("closing the terminal (SIGHUP) stops every host, local and remote", async () => {
+  await using sshd = await startSshd({ aliases: 4 });
+  const sleep = uniqueSleep(30);
+  const marker = uniqueMarker();
+  const terminal = onTerminal(
+    cliArgv(["call", "-x", `-F ${sshd.configPath}`, "-H", "h[001-004]", `${sleep} # ${marker}`]),
+    cleanCliEnv(),
+  );
+  await timeUntil(async () => (await remoteProcesses(sleep)).length === 4);
+  terminal.hangUp();
+  await terminal.finished();
+  const ms = await timeUntil(async () => {
+    const left = await leftovers(marker, sleep);
+    const cli = (await listProcesses()).some((p) =>
+      p.args.includes(`${ROOT}/cli.ts`) && p.args.includes(marker)
+    );
+    return left.local === 0 && left.remote === 0 && !cli;
+  }, 10_000);
+  console.log(`  everything gone ${ms} ms after the terminal closed`);
+});
+
+for (const reuse of [false, true]) {
+  Deno.test(`a SIGKILLed controller leaves nothing running${reuse ? " (held pool, connection reuse)" : ""}`, async () => {
+    await using sshd = await startSshd({ aliases: 8 });
+    const sleep = uniqueSleep(30);
+    const marker = uniqueMarker();
+    const argv = callScriptArgv({
+      hosts: sshd.aliases,
+      command: `${sleep} # ${marker}`,
+      options: { sshExtra: [...sshd.sshExtra, "-o", `SetEnv=M=${marker}`] },
+      pool: reuse,
+    }, ["--allow-run=ssh", `--allow-read=${ROOT}`, "--allow-write=/tmp"]);
+    const child = new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    })
+      .spawn();
+    await timeUntil(async () => (await remoteProcesses(sleep)).length === 8);
+    child.kill("SIGKILL");
+    await child.status;
+    const remote = await timeUntil(async () => (await remoteProcesses(sleep)).length === 0, 10_000);
+    // Every local ssh of the script (sessions, masters and their holds) carries the marker.
+    const local = await timeUntil(
+      async () => (await processesMatching(marker)).length === 0,
+      10_000,
+    );
+    console.log(`  after SIGKILL: remote commands gone in ${remote} ms, local ssh in ${local} ms`);
+  });
+}
+
+for (const action of ["exit", "throw"] as const) {
+  Deno.test(`${action === "exit" ? "Deno.exit()" : "an uncaught exception"} during a call leaves nothing running`, async () => {
+    await using sshd = await startSshd({ aliases: 3 });
+    const sleep = uniqueSleep(30);
+    const marker = uniqueMarker();
+    const argv = callScriptArgv({
+      hosts: sshd.aliases,
+      command: `${sleep} # ${marker}`,
+      options: { sshExtra: sshd.sshExtra },
+      during: { afterMs: 1_500, action },
+    });
+    const output = await new Deno.Command(argv[0], { args: argv.slice(1), stdin: "null" }).output();
+    assertEquals(output.code, action === "exit" ? 7 : 1);
+    await timeUntil(async () => {
+      const left = await leftovers(marker, sleep);
+      return left.local === 0 && left.remote === 0;
+    }, 10_000);
+  });
+}
+
+Deno.test("reuse is invisible: a timeout through a master is kind timeout, on time, stopped remotely", async () => {
+  await using sshd = await startSshd({ aliases: 3 });
+  await using pool = new Pool();
+  await call(sshd.aliases, "true", { sshExtra: sshd.sshExtra, pool });
+  const sleep = uniqueSleep(21);
+  const started = Date.now();
+  const results = await call(sshd.aliases.slice(0, 2), sleep, {
+    sshExtra: sshd.sshExtra,
+    pool,
+    timeout: 2,
+  });
+  const elapsed = Date.now() - started;
+  for (const result of results.values()) assertEquals(failed(result).kind, "timeout");
+  assert(elapsed < 6_000, `the timeout took ${elapsed} ms`);
+  await timeUntil(async () => (await remoteProcesses(sleep)).length === 0, 5_000);
+  const after = await call(sshd.aliases, "echo fine", { sshExtra: sshd.sshExtra, pool });
+  for (const result of after.values()) assertEquals(ok(result).stdout, "fine\n");
+});
+
+Deno.test("reuse is invisible: an abort through a master arrives at once", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  await using pool = new Pool();
+  await call(sshd.aliases, "true", { sshExtra: sshd.sshExtra, pool });
+  const sleep = uniqueSleep(22);
+  const controller = new AbortController();
+  const calling = call(sshd.aliases, sleep, {
+    sshExtra: sshd.sshExtra,
+    pool,
+    signal: controller.signal,
+  });
+  await timeUntil(async () => (await remoteProcesses(sleep)).length === 2);
+  const aborted = Date.now();
+  controller.abort();
+  const results = await calling;
+  const ms = Date.now() - aborted;
+  for (const result of results.values()) assertEquals(failed(result).kind, "cancelled");
+  assert(ms < 3_000, `the abort took ${ms} ms`);
+  await timeUntil(async () => (await remoteProcesses(sleep)).length === 0, 5_000);
+});
+
+Deno.test("reuse never shares a master between identities: a wrong key is refused after its address connected", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  await using pool = new Pool();
+  // h001 and wrongkey both go to 127.0.0.1 with the same user and port; only the key differs.
+  assertEquals(
+    ok((await call(["h001"], "true", { sshExtra: sshd.sshExtra, pool })).get("h001")).exitCode,
+    0,
+  );
+  const wrong = await call([sshd.wrongKey], "true", { sshExtra: sshd.sshExtra, pool });
+  assertEquals(failed(wrong.get(sshd.wrongKey)).kind, "auth");
+});
+
+Deno.test("reuse heals: a control folder removed behind the pool's back is made again", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  await using pool = new Pool();
+  await call(sshd.aliases, "true", { sshExtra: sshd.sshExtra, pool });
+  const folders = [...Deno.readDirSync("/tmp")].filter((e) => e.name.startsWith("plx-"));
+  for (const folder of folders) Deno.removeSync(`/tmp/${folder.name}`, { recursive: true });
+  for (let round = 0; round < 2; round++) {
+    const results = await call(sshd.aliases, "echo again", { sshExtra: sshd.sshExtra, pool });
+    for (const result of results.values()) assertEquals(ok(result).stdout, "again\n");
+  }
+});
+
+Deno.test("close() ends every master under the README's permissions (write to /tmp, no read)", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const marker = uniqueMarker();
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    await Deno.writeTextFile(
+      script,
+      `import { call, Pool } from "${ROOT}/mod.ts";
+const pool = new Pool();
+const extra = ${JSON.stringify([...sshd.sshExtra, "-o", `SetEnv=M=${marker}`])};
+for (let i = 0; i < 2; i++) await call(${
+        JSON.stringify(sshd.aliases)
+      }, "true", { sshExtra: extra, pool });
+await pool.close();
+console.log("closed");
+`,
+    );
+    const run = await denoRun(
+      ["--allow-run=ssh", `--allow-read=${ROOT},${script},${sshd.dir}`, "--allow-write=/tmp"],
+      script,
+    );
+    assertEquals(run.code, 0, run.stderr);
+    assertEquals(run.stderr, "", "no warning: reuse works under these permissions");
+    await timeUntil(async () => (await processesMatching(marker)).length === 0, 3_000);
+  } finally {
+    await Deno.remove(script);
+  }
+});
+
+Deno.test("control sockets honour TMPDIR; without a writable folder reuse is off, and the first call says so once", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  const tmp = await Deno.makeTempDir({ dir: "/tmp", prefix: "tmpdir-" });
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    await Deno.writeTextFile(
+      script,
+      `import { call, Pool } from "${ROOT}/mod.ts";
+const pool = new Pool();
+for (let i = 0; i < 2; i++) {
+  const r = await call(["h001"], "echo hi", { sshExtra: ${JSON.stringify(sshd.sshExtra)}, pool });
+  console.log(r.get("h001").stdout.trim());
+  const readable = Deno.permissions.querySync({ name: "read", path: ${JSON.stringify(tmp)} });
+  if (i === 0 && readable.state === "granted") {
+    console.log("folders", [...Deno.readDirSync(${JSON.stringify(tmp)})].length);
+  }
+}
+await pool.close();
+`,
+    );
+    const honoured = await denoRun(
+      ["--allow-run=ssh", "--allow-read", `--allow-write=${tmp}`, "--allow-env=TMPDIR"],
+      script,
+      [],
+      { env: { TMPDIR: tmp } },
+    );
+    assertEquals(honoured.code, 0, honoured.stderr);
+    assertStringIncludes(honoured.stdout, "folders 1");
+    const without = await denoRun(
+      ["--allow-run=ssh", `--allow-read=${ROOT},${script},${sshd.dir}`],
+      script,
+    );
+    assertEquals(without.code, 0, without.stderr);
+    assertEquals(without.stdout.split("\n").filter((l) => l === "hi").length, 2);
+    assertEquals(without.stderr.match(/connection reuse is off/g)?.length, 1, without.stderr);
+  } finally {
+    await Deno.remove(script);
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("a pool bounds its processes across concurrent calls", async () => {
+  await using sshd = await startSshd({ aliases: 12 });
+  const marker = uniqueMarker();
+  await using pool = new Pool({ limit: 4 });
+  let peak = 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      peak = Math.max(peak, (await processesMatching(marker)).length);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    }
+  })();
+  const calls = [0, 1, 2].map((i) =>
+    call(sshd.aliases.slice(i * 4, i * 4 + 4), `sleep 0.6 # ${marker}`, {
+      sshExtra: sshd.sshExtra,
+      pool,
+      limit: 4,
+    })
+  );
+  const results = await Promise.all(calls);
+  sampling = false;
+  await sampler;
+  for (const map of results) {
+    for (const result of map.values()) assertEquals(ok(result).exitCode, 0);
+  }
+  assert(peak <= 4, `peak ${peak} ssh processes on a pool of limit 4`);
+  assert(peak >= 2, `peak ${peak}: the calls never ran in parallel`);
+});
+
+Deno.test("4 concurrent calls on one pool under ulimit -n 256: no Too many open files", async () => {
+  await using sshd = await startSshd({ aliases: 240 });
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    await Deno.writeTextFile(
+      script,
+      `import { call, ParallaxError, Pool } from "${ROOT}/mod.ts";
+const hosts = ${JSON.stringify(sshd.aliases)};
+await using pool = new Pool({ limit: 256, reuse: false });
+const maps = await Promise.all([0, 1, 2, 3].map((i) =>
+  call(hosts.slice(i * 60, i * 60 + 60), "echo ok", { sshExtra: ${
+        JSON.stringify(sshd.sshExtra)
+      }, pool, limit: 60, timeout: 300, connectTimeout: 60 })
+));
+const bad = maps.flatMap((m) => [...m.values()]).filter((r) => r instanceof ParallaxError || r.stdout !== "ok\\n");
+console.log("BAD", bad.length, bad.slice(0, 2).map((r) => r instanceof ParallaxError ? r.message : r.stdout));
+`,
+    );
+    const output = await new Deno.Command("sh", {
+      args: [
+        "-c",
+        `ulimit -n 256 && exec "$0" run --quiet --allow-all "$1"`,
+        Deno.execPath(),
+        script,
+      ],
+      stdin: "null",
+    }).output();
+    const stdout = new TextDecoder().decode(output.stdout);
+    assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
+    assertStringIncludes(stdout, "BAD 0 ");
+  } finally {
+    await Deno.remove(script);
+  }
+});
+
+Deno.test("timeouts up to 30 days work; below 1 ms or above 30 days is a RangeError", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  const results = await call(["h001"], "sleep 1; echo slept", {
+    sshExtra: sshd.sshExtra,
+    timeout: 2_200_000,
+  });
+  assertEquals(ok(results.get("h001")).stdout, "slept\n");
+  assertEquals(resolveSettings({ timeout: 30 * 24 * 3600 }, 60).timeoutMs, 2_592_000_000);
+  await assertRejects(() => call(["h001"], "true", { timeout: 0.0004 }), RangeError, "0.001");
+  await assertRejects(
+    () => call(["h001"], "true", { timeout: 31 * 24 * 3600 }),
+    RangeError,
+    "30 days",
+  );
+});
+
+Deno.test("streaming with inline: false reports the right kind at once, however much stderr came first", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  const started = Date.now();
+  const events = callStream(["h001"], "head -c 300000 /dev/zero | tr '\\0' x >&2; exit 3", {
+    sshExtra: sshd.sshExtra,
+    inline: false,
+    timeout: 30,
+  });
+  let stderrBytes = 0;
+  let exitCode: number | undefined;
+  for await (const event of events) {
+    if (event.type === "output") stderrBytes += event.data.byteLength;
+    else exitCode = ok(event.result).exitCode;
+  }
+  assertEquals(stderrBytes, 300_000);
+  assertEquals(exitCode, 3);
+  assert(Date.now() - started < 10_000, "the result came late");
+});
+
+Deno.test("scp never talks to a host that was not listed: ambiguous users and hosts are refused", async () => {
+  const file = await Deno.makeTempFile();
+  try {
+    for (const hosts of [["h002:x@h001"], ["a/b@h001"], ["a@b@h001"]]) {
+      await assertRejects(() => copy(hosts, file, "x"), TypeError, "Cannot");
+    }
+    await assertRejects(
+      () => copy(["h001"], file, "x", { user: "refused:x" }),
+      TypeError,
+      "split user",
+    );
+    await assertRejects(
+      () => slurp(["h001"], "/etc/hostname", "x", { user: "a/b" }),
+      TypeError,
+      "split user",
+    );
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
+Deno.test("one host's bad local path is that host's local error; the others run", async () => {
+  await using sshd = await startSshd({ aliases: 3, unprivileged: false });
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/source`, "data\n");
+    await Deno.mkdir(`${dir}/in`);
+    await Deno.writeTextFile(`${dir}/in/h002`, "a file where h002's folder goes");
+    const results = await slurp(sshd.aliases, `${dir}/source`, "copy", {
+      sshExtra: sshd.sshExtra,
+      localdir: `${dir}/in`,
+    });
+    assertEquals(failed(results.get("h002")).kind, "local");
+    for (const host of ["h001", "h003"]) {
+      assertEquals(await Deno.readTextFile(ok(results.get(host)).path), "data\n");
+    }
+    // A key longer than a file name may be, in UTF-8: its folder name is cut, not refused.
+    const long = `${"é".repeat(150)}@h001`;
+    const named = await call([long], "echo hi", { sshExtra: sshd.sshExtra, outdir: `${dir}/out` });
+    const result = named.get(long)!;
+    assert(!(result instanceof ParallaxError && result.kind === "local"), String(result));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
