@@ -4,6 +4,8 @@
  * @module
  */
 
+import { type ResultRecord, toRecord } from "./record.ts";
+
 /**
  * What went wrong for a host:
  * - `connect`: refused, unreachable, name not resolved, or the connection timed out;
@@ -113,5 +115,29 @@ export class ParallaxError extends Error {
     else if (init.stdout !== undefined) this.stdoutBytes = new TextEncoder().encode(init.stdout);
     if (init.exitCode !== undefined) this.exitCode = init.exitCode;
     if (init.durationMs !== undefined) this.durationMs = init.durationMs;
+  }
+
+  /**
+   * The error as a JSON record, the shape of the CLI's `--json` lines (an `Error`'s message is
+   * not part of `JSON.stringify` otherwise).
+   *
+   * @example
+   * ```ts
+   * import { ParallaxError } from "@parallax/parallax";
+   * const error = new ParallaxError({ host: "web1", kind: "timeout", reason: "timed out" });
+   * console.log(JSON.stringify(error)); // {"host":"web1","status":"failure","kind":"timeout",…}
+   * ```
+   */
+  toJSON(): ResultRecord<ErrorKind> {
+    return toRecord({
+      host: this.host,
+      ok: false,
+      kind: this.kind,
+      message: this.message,
+      exitCode: this.exitCode ?? null,
+      stdout: this.stdoutBytes ?? new Uint8Array(),
+      stderr: this.stderrBytes,
+      durationMs: this.durationMs ?? null,
+    });
   }
 }

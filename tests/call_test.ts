@@ -1,7 +1,8 @@
-import { failed, ok, waitFor } from "./fixture/outcomes.ts";
+import { failed, ok } from "./fixture/outcomes.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./fixture/assert.ts";
-import { processesMatching, uniqueMarker } from "./fixture/processes.ts";
-import { startSshd } from "./fixture/sshd.ts";
+import { processesMatching, timeUntil, uniqueMarker } from "./fixture/processes.ts";
+import { type Sshd, startSshd } from "./fixture/sshd.ts";
+import { withTempDir, withTempFile } from "./fixture/temp_dir.ts";
 import { call } from "../mod.ts";
 
 Deno.test("call() returns each host's stdout, stderr and exit code, keyed in input order", async () => {
@@ -74,29 +75,27 @@ Deno.test("call() reports a listener that never answers as kind connect", async 
   assertEquals(ok(results.get("h001")).exitCode, 0);
 });
 
-Deno.test("call() reports an unresolvable name as kind connect", async () => {
-  await using sshd = await startSshd({ aliases: 1 });
-  const results = await call(["no-such-host.invalid"], "true", { sshExtra: sshd.sshExtra });
-  const error = failed(results.get("no-such-host.invalid"));
-  assertEquals(error.kind, "connect");
-  assertStringIncludes(error.message, "resolve");
-});
-
-Deno.test("call() reports a refused key as kind auth", async () => {
-  await using sshd = await startSshd({ aliases: 1 });
-  const results = await call([sshd.wrongKey], "true", { sshExtra: sshd.sshExtra });
-  const error = failed(results.get(sshd.wrongKey));
-  assertEquals(error.kind, "auth");
-  assertStringIncludes(error.message, "Permission denied");
-});
-
-Deno.test("call() reports a changed host key as kind hostkey", async () => {
-  await using sshd = await startSshd({ aliases: 1 });
-  const results = await call([sshd.badHostKey], "true", { sshExtra: sshd.sshExtra });
-  const error = failed(results.get(sshd.badHostKey));
-  assertEquals(error.kind, "hostkey");
-  assertStringIncludes(error.message, "Host key verification failed");
-});
+for (
+  const [what, hostOf, kind, part] of [
+    ["an unresolvable name", () => "no-such-host.invalid", "connect", "resolve"],
+    ["a refused key", (sshd: Sshd) => sshd.wrongKey, "auth", "Permission denied"],
+    [
+      "a changed host key",
+      (sshd: Sshd) => sshd.badHostKey,
+      "hostkey",
+      "Host key verification failed",
+    ],
+  ] as const
+) {
+  Deno.test(`call() reports ${what} as kind ${kind}`, async () => {
+    await using sshd = await startSshd({ aliases: 1 });
+    const host = hostOf(sshd);
+    const results = await call([host], "true", { sshExtra: sshd.sshExtra });
+    const error = failed(results.get(host));
+    assertEquals(error.kind, kind);
+    assertStringIncludes(error.message, part);
+  });
+}
 
 Deno.test("call() kills a host that runs past its timeout and keeps its partial output", async () => {
   await using sshd = await startSshd({ unprivileged: true, aliases: 2 });
@@ -125,7 +124,7 @@ Deno.test("call() with an aborted signal kills running jobs and never starts que
     printOut: false,
     signal: controller.signal,
   });
-  await waitFor(async () => (await processesMatching(marker)).length === 2);
+  await timeUntil(async () => (await processesMatching(marker)).length === 2);
   controller.abort();
   const results = await calling;
   assertEquals(results.size, 6);
@@ -149,8 +148,7 @@ Deno.test("call() with a signal aborted beforehand contacts no host", async () =
 Deno.test("call() never runs more than limit ssh processes at once", async () => {
   // As root: the remote commands write into this process's temporary folder.
   await using sshd = await startSshd({ aliases: 8, unprivileged: false });
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     const results = await call(
       sshd.aliases,
       `echo "S $(date +%s%N)" > ${dir}/$PARALLAX_HOST; sleep 0.4; echo "E $(date +%s%N)" >> ${dir}/$PARALLAX_HOST`,
@@ -170,9 +168,7 @@ Deno.test("call() never runs more than limit ssh processes at once", async () =>
     for (const [, delta] of events) peak = Math.max(peak, running += delta);
     assert(peak <= 3, `peak concurrency ${peak} exceeds the limit 3`);
     assert(peak >= 2, `peak concurrency ${peak}: the hosts never ran in parallel`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("call() feeds input to every host's stdin, as text or bytes", async () => {
@@ -188,8 +184,7 @@ Deno.test("call() feeds input to every host's stdin, as text or bytes", async ()
 
 Deno.test("call() writes one outdir and errdir file per host, none outside the folder", async () => {
   await using sshd = await startSshd({ aliases: 2 });
-  const base = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (base) => {
     const outdir = `${base}/deep/out`;
     const errdir = `${base}/err`;
     const hosts = ["h001", "h002", "../escape", "a/b", "a_b"];
@@ -218,15 +213,12 @@ Deno.test("call() writes one outdir and errdir file per host, none outside the f
       failed(results.get("../escape")).message,
     );
     assertStringIncludes(await Deno.readTextFile(`${errdir}/_.._escape`), "resolve");
-  } finally {
-    await Deno.remove(base, { recursive: true });
-  }
+  });
 });
 
 Deno.test("call() replaces a symlink planted in outdir instead of writing through it", async () => {
   await using sshd = await startSshd({ aliases: 1 });
-  const base = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (base) => {
     await Deno.mkdir(`${base}/out`);
     await Deno.writeTextFile(`${base}/victim`, "untouched\n");
     await Deno.symlink(`${base}/victim`, `${base}/out/h001`);
@@ -238,15 +230,12 @@ Deno.test("call() replaces a symlink planted in outdir instead of writing throug
     assertEquals(await Deno.readTextFile(`${base}/victim`), "untouched\n");
     assertEquals(await Deno.readTextFile(`${base}/out/h001`), "written\n");
     assertEquals(Deno.lstatSync(`${base}/out/h001`).isSymlink, false);
-  } finally {
-    await Deno.remove(base, { recursive: true });
-  }
+  });
 });
 
 Deno.test("call() reports an outdir it cannot create as kind local for every host", async () => {
   await using sshd = await startSshd({ aliases: 2 });
-  const file = await Deno.makeTempFile();
-  try {
+  await withTempFile(async (file) => {
     const results = await call(sshd.aliases, "true", {
       sshExtra: sshd.sshExtra,
       outdir: `${file}/sub`,
@@ -255,9 +244,7 @@ Deno.test("call() reports an outdir it cannot create as kind local for every hos
       assertEquals(failed(result).kind, "local");
       assertStringIncludes(failed(result).message, "cannot create output folder");
     }
-  } finally {
-    await Deno.remove(file);
-  }
+  });
 });
 
 Deno.test("call() runs 200 hosts in one call with every result present", async () => {
@@ -308,8 +295,7 @@ Deno.test("call() reports an unexplained exit status 255 as kind ssh, output kep
 
 Deno.test("call() names files .out and .err when outdir and errdir are one folder", async () => {
   await using sshd = await startSshd({ aliases: 1 });
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     await call(["h001"], "echo o; echo e >&2", {
       sshExtra: sshd.sshExtra,
       outdir: dir,
@@ -317,7 +303,5 @@ Deno.test("call() names files .out and .err when outdir and errdir are one folde
     });
     assertEquals(await Deno.readTextFile(`${dir}/h001.out`), "o\n");
     assertEquals(await Deno.readTextFile(`${dir}/h001.err`), "e\n");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

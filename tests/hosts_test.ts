@@ -1,4 +1,5 @@
 import { assertEquals, assertThrows } from "./fixture/assert.ts";
+import { withTempFile } from "./fixture/temp_dir.ts";
 import { parseHosts, readHostFile } from "../mod.ts";
 import { parseHostFileText } from "../lib/hosts/file.ts";
 
@@ -82,8 +83,7 @@ Deno.test("parseHosts() refuses a duplicate entry and names it", () => {
 });
 
 Deno.test("readHostFile() reads pssh's format: comments, blank lines, a user field", async () => {
-  const path = await Deno.makeTempFile();
-  try {
+  await withTempFile(async (path) => {
     await Deno.writeTextFile(
       path,
       "# cluster\n\nweb1\r\nadmin@web2:2222   # the old one\n  web3 deploy\n[::1]:22 ops\nroot@web4 ignored\n",
@@ -96,9 +96,7 @@ Deno.test("readHostFile() reads pssh's format: comments, blank lines, a user fie
       "ops@[::1]:22",
       "root@web4",
     ]);
-  } finally {
-    await Deno.remove(path);
-  }
+  });
 });
 
 Deno.test("readHostFile() names the file and line of a bad entry, and a missing file", async () => {

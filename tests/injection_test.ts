@@ -1,6 +1,7 @@
 import { ok } from "./fixture/outcomes.ts";
 import { assert, assertEquals, assertRejects } from "./fixture/assert.ts";
 import { startSshd } from "./fixture/sshd.ts";
+import { withTempDir } from "./fixture/temp_dir.ts";
 import { call, ParallaxError, parseHosts, slurp } from "../mod.ts";
 import { defaultSshOptions, sshArgv } from "../lib/ssh/_ssh_argv.ts";
 import { resolveSettings } from "../lib/settings/_settings.ts";
@@ -120,8 +121,7 @@ Deno.test("parallax never switches off host-key checking on its own", () => {
 
 Deno.test("metacharacters in hosts, users and commands are never run by a local shell", async () => {
   await using sshd = await startSshd({ aliases: 1 });
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     const pwned = `${dir}/pwned`;
     const hosts = [
       `h001;touch\${IFS}${pwned}`,
@@ -135,9 +135,7 @@ Deno.test("metacharacters in hosts, users and commands are never run by a local 
     assertEquals(results.size, hosts.length);
     for (const result of results.values()) assert(result instanceof ParallaxError, String(result));
     assertEquals([...Deno.readDirSync(dir)].length, 0, "something ran a metacharacter");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("commands with newlines, quotes, very long text and non-UTF-8 output arrive exactly", async () => {
@@ -163,8 +161,7 @@ Deno.test("commands with newlines, quotes, very long text and non-UTF-8 output a
 
 Deno.test("slurp never writes through a symlink planted where a host folder or file belongs", async () => {
   await using sshd = await startSshd({ aliases: 2, unprivileged: false });
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/source`, "fetched\n");
     await Deno.mkdir(`${dir}/outside`);
     await Deno.mkdir(`${dir}/in/h002`, { recursive: true });
@@ -184,7 +181,5 @@ Deno.test("slurp never writes through a symlink planted where a host folder or f
       assertEquals(await Deno.readTextFile(`${dir}/in/${alias}/got`), "fetched\n");
       assertEquals(Deno.lstatSync(`${dir}/in/${alias}`).isSymlink, false);
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

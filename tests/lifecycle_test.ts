@@ -7,86 +7,84 @@
 
 import { failed, ok } from "./fixture/outcomes.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./fixture/assert.ts";
-import { callScriptArgv, cleanCliEnv, cliArgv, denoRun, ROOT } from "./fixture/deno_run.ts";
+import {
+  CALL_SCRIPT_PERMISSIONS,
+  callScriptArgv,
+  cleanCliEnv,
+  cliArgv,
+  denoArgv,
+  denoRun,
+  ROOT,
+  runArgv,
+  runCallScript,
+  underFileLimit,
+} from "./fixture/deno_run.ts";
 import {
   listProcesses,
   processesMatching,
   remoteProcesses,
   timeUntil,
+  tracedSleep,
   uniqueMarker,
   uniqueSleep,
 } from "./fixture/processes.ts";
 import { startSshd } from "./fixture/sshd.ts";
+import { withScript, withTempDir, withTempFile } from "./fixture/temp_dir.ts";
 import { onTerminal } from "./fixture/terminal.ts";
 import { call, callStream, copy, ParallaxError, Pool, slurp } from "../mod.ts";
 import { resolveSettings } from "../lib/settings/_settings.ts";
 
-/** Local ssh processes of a test (by marker) and its remote sleeps, counted together. */
-async function leftovers(
-  marker: string,
-  sleep: string,
-): Promise<{ local: number; remote: number }> {
-  return {
-    local: (await processesMatching(marker)).length,
-    remote: (await remoteProcesses(sleep)).length,
-  };
-}
-
 Deno.test("Ctrl-C at a real terminal: every host cancelled and stopped remotely, summary, exit 3", async () => {
   await using sshd = await startSshd({ aliases: 8 });
-  const sleep = uniqueSleep(30);
-  const marker = uniqueMarker();
+  const job = tracedSleep(30);
   await using terminal = onTerminal(
-    cliArgv(["call", "-x", `-F ${sshd.configPath}`, "-H", "h[001-008]", `${sleep} # ${marker}`]),
+    cliArgv(["call", "-x", `-F ${sshd.configPath}`, "-H", "h[001-008]", job.command]),
     cleanCliEnv({ NO_COLOR: "1" }),
   );
-  await timeUntil(async () => (await remoteProcesses(sleep)).length === 8);
+  await timeUntil(async () => (await job.remote()) === 8);
   await terminal.type("\x03");
   const { code, screen } = await terminal.finished();
   assertEquals(code, 3, screen);
   assertEquals(screen.match(/\[FAILURE\] h00\d Interrupted/g)?.length, 8, screen);
   assertEquals(screen.includes("exit status 255"), false, "ssh saw the Ctrl-C itself");
   assertStringIncludes(screen, "interrupted: 0 of 8 hosts finished");
-  assertEquals((await leftovers(marker, sleep)).local, 0, "a local ssh is left");
-  const ms = await timeUntil(async () => (await remoteProcesses(sleep)).length === 0, 10_000);
+  assertEquals(await job.local(), 0, "a local ssh is left");
+  const ms = await timeUntil(async () => (await job.remote()) === 0, 10_000);
   console.log(`  remote commands gone ${ms} ms after the CLI exited`);
 });
 
 Deno.test("Ctrl-C at a real terminal in a library script: hosts stopped, then the script exits 130", async () => {
   await using sshd = await startSshd({ aliases: 4 });
-  const sleep = uniqueSleep(30);
-  const marker = uniqueMarker();
+  const job = tracedSleep(30);
   await using terminal = onTerminal(callScriptArgv({
     hosts: sshd.aliases,
-    command: `${sleep} # ${marker}`,
+    command: job.command,
     options: { sshExtra: sshd.sshExtra },
   }));
-  await timeUntil(async () => (await remoteProcesses(sleep)).length === 4);
+  await timeUntil(async () => (await job.remote()) === 4);
   await terminal.type("\x03");
   const { code, screen } = await terminal.finished();
   assertEquals(code, 130, screen);
   assertEquals(screen.includes("RESULT"), false, "the script carried on after the Ctrl-C");
-  assertEquals((await leftovers(marker, sleep)).local, 0);
-  await timeUntil(async () => (await remoteProcesses(sleep)).length === 0, 10_000);
+  assertEquals(await job.local(), 0);
+  await timeUntil(async () => (await job.remote()) === 0, 10_000);
 });
 
 Deno.test("closing the terminal (SIGHUP) stops every host, local and remote", async () => {
   await using sshd = await startSshd({ aliases: 4 });
-  const sleep = uniqueSleep(30);
-  const marker = uniqueMarker();
+  const job = tracedSleep(30);
   const terminal = onTerminal(
-    cliArgv(["call", "-x", `-F ${sshd.configPath}`, "-H", "h[001-004]", `${sleep} # ${marker}`]),
+    cliArgv(["call", "-x", `-F ${sshd.configPath}`, "-H", "h[001-004]", job.command]),
     cleanCliEnv(),
   );
-  await timeUntil(async () => (await remoteProcesses(sleep)).length === 4);
+  await timeUntil(async () => (await job.remote()) === 4);
   terminal.hangUp();
   await terminal.finished();
   const ms = await timeUntil(async () => {
-    const left = await leftovers(marker, sleep);
     const cli = (await listProcesses()).some((p) =>
-      p.args.includes(`${ROOT}/cli.ts`) && p.args.includes(marker)
+      p.args.includes(`${ROOT}/cli.ts`) && p.args.includes(job.marker)
     );
-    return left.local === 0 && left.remote === 0 && !cli;
+    return (await job.gone()) && !cli;
   }, 10_000);
   console.log(`  everything gone ${ms} ms after the terminal closed`);
 });
@@ -94,14 +92,13 @@ Deno.test("closing the terminal (SIGHUP) stops every host, local and remote", as
 for (const reuse of [false, true]) {
   Deno.test(`a SIGKILLed controller leaves nothing running${reuse ? " (held pool, connection reuse)" : ""}`, async () => {
     await using sshd = await startSshd({ aliases: 8 });
-    const sleep = uniqueSleep(30);
-    const marker = uniqueMarker();
+    const job = tracedSleep(30);
     const argv = callScriptArgv({
       hosts: sshd.aliases,
-      command: `${sleep} # ${marker}`,
-      options: { sshExtra: [...sshd.sshExtra, "-o", `SetEnv=M=${marker}`] },
+      command: job.command,
+      options: { sshExtra: [...sshd.sshExtra, "-o", `SetEnv=M=${job.marker}`] },
       pool: reuse,
-    }, ["--allow-run=ssh", `--allow-read=${ROOT}`, "--allow-write=/tmp"]);
+    }, [...CALL_SCRIPT_PERMISSIONS, "--allow-write=/tmp"]);
     const child = new Deno.Command(argv[0], {
       args: argv.slice(1),
       stdin: "null",
@@ -109,15 +106,12 @@ for (const reuse of [false, true]) {
       stderr: "null",
     })
       .spawn();
-    await timeUntil(async () => (await remoteProcesses(sleep)).length === 8);
+    await timeUntil(async () => (await job.remote()) === 8);
     child.kill("SIGKILL");
     await child.status;
-    const remote = await timeUntil(async () => (await remoteProcesses(sleep)).length === 0, 10_000);
+    const remote = await timeUntil(async () => (await job.remote()) === 0, 10_000);
     // Every local ssh of the script (sessions, masters and their holds) carries the marker.
-    const local = await timeUntil(
-      async () => (await processesMatching(marker)).length === 0,
-      10_000,
-    );
+    const local = await timeUntil(async () => (await job.local()) === 0, 10_000);
     console.log(`  after SIGKILL: remote commands gone in ${remote} ms, local ssh in ${local} ms`);
   });
 }
@@ -125,36 +119,33 @@ for (const reuse of [false, true]) {
 for (const action of ["exit", "throw"] as const) {
   Deno.test(`${action === "exit" ? "Deno.exit()" : "an uncaught exception"} during a call leaves nothing running`, async () => {
     await using sshd = await startSshd({ aliases: 3 });
-    const sleep = uniqueSleep(30);
-    const marker = uniqueMarker();
-    const argv = callScriptArgv({
+    const job = tracedSleep(30);
+    const run = await runCallScript({
       hosts: sshd.aliases,
-      command: `${sleep} # ${marker}`,
+      command: job.command,
       options: { sshExtra: sshd.sshExtra },
       during: { afterMs: 1_500, action },
     });
-    const output = await new Deno.Command(argv[0], { args: argv.slice(1), stdin: "null" }).output();
-    assertEquals(output.code, action === "exit" ? 7 : 1);
-    await timeUntil(async () => {
-      const left = await leftovers(marker, sleep);
-      return left.local === 0 && left.remote === 0;
-    }, 10_000);
+    assertEquals(run.code, action === "exit" ? 7 : 1);
+    await timeUntil(job.gone, 10_000);
   });
 }
 
-Deno.test("reuse is invisible: a timeout through a master is kind timeout, on time, stopped remotely", async () => {
+Deno.test("reuse is invisible: a timeout through a master is kind timeout, on time, partial output kept, stopped remotely", async () => {
   await using sshd = await startSshd({ aliases: 3 });
   await using pool = new Pool();
   await call(sshd.aliases, "true", { sshExtra: sshd.sshExtra, pool });
   const sleep = uniqueSleep(21);
   const started = Date.now();
-  const results = await call(sshd.aliases.slice(0, 2), sleep, {
+  const results = await call(sshd.aliases.slice(0, 2), `echo partial; ${sleep}`, {
     sshExtra: sshd.sshExtra,
     pool,
     timeout: 2,
   });
   const elapsed = Date.now() - started;
-  for (const result of results.values()) assertEquals(failed(result).kind, "timeout");
+  for (const result of results.values()) {
+    assertEquals([failed(result).kind, failed(result).stdout], ["timeout", "partial\n"]);
+  }
   assert(elapsed < 6_000, `the timeout took ${elapsed} ms`);
   await timeUntil(async () => (await remoteProcesses(sleep)).length === 0, 5_000);
   const after = await call(sshd.aliases, "echo fine", { sshExtra: sshd.sshExtra, pool });
@@ -209,20 +200,16 @@ Deno.test("reuse heals: a control folder removed behind the pool's back is made 
 Deno.test("close() ends every master under the README's permissions (write to /tmp, no read)", async () => {
   await using sshd = await startSshd({ aliases: 2 });
   const marker = uniqueMarker();
-  const script = await Deno.makeTempFile({ suffix: ".ts" });
-  try {
-    await Deno.writeTextFile(
-      script,
-      `import { call, Pool } from "${ROOT}/mod.ts";
+  const source = `import { call, Pool } from "${ROOT}/mod.ts";
 const pool = new Pool();
 const extra = ${JSON.stringify([...sshd.sshExtra, "-o", `SetEnv=M=${marker}`])};
 for (let i = 0; i < 2; i++) await call(${
-        JSON.stringify(sshd.aliases)
-      }, "true", { sshExtra: extra, pool });
+    JSON.stringify(sshd.aliases)
+  }, "true", { sshExtra: extra, pool });
 await pool.close();
 console.log("closed");
-`,
-    );
+`;
+  await withScript(source, async (script) => {
     const run = await denoRun(
       ["--allow-run=ssh", `--allow-read=${ROOT},${script},${sshd.dir}`, "--allow-write=/tmp"],
       script,
@@ -230,19 +217,13 @@ console.log("closed");
     assertEquals(run.code, 0, run.stderr);
     assertEquals(run.stderr, "", "no warning: reuse works under these permissions");
     await timeUntil(async () => (await processesMatching(marker)).length === 0, 3_000);
-  } finally {
-    await Deno.remove(script);
-  }
+  });
 });
 
 Deno.test("control sockets honour TMPDIR; without a writable folder reuse is off, and the first call says so once", async () => {
   await using sshd = await startSshd({ aliases: 1 });
-  const tmp = await Deno.makeTempDir({ dir: "/tmp", prefix: "tmpdir-" });
-  const script = await Deno.makeTempFile({ suffix: ".ts" });
-  try {
-    await Deno.writeTextFile(
-      script,
-      `import { call, Pool } from "${ROOT}/mod.ts";
+  await withTempDir(async (tmp) => {
+    const source = `import { call, Pool } from "${ROOT}/mod.ts";
 const pool = new Pool();
 for (let i = 0; i < 2; i++) {
   const r = await call(["h001"], "echo hi", { sshExtra: ${JSON.stringify(sshd.sshExtra)}, pool });
@@ -253,27 +234,25 @@ for (let i = 0; i < 2; i++) {
   }
 }
 await pool.close();
-`,
-    );
-    const honoured = await denoRun(
-      ["--allow-run=ssh", "--allow-read", `--allow-write=${tmp}`, "--allow-env=TMPDIR"],
-      script,
-      [],
-      { env: { TMPDIR: tmp } },
-    );
-    assertEquals(honoured.code, 0, honoured.stderr);
-    assertStringIncludes(honoured.stdout, "folders 1");
-    const without = await denoRun(
-      ["--allow-run=ssh", `--allow-read=${ROOT},${script},${sshd.dir}`],
-      script,
-    );
-    assertEquals(without.code, 0, without.stderr);
-    assertEquals(without.stdout.split("\n").filter((l) => l === "hi").length, 2);
-    assertEquals(without.stderr.match(/connection reuse is off/g)?.length, 1, without.stderr);
-  } finally {
-    await Deno.remove(script);
-    await Deno.remove(tmp, { recursive: true });
-  }
+`;
+    await withScript(source, async (script) => {
+      const honoured = await denoRun(
+        ["--allow-run=ssh", "--allow-read", `--allow-write=${tmp}`, "--allow-env=TMPDIR"],
+        script,
+        [],
+        { env: { TMPDIR: tmp } },
+      );
+      assertEquals(honoured.code, 0, honoured.stderr);
+      assertStringIncludes(honoured.stdout, "folders 1");
+      const without = await denoRun(
+        ["--allow-run=ssh", `--allow-read=${ROOT},${script},${sshd.dir}`],
+        script,
+      );
+      assertEquals(without.code, 0, without.stderr);
+      assertEquals(without.stdout.split("\n").filter((l) => l === "hi").length, 2);
+      assertEquals(without.stderr.match(/connection reuse is off/g)?.length, 1, without.stderr);
+    });
+  }, { dir: "/tmp", prefix: "tmpdir-" });
 });
 
 Deno.test("a pool bounds its processes across concurrent calls", async () => {
@@ -307,37 +286,22 @@ Deno.test("a pool bounds its processes across concurrent calls", async () => {
 
 Deno.test("4 concurrent calls on one pool under ulimit -n 256: no Too many open files", async () => {
   await using sshd = await startSshd({ aliases: 240 });
-  const script = await Deno.makeTempFile({ suffix: ".ts" });
-  try {
-    await Deno.writeTextFile(
-      script,
-      `import { call, ParallaxError, Pool } from "${ROOT}/mod.ts";
+  const source = `import { call, ParallaxError, Pool } from "${ROOT}/mod.ts";
 const hosts = ${JSON.stringify(sshd.aliases)};
 await using pool = new Pool({ limit: 256, reuse: false });
 const maps = await Promise.all([0, 1, 2, 3].map((i) =>
   call(hosts.slice(i * 60, i * 60 + 60), "echo ok", { sshExtra: ${
-        JSON.stringify(sshd.sshExtra)
-      }, pool, limit: 60, timeout: 300, connectTimeout: 60 })
+    JSON.stringify(sshd.sshExtra)
+  }, pool, limit: 60, timeout: 300, connectTimeout: 60 })
 ));
 const bad = maps.flatMap((m) => [...m.values()]).filter((r) => r instanceof ParallaxError || r.stdout !== "ok\\n");
 console.log("BAD", bad.length, bad.slice(0, 2).map((r) => r instanceof ParallaxError ? r.message : r.stdout));
-`,
-    );
-    const output = await new Deno.Command("sh", {
-      args: [
-        "-c",
-        `ulimit -n 256 && exec "$0" run --quiet --allow-all "$1"`,
-        Deno.execPath(),
-        script,
-      ],
-      stdin: "null",
-    }).output();
-    const stdout = new TextDecoder().decode(output.stdout);
-    assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
-    assertStringIncludes(stdout, "BAD 0 ");
-  } finally {
-    await Deno.remove(script);
-  }
+`;
+  await withScript(source, async (script) => {
+    const run = await runArgv(underFileLimit(256, denoArgv(["--allow-all"], script)));
+    assertEquals(run.code, 0, run.stderr);
+    assertStringIncludes(run.stdout, "BAD 0 ");
+  });
 });
 
 Deno.test("timeouts up to 30 days work; below 1 ms or above 30 days is a RangeError", async () => {
@@ -376,8 +340,7 @@ Deno.test("streaming with inline: false reports the right kind at once, however 
 });
 
 Deno.test("scp never talks to a host that was not listed: ambiguous users and hosts are refused", async () => {
-  const file = await Deno.makeTempFile();
-  try {
+  await withTempFile(async (file) => {
     for (const hosts of [["h002:x@h001"], ["a/b@h001"], ["a@b@h001"]]) {
       await assertRejects(() => copy(hosts, file, "x"), TypeError, "Cannot");
     }
@@ -391,15 +354,12 @@ Deno.test("scp never talks to a host that was not listed: ambiguous users and ho
       TypeError,
       "split user",
     );
-  } finally {
-    await Deno.remove(file);
-  }
+  });
 });
 
 Deno.test("one host's bad local path is that host's local error; the others run", async () => {
   await using sshd = await startSshd({ aliases: 3, unprivileged: false });
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/source`, "data\n");
     await Deno.mkdir(`${dir}/in`);
     await Deno.writeTextFile(`${dir}/in/h002`, "a file where h002's folder goes");
@@ -416,7 +376,5 @@ Deno.test("one host's bad local path is that host's local error; the others run"
     const named = await call([long], "echo hi", { sshExtra: sshd.sshExtra, outdir: `${dir}/out` });
     const result = named.get(long)!;
     assert(!(result instanceof ParallaxError && result.kind === "local"), String(result));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

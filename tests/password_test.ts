@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertStringIncludes } from "./fixture/assert.ts";
-import { ROOT } from "./fixture/deno_run.ts";
+import { cli } from "./fixture/deno_run.ts";
 import { startSshd } from "./fixture/sshd.ts";
 import { call, ParallaxError } from "../mod.ts";
 
@@ -57,34 +57,20 @@ Deno.test("password authentication through SSH_ASKPASS: works, and the password 
 Deno.test("parallax -A reads the password once and logs in with it", async () => {
   await using sshd = await startSshd({ aliases: 2 });
   const { user, password } = await sshd.passwordUser();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      "--allow-all",
-      `${ROOT}/cli.ts`,
-      "call",
-      "-A",
-      "-x",
-      `-F ${sshd.configPath}`,
-      "-O",
-      "PubkeyAuthentication=no",
-      "-l",
-      user,
-      "-H",
-      sshd.aliases.join(" "),
-      "-i",
-      "id -un",
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(`${password}\n`));
-  await writer.close();
-  const output = await child.output();
-  const stdout = new TextDecoder().decode(output.stdout);
-  assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
+  const { code, stdout, stderr } = await cli([
+    "call",
+    "-A",
+    "-x",
+    `-F ${sshd.configPath}`,
+    "-O",
+    "PubkeyAuthentication=no",
+    "-l",
+    user,
+    "-H",
+    sshd.aliases.join(" "),
+    "-i",
+    "id -un",
+  ], { flags: ["--allow-all"], stdin: `${password}\n` });
+  assertEquals(code, 0, stderr);
   for (const alias of sshd.aliases) assertStringIncludes(stdout, `[SUCCESS] ${alias}\n${user}\n`);
 });

@@ -1,6 +1,5 @@
-import { waitFor } from "./fixture/outcomes.ts";
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "./fixture/assert.ts";
-import { processesMatching, uniqueMarker } from "./fixture/processes.ts";
+import { processesMatching, timeUntil, uniqueMarker } from "./fixture/processes.ts";
 import { startSshd } from "./fixture/sshd.ts";
 import { call, ParallaxError, parseHosts, Pool } from "../mod.ts";
 import { Engine, engineOf } from "../lib/engine/_engine.ts";
@@ -95,7 +94,7 @@ Deno.test("closing a pool during a call cancels its jobs and leaves no ssh runni
     pool,
     limit: 2,
   });
-  await waitFor(async () => (await processesMatching(marker)).length === 2);
+  await timeUntil(async () => (await processesMatching(marker)).length === 2);
   await pool.close();
   const results = await calling;
   assertEquals(results.size, 4);

@@ -1,18 +1,17 @@
 import { ok } from "./fixture/outcomes.ts";
 import { assert, assertEquals, assertStringIncludes } from "./fixture/assert.ts";
-import { denoRun, ROOT } from "./fixture/deno_run.ts";
+import { denoRun, ROOT, runCallScript } from "./fixture/deno_run.ts";
+import { listProcesses } from "./fixture/processes.ts";
 import { startSshd } from "./fixture/sshd.ts";
+import { withScript } from "./fixture/temp_dir.ts";
 import { call, parseHosts, Pool } from "../mod.ts";
 import { engineOf } from "../lib/engine/_engine.ts";
 import { resolveSettings } from "../lib/settings/_settings.ts";
 import { Masters } from "../lib/ssh/_masters.ts";
 
-/** The command lines of the running ControlMaster processes (`ssh: <socket> [mux]`). */
-async function masters(): Promise<string[]> {
-  const output = await new Deno.Command("ps", { args: ["-eo", "pid=,args="] }).output();
-  return new TextDecoder().decode(output.stdout).split("\n").filter((l) =>
-    /ssh: \/.*plx-.*\[mux\]/.test(l)
-  );
+/** The running ControlMaster processes (`ssh: <socket> [mux]`). */
+async function masters(): Promise<{ pid: number; args: string }[]> {
+  return (await listProcesses()).filter(({ args }) => /ssh: \/.*plx-.*\[mux\]/.test(args));
 }
 
 Deno.test("a held pool reuses connections through ControlMasters and closes them", async () => {
@@ -50,7 +49,7 @@ Deno.test("a master killed behind the pool's back is replaced transparently", as
   await using sshd = await startSshd({ aliases: 2 });
   await using pool = new Pool();
   await call(sshd.aliases, "true", { sshExtra: sshd.sshExtra, pool });
-  const pids = (await masters()).map((line) => Number(line.trim().split(/\s+/)[0]));
+  const pids = (await masters()).map(({ pid }) => pid);
   assertEquals(pids.length, 2);
   for (const pid of pids) Deno.kill(pid, "SIGKILL");
   const results = await call(sshd.aliases, "echo healed", { sshExtra: sshd.sshExtra, pool });
@@ -72,44 +71,36 @@ Deno.test("a session the master cannot open goes over a fresh connection, not an
 
 Deno.test("masters are closed when a script with a held pool exits", async () => {
   await using sshd = await startSshd({ aliases: 2 });
-  const script = await Deno.makeTempFile({ suffix: ".ts" });
-  try {
-    await Deno.writeTextFile(
-      script,
-      `import { call, Pool } from "${ROOT}/mod.ts";
+  const source = `import { call, Pool } from "${ROOT}/mod.ts";
 const pool = new Pool();
 await call(${JSON.stringify(sshd.aliases)}, "true", { sshExtra: ${
-        JSON.stringify(sshd.sshExtra)
-      }, pool });
+    JSON.stringify(sshd.sshExtra)
+  }, pool });
 const ps = await new Deno.Command("ps", { args: ["-eo", "args="] }).output();
 console.log(new TextDecoder().decode(ps.stdout).split("\\n").filter((l) => l.includes("[mux]")).length);
 Deno.exit(0);
-`,
-    );
+`;
+  await withScript(source, async (script) => {
     const run = await denoRun(["--allow-all"], script);
     assertEquals(run.code, 0, run.stderr);
     assertEquals(run.stdout.trim(), "2", "the script had two masters running");
     assertEquals(await masters(), [], "the masters were closed at exit");
-  } finally {
-    await Deno.remove(script);
-  }
+  });
 });
 
 Deno.test("reuse without write access: explicit reuse names --allow-write, the default does without", async () => {
   await using sshd = await startSshd({ aliases: 1 });
-  const script = `${ROOT}/tests/fixture/call_script.ts`;
-  const spec = (options: Record<string, unknown>) =>
-    JSON.stringify({
+  const run = (options: Record<string, unknown>) =>
+    runCallScript({
       hosts: ["h001"],
       command: "echo hi",
       options: { sshExtra: sshd.sshExtra, ...options },
     });
-  const flags = ["--allow-run=ssh", `--allow-read=${ROOT}`];
-  const explicit = await denoRun(flags, script, [spec({ reuse: true })]);
+  const explicit = await run({ reuse: true });
   assertEquals(explicit.code, 0, explicit.stderr);
   assertStringIncludes(explicit.stdout, '"kind":"local"');
   assertStringIncludes(explicit.stdout, "--allow-write=/tmp");
-  const plain = await denoRun(flags, script, [spec({})]);
+  const plain = await run({});
   assertStringIncludes(plain.stdout, '"stdout":"hi\\n"');
 });
 

@@ -2,6 +2,7 @@ import { assert, assertEquals } from "./fixture/assert.ts";
 import { denoRun, ROOT } from "./fixture/deno_run.ts";
 import { processesMatching, uniqueMarker } from "./fixture/processes.ts";
 import { startSshd } from "./fixture/sshd.ts";
+import { withTempDir } from "./fixture/temp_dir.ts";
 import { type CallEvent, callStream, ParallaxError } from "../mod.ts";
 
 Deno.test("callStream() yields output as it arrives and each result as its host finishes", async () => {
@@ -58,8 +59,7 @@ Deno.test("callStream() surfaces bad input from its first step", async () => {
 
 Deno.test("with inline: false and outdir, memory stays flat however much the hosts print", async () => {
   await using sshd = await startSshd({ aliases: 4 });
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     const script = `${dir}/memory.ts`;
     await Deno.writeTextFile(
       script,
@@ -82,7 +82,5 @@ console.log(JSON.stringify({ peak, sizes: [...results.values()].map((r) => "stdo
       peak < 200 * 1024 * 1024,
       `peak RSS ${(peak / 1048576).toFixed(0)} MiB for 600 MB of output`,
     );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

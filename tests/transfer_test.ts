@@ -6,8 +6,9 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "./fixture/assert.ts";
-import { processesMatching, uniqueMarker } from "./fixture/processes.ts";
+import { processesMatching, timeUntil, uniqueMarker } from "./fixture/processes.ts";
 import { startSshd } from "./fixture/sshd.ts";
+import { withTempDir } from "./fixture/temp_dir.ts";
 import { call, copy, type CopyResult, ParallaxError, slurp, type SlurpResult } from "../mod.ts";
 import { escapeGlob, scpDownloadArgv, scpUploadArgv } from "../lib/ssh/_scp_argv.ts";
 import { resolveSettings } from "../lib/settings/_settings.ts";
@@ -31,19 +32,17 @@ async function tree(root: string, prefix = ""): Promise<Record<string, string>> 
   return entries;
 }
 
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "parallax-transfer-" });
-  await Deno.chmod(dir, 0o755);
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+/** A temporary folder that the unprivileged remote user may traverse too. */
+function withSharedDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  return withTempDir(fn, { prefix: "parallax-transfer-", mode: 0o755 });
 }
 
-/** Writes `bytes` zero bytes to `path`. */
-function zeroFile(path: string, bytes: number): Promise<void> {
-  return Deno.writeFile(path, new Uint8Array(bytes));
+/** 20 MB of zeros in `dir`, named by a fresh marker that its scp and ssh will carry. */
+async function bigMarkedFile(dir: string): Promise<{ marker: string; big: string }> {
+  const marker = uniqueMarker();
+  const big = `${dir}/${marker}.bin`;
+  await Deno.writeFile(big, new Uint8Array(20_000_000));
+  return { marker, big };
 }
 
 const AWKWARD = `we ird 'q' "d" $(touch PWNED) \`touch PWNED\` *?[ab] é✓`;
@@ -52,10 +51,14 @@ Deno.test("scp argv: SFTP mode, flags, -P port, local paths after --, IPv6 in br
   const [host, v6] = parseHosts(["admin@web1:2222", "[::1]:22"]);
   const settings = resolveSettings({ sshExtra: ["-F", "cfg"] }, 0);
   const transfer = resolveTransferSettings({ preserve: true, compress: true, bandwidthLimit: 800 });
-  const up = scpUploadArgv(host, ["a:b", "/abs"], "dst dir", settings, transfer);
+  const up = scpUploadArgv({ host, settings, transfer }, ["a:b", "/abs"], "dst dir");
   assertEquals(up.slice(0, 9), ["scp", "-s", "-r", "-p", "-C", "-l", "800", "-F", "cfg"]);
   assertEquals(up.slice(-6), ["-P", "2222", "--", "./a:b", "/abs", "admin@web1:dst dir"]);
-  const down = scpDownloadArgv(v6, "/var/log/*.log", "out/[::1]:22/x", settings, transfer);
+  const down = scpDownloadArgv(
+    { host: v6, settings, transfer },
+    "/var/log/*.log",
+    "out/[::1]:22/x",
+  );
   assertEquals(down.slice(-2), ["[::1]:/var/log/\\*.log", "./out/[::1]:22/x"]);
   assertEquals(resolveTransferSettings({}), {
     recursive: true,
@@ -70,7 +73,7 @@ Deno.test("scp argv: SFTP mode, flags, -P port, local paths after --, IPv6 in br
 
 Deno.test("copy() sends one file to every host and reports the remote path", async () => {
   await using sshd = await startSshd({ aliases: 3, unprivileged: false });
-  await withTempDir(async (dir) => {
+  await withSharedDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/app.conf`, "port = 8080\n");
     const results = await copy(sshd.aliases, `${dir}/app.conf`, `${dir}/remote.conf`, {
       sshExtra: sshd.sshExtra,
@@ -86,7 +89,7 @@ Deno.test("copy() sends one file to every host and reports the remote path", asy
 
 Deno.test("copy() sends a folder tree with nested and empty folders", async () => {
   await using sshd = await startSshd({ aliases: 2, unprivileged: false });
-  await withTempDir(async (dir) => {
+  await withSharedDir(async (dir) => {
     await Deno.mkdir(`${dir}/site/a/b/c`, { recursive: true });
     await Deno.mkdir(`${dir}/site/empty`);
     await Deno.writeTextFile(`${dir}/site/index.html`, "<h1>hi</h1>\n");
@@ -104,7 +107,7 @@ Deno.test("copy() sends a folder tree with nested and empty folders", async () =
 
 Deno.test("copy() sends several sources at once into a folder", async () => {
   await using sshd = await startSshd({ aliases: 1, unprivileged: false });
-  await withTempDir(async (dir) => {
+  await withSharedDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/one`, "1\n");
     await Deno.writeTextFile(`${dir}/two`, "2\n");
     await Deno.mkdir(`${dir}/three`);
@@ -130,7 +133,7 @@ Deno.test("copy() sends several sources at once into a folder", async () => {
 
 Deno.test("copy() moves a 100 MB file intact, checked by SHA-256 at the other end", async () => {
   await using sshd = await startSshd({ aliases: 1, unprivileged: false });
-  await withTempDir(async (dir) => {
+  await withSharedDir(async (dir) => {
     const big = `${dir}/big.bin`;
     const made = await new Deno.Command("sh", {
       args: ["-c", `head -c 104857600 /dev/urandom > '${big}' && sha256sum '${big}'`],
@@ -151,7 +154,7 @@ Deno.test("copy() moves a 100 MB file intact, checked by SHA-256 at the other en
 
 Deno.test("copy() and slurp() pass awkward paths literally and never run them", async () => {
   await using sshd = await startSshd({ aliases: 1, unprivileged: false });
-  await withTempDir(async (dir) => {
+  await withSharedDir(async (dir) => {
     await Deno.mkdir(`${dir}/local`);
     await Deno.mkdir(`${dir}/remote`);
     await Deno.writeTextFile(`${dir}/local/${AWKWARD}`, "awkward\n");
@@ -185,7 +188,7 @@ Deno.test("copy() refuses a missing local source by name before contacting any h
     missing,
   );
   assertStringIncludes(error.message, "no such file");
-  await withTempDir(async (dir) => {
+  await withSharedDir(async (dir) => {
     await assertRejects(
       () => copy(["h001"], dir, "x", { recursive: false }),
       TypeError,
@@ -199,7 +202,7 @@ Deno.test("copy() refuses a missing local source by name before contacting any h
 Deno.test("copy() to a destination the remote user may not write is a transfer error for that host", async () => {
   await using sshd = await startSshd({ aliases: 2, unprivileged: false });
   const user = await sshd.unprivilegedUser();
-  await withTempDir(async (dir) => {
+  await withSharedDir(async (dir) => {
     await Deno.mkdir(`${dir}/locked`, { mode: 0o555 });
     await Deno.chmod(`${dir}/locked`, 0o555);
     await Deno.mkdir(`${dir}/open`, { mode: 0o777 });
@@ -224,7 +227,7 @@ Deno.test("copy() to a destination the remote user may not write is a transfer e
 
 Deno.test("copy() with preserve keeps the mode and modification time", async () => {
   await using sshd = await startSshd({ aliases: 1, unprivileged: false });
-  await withTempDir(async (dir) => {
+  await withSharedDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/old`, "old\n");
     await Deno.chmod(`${dir}/old`, 0o640);
     const mtime = new Date("2001-02-03T04:05:06Z");
@@ -247,7 +250,7 @@ Deno.test("copy() with preserve keeps the mode and modification time", async () 
 
 Deno.test("slurp() lands the same file from 100 hosts as 100 files, one folder per host", async () => {
   await using sshd = await startSshd({ aliases: 100 });
-  await withTempDir(async (dir) => {
+  await withSharedDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/report.txt`, "report\n");
     const results = await slurp(sshd.aliases, `${dir}/report.txt`, "reports/report.txt", {
       sshExtra: sshd.sshExtra,
@@ -265,7 +268,7 @@ Deno.test("slurp() lands the same file from 100 hosts as 100 files, one folder p
 
 Deno.test("slurp() gives hosts that share a name distinct folders, all inside localdir", async () => {
   await using sshd = await startSshd({ aliases: 2, unprivileged: false });
-  await withTempDir(async (dir) => {
+  await withSharedDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/f`, "f\n");
     const hosts = ["h001", `h001:${sshd.port}`, `${sshd.user}@h002`, ".hidden"];
     const results = await slurp(hosts, `${dir}/f`, "f", {
@@ -298,7 +301,7 @@ Deno.test("slurp() gives hosts that share a name distinct folders, all inside lo
 
 Deno.test("slurp() of a missing remote file is a transfer error for that host alone", async () => {
   await using sshd = await startSshd({ aliases: 2, unprivileged: false });
-  await withTempDir(async (dir) => {
+  await withSharedDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/present`, "here\n");
     const results = await slurp([...sshd.aliases, sshd.refused], `${dir}/absent`, "x", {
       sshExtra: sshd.sshExtra,
@@ -336,10 +339,8 @@ Deno.test("slurp() refuses an absolute or escaping destination before contacting
 
 Deno.test("copy() killed by its timeout mid-transfer leaves no scp or ssh running", async () => {
   await using sshd = await startSshd({ aliases: 2, unprivileged: false });
-  await withTempDir(async (dir) => {
-    const marker = uniqueMarker();
-    const big = `${dir}/${marker}.bin`;
-    await zeroFile(big, 20_000_000);
+  await withSharedDir(async (dir) => {
+    const { marker, big } = await bigMarkedFile(dir);
     const results = await copy(sshd.aliases, big, `${dir}/dest-${marker}`, {
       sshExtra: sshd.sshExtra,
       bandwidthLimit: 4000,
@@ -353,10 +354,8 @@ Deno.test("copy() killed by its timeout mid-transfer leaves no scp or ssh runnin
 
 Deno.test("slurp() aborted mid-transfer is cancelled and leaves no scp or ssh running", async () => {
   await using sshd = await startSshd({ aliases: 2, unprivileged: false });
-  await withTempDir(async (dir) => {
-    const marker = uniqueMarker();
-    const big = `${dir}/${marker}.bin`;
-    await zeroFile(big, 20_000_000);
+  await withSharedDir(async (dir) => {
+    const { marker, big } = await bigMarkedFile(dir);
     const controller = new AbortController();
     const slurping = slurp(sshd.aliases, big, "big", {
       sshExtra: sshd.sshExtra,
@@ -364,10 +363,7 @@ Deno.test("slurp() aborted mid-transfer is cancelled and leaves no scp or ssh ru
       localdir: `${dir}/in`,
       signal: controller.signal,
     });
-    const deadline = Date.now() + 15_000;
-    while ((await processesMatching(marker, ["scp"])).length < 2 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await timeUntil(async () => (await processesMatching(marker, ["scp"])).length >= 2);
     controller.abort();
     const results = await slurping;
     for (const result of results.values()) assertEquals(failed(result).kind, "cancelled");

@@ -22,8 +22,8 @@ const RANK: Record<string, number> = {
   settings: 3,
   engine: 2,
   hosts: 2,
-  runtime: 1,
-  "parallax_error.ts": 1,
+  runtime: 0,
+  ".": 1,
 };
 
 const IMPORT =
@@ -36,8 +36,10 @@ function files(dir: string): string[] {
   });
 }
 
+/** A module's folder under lib/ (`.` for the modules at its top). */
 function folderOf(path: string): string {
-  return relative(LIB, path).split("/")[0];
+  const parts = relative(LIB, path).split("/");
+  return parts.length === 1 ? "." : parts[0];
 }
 
 const graph = new Map<string, string[]>();

@@ -7,8 +7,8 @@
 
 import { type FlagSpec, shellWords, UsageError } from "./_args.ts";
 
-/** The three commands. */
-export type Command = "call" | "copy" | "slurp";
+/** The commands: three that run on hosts, and `persist` for the kept connections. */
+export type Command = "call" | "copy" | "slurp" | "persist";
 
 /** What the flags of one command line ask for. */
 export interface CliRun {
@@ -34,6 +34,9 @@ export interface CliRun {
   compress: boolean;
   bandwidthLimit?: number;
   reuse: boolean;
+  /** Seconds to keep connections after the run (`--persist`), or undefined. */
+  persist?: number;
+  stop: boolean;
   askpass: boolean;
   output: "status" | "json" | "gather";
   help: boolean;
@@ -56,6 +59,7 @@ export function emptyRun(): CliRun {
     preserve: false,
     compress: false,
     reuse: false,
+    stop: false,
     askpass: false,
     output: "status",
     help: false,
@@ -77,6 +81,9 @@ export interface Flag extends FlagSpec {
 }
 
 const ALL: readonly Command[] = ["call", "copy", "slurp"];
+
+/** Seconds `--persist` keeps connections when it names none. */
+export const DEFAULT_PERSIST_SECONDS = 60;
 const TRANSFER: readonly Command[] = ["copy", "slurp"];
 
 /** Every flag, in help order. */
@@ -199,6 +206,26 @@ export const FLAGS: readonly Flag[] = [
     group: "Connection",
     help: "run through OpenSSH ControlMasters, closed before exit",
     apply: (run) => run.reuse = true,
+  },
+  {
+    long: "persist",
+    value: true,
+    optionalValue: true,
+    meta: "[=SECONDS]",
+    commands: ALL,
+    group: "Connection",
+    help: "keep each host's connection SECONDS after the run (default 60; PARALLAX_PERSIST), so\n" +
+      "the next parallax command to the same hosts starts at once; 'parallax persist --stop'\n" +
+      "ends them",
+    apply: (run, v) => run.persist = persistSeconds(String(v), "--persist"),
+  },
+  {
+    long: "stop",
+    value: false,
+    commands: ["persist"],
+    group: "Command",
+    help: "end every kept connection of this user",
+    apply: (run) => run.stop = true,
   },
   {
     long: "askpass",
@@ -366,6 +393,15 @@ function conflict(): never {
   throw new UsageError("--json and --gather cannot be used together");
 }
 
+/** Seconds from `--persist=S` or `PARALLAX_PERSIST` (empty: the default). */
+export function persistSeconds(text: string, what: string): number {
+  if (text === "") return DEFAULT_PERSIST_SECONDS;
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 7 * 24 * 3600) {
+    throw new UsageError(`invalid ${what} '${text}': expected seconds from 1 to 604800`);
+  }
+  return Number(text);
+}
+
 function integer(name: string, text: string, min: number): number {
   if (!/^\d+$/.test(text) || Number(text) < min) {
     throw new UsageError(`invalid --${name} '${text}': expected an integer >= ${min}`);
@@ -377,6 +413,14 @@ const USAGE: Record<Command, string> = {
   call: "parallax call [flags] COMMAND...",
   copy: "parallax copy [flags] SRC... DST",
   slurp: "parallax slurp [flags] SRC DST",
+  persist: "parallax persist --stop",
+};
+
+const BRIEF: Record<Command, string> = {
+  call: "run COMMAND on every host",
+  copy: "copy local files to DST on every host",
+  slurp: "copy remote SRC to LOCALDIR/<host>/DST",
+  persist: "end the connections --persist kept",
 };
 
 const SUMMARY: Record<Command, string> = {
@@ -387,6 +431,7 @@ const SUMMARY: Record<Command, string> = {
     "No timeout unless -t is given.",
   slurp: "Copies remote SRC from every host to LOCALDIR/<host>/DST (DST must be relative).\n" +
     "No timeout unless -t is given.",
+  persist: "Ends the connections that --persist kept for this user.",
 };
 
 const EXAMPLES: Record<Command, string[]> = {
@@ -403,6 +448,10 @@ const EXAMPLES: Record<Command, string[]> = {
   slurp: [
     "parallax slurp -H 'web[01-04]' -L logs /var/log/syslog syslog",
   ],
+  persist: [
+    "parallax call --persist=300 -H 'web[01-64]' uptime   # keeps the connections 5 minutes",
+    "parallax persist --stop",
+  ],
 };
 
 const EXIT_STATUS =
@@ -413,12 +462,12 @@ const EXIT_STATUS =
 /** The help of one command, or of the CLI (`main`). */
 export function helpText(command: Command | "main"): string {
   if (command === "main") {
-    const lines = (["call", "copy", "slurp"] as const).map((c) =>
-      `  ${USAGE[c].padEnd(38)} ${SUMMARY[c].split("\n")[0].replace(/\.$/, "")}\n` +
+    const lines = (["call", "copy", "slurp", "persist"] as const).map((c) =>
+      `  ${USAGE[c].padEnd(38)} ${BRIEF[c]}\n` +
       `      e.g. ${EXAMPLES[c][0]}`
     );
     return [
-      "Usage: parallax <call|copy|slurp> [flags] ...",
+      "Usage: parallax <call|copy|slurp|persist> [flags] ...",
       "",
       ...lines,
       "",

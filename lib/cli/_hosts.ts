@@ -5,7 +5,7 @@
  * @module
  */
 
-import { parseHostFileText } from "../hosts/file.ts";
+import { parseHostFileText, readHostFileText } from "../hosts/file.ts";
 import { type Host, parseHostEntry } from "../hosts/parse.ts";
 import { expandHosts, splitHostList } from "../hosts/range.ts";
 import { canReadEnv } from "../runtime/_permissions.ts";
@@ -32,21 +32,28 @@ export async function resolveHosts(run: CliRun, warn: (message: string) => void)
   for (const file of files) {
     let text: string;
     try {
-      text = await Deno.readTextFile(file);
+      text = await readHostFileText(file);
     } catch (error) {
-      const reason = error instanceof Deno.errors.NotCapable
-        ? `read access is not granted; run with --allow-read=${file}`
-        : (error as Error).message;
-      throw new UsageError(`Cannot read host file '${file}': ${reason}`);
+      throw new UsageError((error as Error).message);
     }
     hosts.push(...parseHostFileText(text, file, { duplicates: "keep" }));
   }
   for (const list of run.hostLists) hosts.push(...parseList(list));
-  const excluded = new Set(run.exclude.flatMap(parseList).map((host) => host.key));
+  // An excluded name without user or port leaves that host out however it was written
+  // (`--exclude web1` drops `admin@web1:2222` too); one with them, only that entry.
+  const excluded = run.exclude.flatMap(parseList);
+  const used = new Set<Host>();
+  const isExcluded = (host: Host) => {
+    const match = excluded.find((x) =>
+      x.key === host.key || (x.user === undefined && x.port === undefined && x.host === host.host)
+    );
+    if (match !== undefined) used.add(match);
+    return match !== undefined;
+  };
   const seen = new Set<string>();
   const repeated = new Set<string>();
   const kept = hosts.filter((host) => {
-    if (excluded.has(host.key)) return false;
+    if (isExcluded(host)) return false;
     if (seen.has(host.key)) {
       repeated.add(host.key);
       return false;
@@ -54,6 +61,8 @@ export async function resolveHosts(run: CliRun, warn: (message: string) => void)
     seen.add(host.key);
     return true;
   });
+  const unused = excluded.filter((x) => !used.has(x)).map((x) => x.key);
+  if (unused.length > 0) warn(`--exclude matched no host: ${unused.join(" ")}`);
   if (repeated.size > 0) {
     warn(`hosts given more than once run once: ${[...repeated].join(" ")}`);
   }

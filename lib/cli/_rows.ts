@@ -9,28 +9,16 @@ import type { CallResult } from "../ops/call.ts";
 import type { CopyResult } from "../ops/copy.ts";
 import type { SlurpResult } from "../ops/slurp.ts";
 import { type ErrorKind, ParallaxError } from "../parallax_error.ts";
-import { encodeBase64, isUtf8 } from "../runtime/_base64.ts";
+import { type RecordFields, type ResultRecord, toRecord } from "../record.ts";
 
 /** Any operation's result or error for one host. */
 export type AnyResult = CallResult | CopyResult | SlurpResult | ParallaxError;
 
-/** A host's end, as the CLI reports it. */
-export interface Row {
-  readonly host: string;
-  /** Finished without error and, for call, with exit code 0. */
-  readonly ok: boolean;
-  /** The error's kind, or null. */
-  readonly kind: ErrorKind | null;
-  /** The error's message, or null. */
-  readonly message: string | null;
-  /** The remote command's exit status (scp's for a failed transfer); null where none exited. */
-  readonly exitCode: number | null;
-  readonly stdout: Uint8Array;
-  readonly stderr: Uint8Array;
-  readonly durationMs: number | null;
-  /** copy: the remote destination; slurp: the local path written. */
-  readonly path?: string;
-}
+/**
+ * A host's end, as the CLI reports it: the fields of its JSON record. `ok` means finished without
+ * error and, for call, with exit code 0.
+ */
+export type Row = RecordFields<ErrorKind>;
 
 const empty = new Uint8Array();
 
@@ -93,22 +81,9 @@ export function stderrAddsToReason(row: Row): boolean {
   return text.split("\n").some((line) => line.trim() !== "" && !reason.includes(line.trim()));
 }
 
-/** The JSON record of a row: text fields, and base64 ones where a stream is not UTF-8. */
-export function jsonRecord(row: Row): Record<string, unknown> {
-  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  return {
-    host: row.host,
-    status: row.ok ? "success" : row.kind === "cancelled" ? "interrupted" : "failure",
-    kind: row.kind,
-    message: row.message,
-    exitCode: row.exitCode,
-    stdout: text(row.stdout),
-    stderr: text(row.stderr),
-    ...(isUtf8(row.stdout) ? {} : { stdoutBase64: encodeBase64(row.stdout) }),
-    ...(isUtf8(row.stderr) ? {} : { stderrBase64: encodeBase64(row.stderr) }),
-    durationMs: row.durationMs === null ? null : Math.round(row.durationMs),
-    ...(row.path !== undefined ? { path: row.path } : {}),
-  };
+/** The JSON record of a row (the same as the results' `toJSON()`). */
+export function jsonRecord(row: Row): ResultRecord {
+  return toRecord(row);
 }
 
 /**

@@ -6,21 +6,24 @@
 
 import denoJson from "../../deno.json" with { type: "json" };
 import { lastSignal } from "../driver/_signals.ts";
+import { engineOf } from "../engine/_engine.ts";
+import { Masters, stopPersistentMasters } from "../ssh/_masters.ts";
 import { Pool } from "../engine/pool.ts";
 import type { Host } from "../hosts/parse.ts";
+import { compactHosts } from "../hosts/range.ts";
 import { call } from "../ops/call.ts";
 import { copy } from "../ops/copy.ts";
 import { slurp } from "../ops/slurp.ts";
 import { canReadEnv } from "../runtime/_permissions.ts";
 import type { CommonOptions } from "../settings/options.ts";
 import { parseArgs, type ParsedArgs, UsageError } from "./_args.ts";
-import { type CliRun, type Command, emptyRun, FLAGS, helpText } from "./_flags.ts";
+import { type CliRun, type Command, emptyRun, FLAGS, helpText, persistSeconds } from "./_flags.ts";
 import { resolveHosts } from "./_hosts.ts";
 import { createReporter, type ReportStyle } from "./_report.ts";
 import { type AnyResult, exitStatus, type Row, toRow } from "./_rows.ts";
 import { Terminal } from "./_terminal.ts";
 
-const COMMANDS: readonly Command[] = ["call", "copy", "slurp"];
+const COMMANDS: readonly Command[] = ["call", "copy", "slurp", "persist"];
 
 /** The exit status of a process whose stdout reader went away (as SIGPIPE would end it). */
 const EXIT_BROKEN_PIPE = 141;
@@ -67,12 +70,14 @@ async function run(argv: readonly string[], named: (command: Command) => void): 
     writeStdout(`${helpText(command ?? "main")}\n`);
     return 0;
   }
-  if (name === undefined) throw new UsageError("missing command: call, copy or slurp");
+  if (name === undefined) throw new UsageError("missing command: call, copy, slurp or persist");
   if (command === undefined) throw new UsageError(`unknown command '${name}'`);
   const operands = tail.positionals;
+  if (command === "persist") return await persistCommand(cli, operands);
+  cli.persist ??= persistFromEnv();
   checkOperands(command, operands, cli);
-  if (cli.output === "json" && (cli.inline !== "none" || cli.print)) {
-    throw new UsageError("--json cannot be used with -i, --inline-stdout or -P");
+  if (cli.output !== "status" && (cli.inline !== "none" || cli.print)) {
+    throw new UsageError(`--${cli.output} cannot be used with -i, --inline-stdout or -P`);
   }
   const hosts = await resolveHosts(cli, printError);
   if (cli.askpass && cli.sendInput && !Deno.stdin.isTerminal()) {
@@ -85,8 +90,26 @@ async function run(argv: readonly string[], named: (command: Command) => void): 
   return await execute(command, operands, hosts, cli, { password, input });
 }
 
+/** `parallax persist --stop`: ends this user's kept connections. */
+async function persistCommand(cli: CliRun, operands: readonly string[]): Promise<number> {
+  if (!cli.stop || operands.length > 0) {
+    throw new UsageError("persist takes --stop and nothing else");
+  }
+  const stopped = await stopPersistentMasters();
+  writeStdout(`parallax: ${stopped} kept connection${stopped === 1 ? "" : "s"} ended\n`);
+  return 0;
+}
+
+/** `PARALLAX_PERSIST`, where it may be read: seconds, or unset. */
+function persistFromEnv(): number | undefined {
+  const text = canReadEnv("PARALLAX_PERSIST")
+    ? Deno.env.get("PARALLAX_PERSIST")?.trim()
+    : undefined;
+  return text === undefined || text === "" ? undefined : persistSeconds(text, "PARALLAX_PERSIST");
+}
+
 async function execute(
-  command: Command,
+  command: Exclude<Command, "persist">,
   operands: readonly string[],
   hosts: Host[],
   cli: CliRun,
@@ -108,8 +131,14 @@ async function execute(
     terminal.count(row.ok);
     reporter.row(row);
   };
-  // A pool only for --reuse: one call per run, so masters pay off only when asked for.
-  await using pool = cli.reuse ? new Pool({ reuse: true, limit: Number.MAX_SAFE_INTEGER }) : null;
+  // A pool only for --reuse or --persist: one call per run, so masters pay off only when asked.
+  await using pool = cli.reuse || cli.persist !== undefined
+    ? new Pool({ reuse: true, limit: Number.MAX_SAFE_INTEGER })
+    : null;
+  if (pool !== null && cli.persist !== undefined) {
+    const kept = Masters.persistent(engineOf(pool), "ssh", cli.persist);
+    if (typeof kept === "string") throw new Error(kept);
+  }
   const options = {
     ...commonOptions(cli),
     signal: controller.signal,
@@ -156,7 +185,7 @@ async function execute(
     const stopped = rows.filter((row) => row.kind === "cancelled").map((row) => row.host);
     terminal.error(
       `interrupted: ${rows.length - stopped.length} of ${rows.length} hosts finished` +
-        (stopped.length > 0 ? `; not finished: ${stopped.join(" ")}` : ""),
+        (stopped.length > 0 ? `; not finished: ${compactHosts(stopped)}` : ""),
     );
     return 3;
   }

@@ -90,7 +90,7 @@ export async function drive<R>(
   using _signals = settings.handleSignals
     ? watchSignals({
       cancel: () => stop.abort(),
-      kill: () => engine.dispose(),
+      kill: () => engine.kill(),
       exitOnSignal: settings.exitOnSignal,
     })
     : null;

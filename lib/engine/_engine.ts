@@ -164,6 +164,21 @@ export class Engine {
     return this.#closing;
   }
 
+  /**
+   * Kills every running process at once (SIGKILL, through its worker), never starts a queued
+   * job, and terminates the workers a moment later if their jobs have not all reported by then.
+   */
+  kill(): void {
+    this.#closed = true;
+    for (const queue of this.#queues) queue.cancel();
+    for (const slot of this.#slots) {
+      for (const id of slot.jobs.keys()) {
+        slot.worker?.postMessage({ type: "cancel", id, now: true });
+      }
+    }
+    after(1_000, () => this.dispose());
+  }
+
   /** Terminates everything at once: processes are killed, unfinished jobs end as cancelled. */
   dispose(): void {
     this.#closed = true;

@@ -74,10 +74,14 @@ export interface RunMessage {
   readonly job: JobSpec;
 }
 
-/** Main thread → worker: stop a running job (SIGTERM, then SIGKILL after its grace). */
+/**
+ * Main thread → worker: stop a running job (SIGTERM, then SIGKILL after its grace; with `now`,
+ * SIGKILL at once).
+ */
 export interface CancelMessage {
   readonly type: "cancel";
   readonly id: number;
+  readonly now?: boolean;
 }
 
 /** Every message the main thread sends to a worker. */

@@ -30,9 +30,17 @@ import { type Host, parseHostEntry } from "./parse.ts";
  * ```
  */
 export async function readHostFile(path: string | URL): Promise<Host[]> {
-  let text: string;
+  return parseHostFileText(await readHostFileText(path), String(path));
+}
+
+/**
+ * The text of a host file.
+ *
+ * @throws {Error} When the file cannot be read, naming the file (and the permission to grant).
+ */
+export async function readHostFileText(path: string | URL): Promise<string> {
   try {
-    text = await Deno.readTextFile(path);
+    return await Deno.readTextFile(path);
   } catch (error) {
     const reason = error instanceof Deno.errors.NotCapable
       ? `read access is not granted; run with --allow-read=${path}`
@@ -41,7 +49,6 @@ export async function readHostFile(path: string | URL): Promise<Host[]> {
       : String(error);
     throw new Error(`Cannot read host file '${path}': ${reason}`, { cause: error });
   }
-  return parseHostFileText(text, String(path));
 }
 
 /**

@@ -6,7 +6,9 @@
 
 import type { Plan } from "../driver/_plan.ts";
 import { type Host, type HostsInput, parseHosts } from "../hosts/parse.ts";
-import { decode } from "../runtime/_bytes.ts";
+import type { ErrorKind } from "../parallax_error.ts";
+import { type ResultRecord, toRecord } from "../record.ts";
+import { concatBytes, decode } from "../runtime/_bytes.ts";
 import { resolveSettings, type Settings } from "../settings/_settings.ts";
 import { resolveTransferSettings, type TransferSettings } from "../settings/_transfer_settings.ts";
 import type { TransferOptions } from "../settings/options.ts";
@@ -39,6 +41,7 @@ export interface TransferResult {
   readonly path: string;
   readonly durationMs: number;
   readonly stderr: string;
+  toJSON(): ResultRecord<ErrorKind>;
 }
 
 /**
@@ -64,6 +67,18 @@ export function transferPlan(
       path: path(index),
       durationMs,
       stderr: decode(stderr),
+      toJSON: () =>
+        toRecord<ErrorKind>({
+          host: host.key,
+          ok: true,
+          kind: null,
+          message: null,
+          exitCode: 0,
+          stdout: new Uint8Array(),
+          stderr: concatBytes(stderr),
+          durationMs,
+          path: path(index),
+        }),
     }),
     ...extra,
   };

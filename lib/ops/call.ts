@@ -7,7 +7,8 @@
 import { drive } from "../driver/_drive.ts";
 import type { HostObserver } from "../driver/_plan.ts";
 import { type HostsInput, parseHosts } from "../hosts/parse.ts";
-import type { ParallaxError } from "../parallax_error.ts";
+import type { ErrorKind, ParallaxError } from "../parallax_error.ts";
+import { type ResultRecord, toRecord } from "../record.ts";
 import { DEFAULT_CALL_TIMEOUT, resolveSettings } from "../settings/_settings.ts";
 import type { CommonOptions } from "../settings/options.ts";
 import { withLifeline } from "../ssh/_remote_command.ts";
@@ -34,6 +35,8 @@ export interface CallResult {
   readonly outFile?: string;
   /** The file in `errdir` that holds this host's stderr. */
   readonly errFile?: string;
+  /** The result as a JSON record, the shape of the CLI's `--json` lines. */
+  toJSON(): ResultRecord<ErrorKind>;
 }
 
 /** Options of {@linkcode call}. */
@@ -158,7 +161,7 @@ export async function callWith(
 
 /** A result whose streams are held as read until someone asks for them. */
 function callResult(
-  fields: Omit<CallResult, "stdout" | "stderr" | "stdoutBytes" | "stderrBytes">,
+  fields: Omit<CallResult, "stdout" | "stderr" | "stdoutBytes" | "stderrBytes" | "toJSON">,
   stdoutChunks: readonly Uint8Array[],
   stderrChunks: readonly Uint8Array[],
 ): CallResult {
@@ -177,6 +180,18 @@ function callResult(
     },
     get stderr() {
       return err.text();
+    },
+    toJSON() {
+      return toRecord<ErrorKind>({
+        host: fields.host,
+        ok: fields.exitCode === 0,
+        kind: null,
+        message: null,
+        exitCode: fields.exitCode,
+        stdout: out.bytes(),
+        stderr: err.bytes(),
+        durationMs: fields.durationMs,
+      });
     },
   };
 }

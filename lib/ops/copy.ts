@@ -6,7 +6,8 @@
 
 import { drive } from "../driver/_drive.ts";
 import type { HostsInput } from "../hosts/parse.ts";
-import type { ParallaxError } from "../parallax_error.ts";
+import type { ErrorKind, ParallaxError } from "../parallax_error.ts";
+import type { ResultRecord } from "../record.ts";
 import type { TransferOptions } from "../settings/options.ts";
 import { scpUploadArgv } from "../ssh/_scp_argv.ts";
 import { checkLocalSources } from "./_local_sources.ts";
@@ -28,6 +29,8 @@ export interface CopyResult {
   readonly durationMs: number;
   /** What scp printed on stderr (usually nothing). */
   readonly stderr: string;
+  /** The result as a JSON record, the shape of the CLI's `--json` lines. */
+  toJSON(): ResultRecord<ErrorKind>;
 }
 
 /**
@@ -75,7 +78,7 @@ export async function copy(
     transferPlan(
       transfer,
       (host, _index, connection) =>
-        scpUploadArgv(host, sources, dst, settings, transfer, connection),
+        scpUploadArgv({ host, settings, transfer, connection }, sources, dst),
       () => dst,
     ),
     { result: options.onResult },

@@ -7,7 +7,8 @@
 import { drive } from "../driver/_drive.ts";
 import { removeIfPresent, safeNames } from "../driver/_output_files.ts";
 import type { HostsInput } from "../hosts/parse.ts";
-import type { ParallaxError } from "../parallax_error.ts";
+import type { ErrorKind, ParallaxError } from "../parallax_error.ts";
+import type { ResultRecord } from "../record.ts";
 import { dirnamePath, isAbsolutePath, joinPath, normalizePath } from "../runtime/_path.ts";
 import { missingWritePermission } from "../runtime/_permissions.ts";
 import type { TransferOptions } from "../settings/options.ts";
@@ -36,6 +37,8 @@ export interface SlurpResult {
   readonly durationMs: number;
   /** What scp printed on stderr (usually nothing). */
   readonly stderr: string;
+  /** The result as a JSON record, the shape of the CLI's `--json` lines. */
+  toJSON(): ResultRecord<ErrorKind>;
 }
 
 /**
@@ -92,7 +95,7 @@ export async function slurp(
     transferPlan(
       transfer,
       (host, index, connection) =>
-        scpDownloadArgv(host, src, targets[index], settings, transfer, connection),
+        scpDownloadArgv({ host, settings, transfer, connection }, src, targets[index]),
       (index) => targets[index],
       {
         async prepare(_host, index) {

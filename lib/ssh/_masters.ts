@@ -10,6 +10,10 @@
  * seconds later. Closing the pool also sends `ssh -O exit` to every master it made, so they end
  * at once; that needs no read access to the folder (the socket names are remembered).
  *
+ * Persistent masters (the CLI's `--persist`) live in a per-user 0700 folder instead, under the
+ * same names, and stay up a given number of seconds after the run, so that the next run to the
+ * same hosts with the same ssh settings finds them; `stopPersistentMasters` ends them.
+ *
  * @module
  */
 
@@ -48,21 +52,38 @@ export class Masters implements PoolService {
     private readonly dir: string,
     private readonly sshPath: string,
     private readonly engine: Engine,
+    /** Seconds persistent masters stay up after the run, or null for the pool's own masters. */
+    private readonly persist: number | null = null,
   ) {
-    globalThis.addEventListener("unload", this.#onUnload);
+    if (persist === null) globalThis.addEventListener("unload", this.#onUnload);
+  }
+
+  /**
+   * Makes the pool's masters persistent: kept in the per-user folder, up `seconds` after the
+   * run. Call before the pool's first call; a string says why it cannot be (a permission, or a
+   * folder that is not safely ours).
+   */
+  static persistent(engine: Engine, sshPath: string, seconds: number): Masters | string {
+    const folder = persistentFolder();
+    if ("problem" in folder) return folder.problem;
+    return Masters.of(engine, sshPath, () => new Masters(folder.dir, sshPath, engine, seconds));
   }
 
   /**
    * The pool's masters, created on first use; a string says why there can be none (which
    * permission is missing).
    */
-  static of(engine: Engine, sshPath: string): Masters | string {
-    const masters = engine.service(SERVICE, () => {
+  static of(
+    engine: Engine,
+    sshPath: string,
+    create: () => Masters | Unavailable = () => {
       const folder = makePrivateFolder();
       return "dir" in folder
         ? new Masters(folder.dir, sshPath, engine)
         : new Unavailable(folder.problem);
-    });
+    },
+  ): Masters | string {
+    const masters = engine.service(SERVICE, create);
     return masters instanceof Masters ? masters : (masters as Unavailable).problem;
   }
 
@@ -91,7 +112,7 @@ export class Masters implements PoolService {
     return [
       "ControlMaster=auto",
       `ControlPath=${path}`,
-      `ControlPersist=${CONTROL_PERSIST_SECONDS}`,
+      `ControlPersist=${this.persist ?? CONTROL_PERSIST_SECONDS}`,
     ];
   }
 
@@ -102,7 +123,7 @@ export class Masters implements PoolService {
   hold(host: Host, settings: Settings, connection: readonly string[]): void {
     const path = connection.find((o) => o.startsWith("ControlPath="))?.slice(12);
     const entry = path === undefined ? undefined : this.#sockets.get(path);
-    if (entry === undefined || entry.hold !== null) return;
+    if (entry === undefined || entry.hold !== null || this.persist !== null) return;
     if (!this.engine.reserveFds(FDS_PER_HOLD)) return;
     // The hold only ever talks to the master: without one, its ProxyCommand fails at once
     // (these options come first, so they win over the caller's).
@@ -138,8 +159,12 @@ export class Masters implements PoolService {
     });
   }
 
-  /** Ends the holds, asks every master to exit and waits for them, removes the folder. */
+  /**
+   * Ends the holds, asks every master to exit and waits for them, removes the folder. Persistent
+   * masters are left up.
+   */
   async close(): Promise<void> {
+    if (this.persist !== null) return;
     globalThis.removeEventListener("unload", this.#onUnload);
     const holds = [...this.#sockets.values()].flatMap(({ hold }) => hold === null ? [] : [hold]);
     for (const hold of holds) hold.closeStdin();
@@ -151,6 +176,7 @@ export class Masters implements PoolService {
 
   /** The same without waiting, for `[Symbol.dispose]` and process exit. */
   closeSync(): void {
+    if (this.persist !== null) return;
     globalThis.removeEventListener("unload", this.#onUnload);
     const paths = [...this.#sockets.keys()];
     for (const [path, { hold }] of this.#sockets) {
@@ -171,21 +197,77 @@ export class Masters implements PoolService {
     }
   }
 
-  /**
-   * `ssh -O exit` for one socket; resolves when that ssh is done (`unref`: do not keep this
-   * process alive for it, at exit).
-   */
-  async #exit(path: string, unref: boolean): Promise<void> {
-    try {
-      const child = spawnChild(
-        [this.sshPath, "-o", `ControlPath=${path}`, "-O", "exit", "parallax-master"],
-        { env: {}, stdin: null, holdStdin: false, output: "null", unref },
-      );
-      await child.status;
-    } catch {
-      // Cannot start ssh: the master exits by itself once its hold has ended.
+  #exit(path: string, unref: boolean): Promise<boolean> {
+    return exitMaster(this.sshPath, path, unref);
+  }
+}
+
+/**
+ * `ssh -O exit` for one socket; resolves when that ssh is done, true if a master answered
+ * (`unref`: do not keep this process alive for it, at exit).
+ */
+async function exitMaster(sshPath: string, path: string, unref: boolean): Promise<boolean> {
+  try {
+    const child = spawnChild(
+      [sshPath, "-o", `ControlPath=${path}`, "-O", "exit", "parallax-master"],
+      { env: {}, stdin: null, holdStdin: false, output: "null", unref },
+    );
+    return (await child.status).code === 0;
+  } catch {
+    // Cannot start ssh: the master exits by itself once its hold has ended.
+    return false;
+  }
+}
+
+/**
+ * Ends every persistent master of this user (`parallax persist --stop`).
+ *
+ * @returns How many masters were running and are now asked to exit.
+ * @throws {Error} When the folder cannot be had (a permission, or not safely this user's).
+ */
+export async function stopPersistentMasters(sshPath = "ssh"): Promise<number> {
+  const folder = persistentFolder();
+  if ("problem" in folder) throw new Error(folder.problem);
+  const missing = missingReadPermission(folder.dir);
+  if (missing !== null) throw new Error(missing);
+  const sockets = [...Deno.readDirSync(folder.dir)].map((entry) =>
+    joinPath(folder.dir, entry.name)
+  );
+  const answered = await Promise.all(sockets.map((path) => exitMaster(sshPath, path, false)));
+  for (const path of sockets) await Deno.remove(path).catch(() => {});
+  return answered.filter(Boolean).length;
+}
+
+/**
+ * The per-user folder of persistent masters: `parallax-<uid>` under `$TMPDIR` or `/tmp`, created
+ * 0700, and refused if something else is there (a link, another user's folder, open modes).
+ */
+function persistentFolder(): { dir: string } | { problem: string } {
+  if (Deno.permissions.querySync({ name: "sys", kind: "uid" }).state !== "granted") {
+    return {
+      problem: "persistent connections live in a per-user folder: run with --allow-sys=uid",
+    };
+  }
+  const uid = Deno.uid();
+  const tmpdir = canReadEnv("TMPDIR") ? Deno.env.get("TMPDIR")?.replace(/\/+$/, "") : undefined;
+  const base = tmpdir && tmpdir.length + 20 + SOCKET_NAME_LENGTH < MAX_SOCKET_PATH
+    ? tmpdir
+    : "/tmp";
+  const dir = joinPath(base, `parallax-${uid}`);
+  const missing = missingWritePermission(base) ?? missingReadPermission(base);
+  if (missing !== null) return { problem: `persistent connections need ${dir}: ${missing}` };
+  try {
+    Deno.mkdirSync(dir, { mode: 0o700 });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) {
+      return { problem: `cannot create ${dir}: ${(error as Error).message}` };
     }
   }
+  const info = Deno.lstatSync(dir);
+  if (!info.isDirectory || info.uid !== uid || ((info.mode ?? 0) & 0o077) !== 0) {
+    return { problem: `${dir} is not a private folder of this user: remove it and try again` };
+  }
+  return { dir };
 }
 
 /** The service in place of masters when none can be had. */

@@ -36,19 +36,24 @@ export function checkScpHosts(hosts: readonly Host[], settings: Settings): void 
   }
 }
 
+/** Where a transfer's scp goes: the host, the call's settings, its connection-reuse options. */
+export interface ScpTarget {
+  readonly host: Host;
+  readonly settings: Settings;
+  readonly transfer: TransferSettings;
+  readonly connection?: readonly string[];
+}
+
 /** `scp -s [flags] [-o …] [-P port] -- SRC... [user@]host:DST`. */
 export function scpUploadArgv(
-  host: Host,
+  target: ScpTarget,
   sources: readonly string[],
   destination: string,
-  settings: Settings,
-  transfer: TransferSettings,
-  connection: readonly string[] = [],
 ): string[] {
   return [
-    ...scpPrefix(host, settings, transfer, connection),
+    ...scpPrefix(target),
     ...sources.map(localArg),
-    remoteSpec(host, settings, destination),
+    remoteSpec(target.host, target.settings, destination),
   ];
 }
 
@@ -57,17 +62,10 @@ export function scpUploadArgv(
  * characters escaped: in SFTP mode scp expands globs in remote sources, and parallax copies the
  * path it is given, literally.
  */
-export function scpDownloadArgv(
-  host: Host,
-  source: string,
-  localPath: string,
-  settings: Settings,
-  transfer: TransferSettings,
-  connection: readonly string[] = [],
-): string[] {
+export function scpDownloadArgv(target: ScpTarget, source: string, localPath: string): string[] {
   return [
-    ...scpPrefix(host, settings, transfer, connection),
-    remoteSpec(host, settings, escapeGlob(source)),
+    ...scpPrefix(target),
+    remoteSpec(target.host, target.settings, escapeGlob(source)),
     localArg(localPath),
   ];
 }
@@ -85,12 +83,7 @@ export function escapeGlob(path: string): string {
   return path.replace(/[\\*?[\]]/g, (c) => `\\${c}`);
 }
 
-function scpPrefix(
-  host: Host,
-  settings: Settings,
-  transfer: TransferSettings,
-  connection: readonly string[],
-): string[] {
+function scpPrefix({ host, settings, transfer, connection = [] }: ScpTarget): string[] {
   const { port } = loginOf(host, settings);
   return [
     transfer.scpPath,

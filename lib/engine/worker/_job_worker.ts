@@ -34,7 +34,7 @@ scope.onmessage = ({ data: message }) => {
       break;
     }
     case "cancel":
-      running.get(message.id)?.cancel();
+      running.get(message.id)?.cancel(message.now ?? false);
       break;
   }
 };

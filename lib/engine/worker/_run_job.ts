@@ -33,14 +33,25 @@ export interface JobEvents {
 export interface RunningJob {
   /** Resolves when the process is gone and every output byte is accounted for. */
   readonly end: Promise<ProcessEnd>;
-  /** Stops the process (SIGTERM, then SIGKILL after the job's grace) and marks it cancelled. */
-  cancel(): void;
+  /**
+   * Stops the process (SIGTERM, then SIGKILL after the job's grace; `now`: SIGKILL at once) and
+   * marks it cancelled.
+   */
+  cancel(now: boolean): void;
 }
 
 /** Starts a job; never throws: every failure is part of its end. */
 export function runJob(spec: JobSpec, events: JobEvents): RunningJob {
   const cancel = new AbortController();
-  return { end: execute(spec, events, cancel.signal), cancel: () => cancel.abort() };
+  let stopper: Stopper | null = null;
+  const end = execute(spec, events, cancel.signal, (s) => stopper = s);
+  return {
+    end,
+    cancel(now) {
+      cancel.abort();
+      if (now) stopper?.kill();
+    },
+  };
 }
 
 const NOT_RUN = {
@@ -61,12 +72,13 @@ async function execute(
   spec: JobSpec,
   events: JobEvents,
   cancelled: AbortSignal,
+  started: (stopper: Stopper) => void,
 ): Promise<ProcessEnd> {
-  const started = performance.now();
+  const startedAt = performance.now();
   const ended = (fields: Partial<ProcessEnd>): ProcessEnd => ({
     ...NOT_RUN,
     ...fields,
-    durationMs: performance.now() - started,
+    durationMs: performance.now() - startedAt,
   });
   const files: (OutputFile | null)[] = [];
   try {
@@ -89,6 +101,7 @@ async function execute(
     }
     events.started(child.pid);
     const stopper = new Stopper(child, spec.killGraceMs);
+    started(stopper);
     const onCancel = () => stopper.stop("cancelled");
     cancelled.addEventListener("abort", onCancel, { once: true });
     const deadline = spec.timeoutMs > 0
@@ -150,6 +163,12 @@ class Stopper {
     this.child.closeStdin();
     this.child.kill("SIGTERM");
     this.#kill = after(this.graceMs, () => this.child.kill("SIGKILL"));
+  }
+
+  /** Stops it now: SIGKILL without waiting for the grace. */
+  kill(): void {
+    this.stop("cancelled");
+    this.child.kill("SIGKILL");
   }
 
   dispose(): void {
