@@ -17,7 +17,8 @@ import { type ResultRecord, toRecord } from "./record.ts";
  * - `transfer`: scp connected but the copy failed: a missing remote source, a remote permission
  *   problem, a full disk;
  * - `spawn`: ssh could not be started (missing program, missing `--allow-run`);
- * - `local`: a problem on this machine (an output file, a worker that died).
+ * - `local`: a problem on this machine (an output file, a worker that died);
+ * - `skipped`: never started, because too many hosts had failed (`maxFailures`).
  */
 export type ErrorKind =
   | "connect"
@@ -28,7 +29,8 @@ export type ErrorKind =
   | "ssh"
   | "transfer"
   | "spawn"
-  | "local";
+  | "local"
+  | "skipped";
 
 /** The fields of a {@linkcode ParallaxError}. */
 export interface ParallaxErrorInit {

@@ -34,6 +34,9 @@ export interface CliRun {
   compress: boolean;
   bandwidthLimit?: number;
   reuse: boolean;
+  batch?: (number | string)[];
+  batchPause?: number;
+  maxFailures?: number | string;
   /** Seconds to keep connections after the run (`--persist`), or undefined. */
   persist?: number;
   stop: boolean;
@@ -75,7 +78,7 @@ export interface Flag extends FlagSpec {
   readonly meta?: string;
   readonly help: string;
   /** The help section. */
-  readonly group: "Hosts" | "Connection" | "Output" | "Command" | "General";
+  readonly group: "Hosts" | "Connection" | "Rolling" | "Output" | "Command" | "General";
   /** Applies one occurrence (`true` for a switch). */
   apply(run: CliRun, value: string | true): void;
 }
@@ -206,6 +209,44 @@ export const FLAGS: readonly Flag[] = [
     group: "Connection",
     help: "run through OpenSSH ControlMasters, closed before exit",
     apply: (run) => run.reuse = true,
+  },
+  {
+    long: "batch",
+    value: true,
+    meta: "SIZES",
+    commands: ALL,
+    group: "Rolling",
+    help: "run the hosts in batches: N hosts, N% of them, or a list '1,5,20%' (the last repeats)",
+    apply: (run, v) =>
+      run.batch = String(v).split(",").map((size) =>
+        /^\d+$/.test(size.trim()) ? Number(size) : size.trim()
+      ),
+  },
+  {
+    long: "batch-pause",
+    value: true,
+    meta: "SECONDS",
+    commands: ALL,
+    group: "Rolling",
+    help: "wait between batches (default 0)",
+    apply: (run, v) => {
+      const seconds = Number(v);
+      if (String(v).trim() === "" || !Number.isFinite(seconds) || seconds < 0) {
+        throw new UsageError(`invalid --batch-pause '${v}': expected seconds >= 0`);
+      }
+      run.batchPause = seconds;
+    },
+  },
+  {
+    long: "max-failures",
+    value: true,
+    meta: "N|N%",
+    commands: ALL,
+    group: "Rolling",
+    help: "start no more hosts once more than N hosts failed in the run, or more than N% of a\n" +
+      "batch; the rest are reported skipped",
+    apply: (run, v) =>
+      run.maxFailures = /^\d+$/.test(String(v).trim()) ? Number(v) : String(v).trim(),
   },
   {
     long: "persist",
@@ -456,8 +497,8 @@ const EXAMPLES: Record<Command, string[]> = {
 
 const EXIT_STATUS =
   "Exit status: 0 all succeeded, 1 miscellaneous error, 2 usage error, 3 a host was\n" +
-  "killed, timed out or interrupted, 4 an ssh (or scp) error on some host, 5 a remote command\n" +
-  "exited nonzero.";
+  "killed, timed out or interrupted, 4 an ssh (or scp) error on some host or a host skipped by\n" +
+  "--max-failures, 5 a remote command exited nonzero.";
 
 /** The help of one command, or of the CLI (`main`). */
 export function helpText(command: Command | "main"): string {

@@ -221,6 +221,9 @@ function commonOptions(cli: CliRun): CommonOptions {
     ...(cli.errdir !== undefined ? { errdir: cli.errdir } : {}),
     ...(cli.sshExtra.length > 0 ? { sshExtra: cli.sshExtra } : {}),
     ...(cli.sshOptions !== undefined ? { sshOptions: cli.sshOptions } : {}),
+    ...(cli.batch !== undefined ? { batch: cli.batch } : {}),
+    ...(cli.batchPause !== undefined ? { batchPause: cli.batchPause } : {}),
+    ...(cli.maxFailures !== undefined ? { maxFailures: cli.maxFailures } : {}),
     ...(cli.verbose ? { verbose: true } : {}),
     ...(cli.quiet ? { quiet: true } : {}),
   };

@@ -15,6 +15,7 @@ import { defaultPoolSize, type Engine, workerLoadProblem } from "../engine/_engi
 import type { Host } from "../hosts/parse.ts";
 import { ParallaxError } from "../parallax_error.ts";
 import { missingRunPermission } from "../runtime/_permissions.ts";
+import { delay } from "../runtime/_timer.ts";
 import type { Settings } from "../settings/_settings.ts";
 import { AskpassServer } from "../ssh/_askpass.ts";
 import { classify } from "../ssh/_classify.ts";
@@ -150,43 +151,143 @@ export async function drive<R>(
     }));
     const printers = new Map<number, Record<"stdout" | "stderr", LinePrinter>>();
     const discards: Promise<void>[] = [];
-    await engine.run(jobs, {
-      limit: settings.limit,
-      signal,
-      observer: {
-        output(j, stream, data) {
-          const key = hosts[runnable[j]].key;
-          if (plan.printOut) {
-            if (!printers.has(j)) printers.set(j, printersFor(key));
-            printers.get(j)![stream].push(data);
-          }
-          observer.output?.(key, stream, data);
+    const failures = new FailureBudget(settings);
+    for (const [b, batch] of batchesOf(runnable.length, settings.batch).entries()) {
+      const skip = failures.exceeded ?? (signal.aborted ? null : undefined);
+      if (skip !== undefined) {
+        for (const j of batch) {
+          const host = hosts[runnable[j]];
+          settle(
+            runnable[j],
+            skip === null
+              ? new ParallaxError({
+                host: host.key,
+                kind: "cancelled",
+                reason: "cancelled before it started",
+              })
+              : new ParallaxError({
+                host: host.key,
+                kind: "skipped",
+                reason: `never started: ${skip}`,
+              }),
+          );
+        }
+        continue;
+      }
+      if (b > 0 && settings.batchPauseMs > 0) await delay(settings.batchPauseMs, signal);
+      const halt = new AbortController();
+      failures.startBatch(batch.length);
+      await engine.run(batch.map((j) => jobs[j]), {
+        limit: settings.limit,
+        signal,
+        halt: halt.signal,
+        observer: {
+          output(k, stream, data) {
+            const j = batch[k];
+            const key = hosts[runnable[j]].key;
+            if (plan.printOut) {
+              if (!printers.has(j)) printers.set(j, printersFor(key));
+              printers.get(j)![stream].push(data);
+            }
+            observer.output?.(key, stream, data);
+          },
+          end(k, end) {
+            const j = batch[k];
+            const index = runnable[j];
+            const host = hosts[index];
+            printers.get(j)?.stdout.flush();
+            printers.get(j)?.stderr.flush();
+            printers.delete(j);
+            if (end.kind === "not-started" && halt.signal.aborted && !signal.aborted) {
+              settle(
+                index,
+                new ParallaxError({
+                  host: host.key,
+                  kind: "skipped",
+                  reason: `never started: ${failures.exceeded}`,
+                }),
+              );
+              return;
+            }
+            const exited = classify(host.key, end, plan.program, plan.meaning);
+            const result = exited instanceof ParallaxError
+              ? exited
+              : plan.result(host, exited, files[index], index);
+            if (masters !== null && connected(end, exited)) {
+              masters.hold(host, settings, connections[j]);
+            }
+            if (settings.verbose) logEnd(host.key, jobs[j].argv, describe(end, result));
+            if (result instanceof ParallaxError && plan.discard) {
+              discards.push(plan.discard(index).catch(() => {}));
+            }
+            if (failed(result) && failures.count()) halt.abort();
+            settle(index, result);
+          },
         },
-        end(j, end) {
-          const index = runnable[j];
-          const host = hosts[index];
-          printers.get(j)?.stdout.flush();
-          printers.get(j)?.stderr.flush();
-          printers.delete(j);
-          const exited = classify(host.key, end, plan.program, plan.meaning);
-          const result = exited instanceof ParallaxError
-            ? exited
-            : plan.result(host, exited, files[index], index);
-          if (masters !== null && connected(end, exited)) {
-            masters.hold(host, settings, connections[j]);
-          }
-          if (settings.verbose) logEnd(host.key, jobs[j].argv, describe(end, result));
-          if (result instanceof ParallaxError && plan.discard) {
-            discards.push(plan.discard(index).catch(() => {}));
-          }
-          settle(index, result);
-        },
-      },
-    });
+      });
+    }
     await Promise.all(discards);
     return done();
   } finally {
     if (settings.pool === undefined) pool[Symbol.dispose]();
+  }
+}
+
+/**
+ * The hosts split into batches, as indices: sizes as given (a percentage of all the hosts,
+ * rounded up, at least 1), the last size repeating; without sizes, one batch.
+ */
+function batchesOf(total: number, sizes: Settings["batch"]): number[][] {
+  const all = Array.from({ length: total }, (_, i) => i);
+  if (sizes.length === 0) return [all];
+  const batches: number[][] = [];
+  for (let at = 0, n = 0; at < total; n++) {
+    const size = sizes[Math.min(n, sizes.length - 1)];
+    const count = "count" in size
+      ? size.count
+      : Math.max(1, Math.ceil((total * size.percent) / 100));
+    batches.push(all.slice(at, at + count));
+    at += count;
+  }
+  return batches;
+}
+
+/** A host that failed: an error, or for call a nonzero exit. */
+function failed(result: unknown): boolean {
+  return result instanceof ParallaxError ||
+    (typeof result === "object" && result !== null && "exitCode" in result &&
+      (result as { exitCode: number }).exitCode !== 0);
+}
+
+/** Counts failures against `maxFailures`; says why once it is exceeded. */
+class FailureBudget {
+  /** Why no more hosts start, once the budget is exceeded. */
+  exceeded: string | null = null;
+  #total = 0;
+  #inBatch = 0;
+  #batchSize = 0;
+
+  constructor(private readonly settings: Settings) {}
+
+  startBatch(size: number): void {
+    this.#inBatch = 0;
+    this.#batchSize = size;
+  }
+
+  /** Counts one failure; true when that exceeds the budget (the first time). */
+  count(): boolean {
+    this.#total++;
+    this.#inBatch++;
+    const limit = this.settings.maxFailures;
+    if (limit === null || this.exceeded !== null) return false;
+    if ("count" in limit && this.#total > limit.count) {
+      const hosts = this.#total === 1 ? "1 host" : `${this.#total} hosts`;
+      this.exceeded = `${hosts} failed, more than maxFailures ${limit.count}`;
+    } else if ("percent" in limit && (this.#inBatch * 100) / this.#batchSize > limit.percent) {
+      this.exceeded =
+        `${this.#inBatch} of ${this.#batchSize} hosts of a batch failed, more than maxFailures ${limit.percent}%`;
+    }
+    return this.exceeded !== null;
   }
 }
 

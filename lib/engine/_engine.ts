@@ -94,14 +94,17 @@ export class Engine {
   run(jobs: readonly JobRequest[], options: RunOptions): Promise<void> {
     if (this.#closed) throw new TypeError("Cannot run on a closed pool: create a new Pool");
     const queue = new RunQueue(jobs, options);
-    const { signal } = options;
+    const { signal, halt } = options;
     const onAbort = () => queue.cancel();
+    const onHalt = () => queue.halt();
     signal?.addEventListener("abort", onAbort, { once: true });
+    halt?.addEventListener("abort", onHalt, { once: true });
     this.#queues.add(queue);
     if (signal?.aborted) queue.cancel();
     else this.#pump();
     return queue.done.finally(() => {
       signal?.removeEventListener("abort", onAbort);
+      halt?.removeEventListener("abort", onHalt);
       this.#queues.delete(queue);
     });
   }

@@ -35,6 +35,8 @@ export interface RunOptions {
   readonly limit: number;
   /** Aborting stops running jobs and never starts queued ones. */
   readonly signal?: AbortSignal;
+  /** Aborting never starts queued jobs (they end `not-started`); running ones finish. */
+  readonly halt?: AbortSignal;
   readonly observer: JobObserver;
 }
 
@@ -61,6 +63,11 @@ export class RunQueue {
   /** Takes the job {@linkcode peek} showed; returns its index. */
   take(): number {
     return this.#next++;
+  }
+
+  /** Never starts the queued jobs; lets the running ones finish. */
+  halt(): void {
+    while (this.#next < this.jobs.length) this.end(this.#next++, { kind: "not-started" });
   }
 
   /** Never starts the queued jobs; cancels the running ones; resolves when all have ended. */

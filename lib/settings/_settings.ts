@@ -42,7 +42,15 @@ export interface Settings {
   readonly password?: string;
   readonly handleSignals: boolean;
   readonly exitOnSignal: boolean;
+  /** Batch sizes as given: numbers of hosts or percentages; the last repeats. Empty: one batch. */
+  readonly batch: readonly BatchSize[];
+  readonly batchPauseMs: number;
+  /** Failures allowed: in the whole run (`count`) or per batch (`percent`); null: no limit. */
+  readonly maxFailures: BatchSize | null;
 }
+
+/** A size: a number of hosts, or a percentage of them. */
+export type BatchSize = { readonly count: number } | { readonly percent: number };
 
 /**
  * Checks the common options and fills in defaults (the environment's, then the built-in ones).
@@ -73,6 +81,9 @@ export function resolveSettings(options: CommonOptions, defaultTimeout: number):
     password,
     handleSignals = true,
     exitOnSignal = true,
+    batch,
+    batchPause = 0,
+    maxFailures,
   } = options;
   requireInteger("limit", limit, 1);
   if (
@@ -121,7 +132,41 @@ export function resolveSettings(options: CommonOptions, defaultTimeout: number):
     password,
     handleSignals: Boolean(handleSignals),
     exitOnSignal: Boolean(exitOnSignal),
+    batch: Object.freeze(
+      (batch === undefined ? [] : Array.isArray(batch) ? batch : [batch]).map((size) =>
+        sizeOf("batch", size, 1)
+      ),
+    ),
+    batchPauseMs: pauseMs(batchPause),
+    maxFailures: maxFailures === undefined ? null : sizeOf("maxFailures", maxFailures, 0),
   });
+}
+
+/**
+ * A size written as a whole number (at least `min`) or a percentage string (`"20%"`).
+ *
+ * @throws {RangeError} For anything else.
+ */
+function sizeOf(name: string, value: unknown, min: number): BatchSize {
+  if (typeof value === "number" && Number.isInteger(value) && value >= min) return { count: value };
+  const percent = typeof value === "string" ? /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(value) : null;
+  if (percent !== null && Number(percent[1]) >= min && Number(percent[1]) <= 100) {
+    return { percent: Number(percent[1]) };
+  }
+  throw new RangeError(
+    `Cannot use ${name} ${
+      JSON.stringify(value)
+    }: expected an integer >= ${min} or a percentage like "20%"`,
+  );
+}
+
+function pauseMs(seconds: unknown): number {
+  if (
+    typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0 || seconds > MAX_TIMEOUT
+  ) {
+    throw new RangeError(`Cannot use batchPause ${seconds}: expected seconds >= 0`);
+  }
+  return Math.round(seconds * 1000);
 }
 
 function requireInteger(name: string, value: unknown, min: number, max = Infinity): void {

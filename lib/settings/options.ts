@@ -102,6 +102,26 @@ export interface CommonOptions {
    */
   exitOnSignal?: boolean;
   /**
+   * Run the hosts in batches, one after the other (a batch starts when the previous one has
+   * finished; `limit` still applies inside a batch): a number of hosts per batch, a percentage of
+   * the hosts (`"20%"`, rounded up, at least 1), or a list of those for successive batches, the
+   * last one repeating (`[1, 5, "20%"]`, as Ansible's `serial`).
+   */
+  batch?: number | string | readonly (number | string)[];
+  /**
+   * Seconds to wait between batches.
+   *
+   * @default {0}
+   */
+  batchPause?: number;
+  /**
+   * Stop starting hosts once too many have failed (a `ParallaxError`, or for `call` a nonzero
+   * exit): a number of failed hosts allowed in the whole run (`0`: stop at the first failure), or
+   * a percentage string, the share of a batch's hosts allowed to fail. Running hosts finish; the
+   * hosts never started get a `ParallaxError` of kind `skipped` that says why.
+   */
+  maxFailures?: number | string;
+  /**
    * A pool to run on. Without one, the call starts its own and closes it before returning.
    */
   pool?: Pool;
