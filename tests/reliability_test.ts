@@ -161,17 +161,17 @@ Deno.test("a timed-out or cancelled host's remote command is stopped, not left r
   await new Deno.Command("pkill", { args: ["-f", left] }).output();
 });
 
-// 600 first contacts cost ~90 ms of ssh CPU each here (post-quantum key exchange), on 2 cores.
-Deno.test("600 hosts at limit 256: every result present, nothing left running", async () => {
-  await using sshd = await startSshd({ aliases: 600, addresses: 16, unprivileged: true });
+// 300 first contacts cost ~90 ms of ssh CPU each here (post-quantum key exchange), on 2 cores.
+Deno.test("300 hosts at limit 128: every result present, nothing left running", async () => {
+  await using sshd = await startSshd({ aliases: 300, addresses: 16, unprivileged: true });
   const marker = uniqueMarker();
   const results = await call(sshd.aliases, `echo $PARALLAX_NODENUM # ${marker}`, {
     sshExtra: sshd.sshExtra,
-    limit: 256,
+    limit: 128,
     timeout: 600,
     connectTimeout: 120,
   });
-  assertEquals(results.size, 600);
+  assertEquals(results.size, 300);
   const failures = [...results.values()].filter((r) => r instanceof ParallaxError);
   assertEquals(failures.length, 0, String(failures[0]));
   sshd.aliases.forEach((alias, i) => assertEquals(ok(results.get(alias)).stdout, `${i}\n`));

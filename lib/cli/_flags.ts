@@ -152,13 +152,7 @@ export const FLAGS: readonly Flag[] = [
     commands: ALL,
     group: "Connection",
     help: "per-host timeout, 0 for none (default: 60 for call; none for copy and slurp)",
-    apply: (run, v) => {
-      const seconds = Number(v);
-      if (String(v).trim() === "" || !Number.isFinite(seconds) || seconds < 0) {
-        throw new UsageError(`invalid --timeout '${v}': expected seconds >= 0`);
-      }
-      run.timeout = seconds;
-    },
+    apply: (run, v) => run.timeout = seconds("timeout", String(v)),
   },
   {
     long: "connect-timeout",
@@ -229,13 +223,7 @@ export const FLAGS: readonly Flag[] = [
     commands: ALL,
     group: "Rolling",
     help: "wait between batches (default 0)",
-    apply: (run, v) => {
-      const seconds = Number(v);
-      if (String(v).trim() === "" || !Number.isFinite(seconds) || seconds < 0) {
-        throw new UsageError(`invalid --batch-pause '${v}': expected seconds >= 0`);
-      }
-      run.batchPause = seconds;
-    },
+    apply: (run, v) => run.batchPause = seconds("batch-pause", String(v)),
   },
   {
     long: "max-failures",
@@ -441,6 +429,14 @@ export function persistSeconds(text: string, what: string): number {
     throw new UsageError(`invalid ${what} '${text}': expected seconds from 1 to 604800`);
   }
   return Number(text);
+}
+
+function seconds(name: string, text: string): number {
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value) || value < 0) {
+    throw new UsageError(`invalid --${name} '${text}': expected seconds >= 0`);
+  }
+  return value;
 }
 
 function integer(name: string, text: string, min: number): number {

@@ -99,7 +99,7 @@ export async function drive<R>(
     let masters: Masters | null = null;
     if (settings.reuse ?? engine.options.reuse) {
       const found = Masters.of(engine, settings.sshPath);
-      if (typeof found !== "string") masters = found;
+      if (typeof found !== "string") masters = found.ensureFolder() ? found : null;
       else if (settings.reuse === true) return failAll("local", found);
       else if (!toldNoReuse.has(engine)) {
         toldNoReuse.add(engine);
@@ -157,20 +157,7 @@ export async function drive<R>(
       if (skip !== undefined) {
         for (const j of batch) {
           const host = hosts[runnable[j]];
-          settle(
-            runnable[j],
-            skip === null
-              ? new ParallaxError({
-                host: host.key,
-                kind: "cancelled",
-                reason: "cancelled before it started",
-              })
-              : new ParallaxError({
-                host: host.key,
-                kind: "skipped",
-                reason: `never started: ${skip}`,
-              }),
-          );
+          settle(runnable[j], notStarted(host, skip));
         }
         continue;
       }
@@ -199,14 +186,7 @@ export async function drive<R>(
             printers.get(j)?.stderr.flush();
             printers.delete(j);
             if (end.kind === "not-started" && halt.signal.aborted && !signal.aborted) {
-              settle(
-                index,
-                new ParallaxError({
-                  host: host.key,
-                  kind: "skipped",
-                  reason: `never started: ${failures.exceeded}`,
-                }),
-              );
+              settle(index, notStarted(host, failures.exceeded));
               return;
             }
             const exited = classify(host.key, end, plan.program, plan.meaning);
@@ -250,6 +230,17 @@ function batchesOf(total: number, sizes: Settings["batch"]): number[][] {
     at += count;
   }
   return batches;
+}
+
+/** The error of a host never started: skipped for `why`, or cancelled (`why` null). */
+function notStarted(host: Host, why: string | null): ParallaxError {
+  return why === null
+    ? new ParallaxError({
+      host: host.key,
+      kind: "cancelled",
+      reason: "cancelled before it started",
+    })
+    : new ParallaxError({ host: host.key, kind: "skipped", reason: `never started: ${why}` });
 }
 
 /** A host that failed: an error, or for call a nonzero exit. */

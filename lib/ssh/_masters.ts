@@ -88,15 +88,20 @@ export class Masters implements PoolService {
   }
 
   /**
-   * The ssh options that run a host's connection through its master (or make it one), or none
-   * when the socket folder cannot be had any more. Recreates the folder if something removed it.
+   * Makes the socket folder again if something removed it (a /tmp cleaner), once per call; false
+   * when it cannot be had any more (the call then runs without reuse).
    */
-  async connection(host: Host, settings: Settings): Promise<string[]> {
+  ensureFolder(): boolean {
     try {
       Deno.mkdirSync(this.dir, { mode: 0o700 });
     } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) return [];
+      if (!(error instanceof Deno.errors.AlreadyExists)) return false;
     }
+    return true;
+  }
+
+  /** The ssh options that run a host's connection through its master (or make it one). */
+  async connection(host: Host, settings: Settings): Promise<string[]> {
     const { user, port } = loginOf(host, settings);
     const identity = JSON.stringify([
       settings.sshPath,
@@ -249,7 +254,7 @@ function persistentFolder(): { dir: string } | { problem: string } {
     };
   }
   const uid = Deno.uid();
-  const tmpdir = canReadEnv("TMPDIR") ? Deno.env.get("TMPDIR")?.replace(/\/+$/, "") : undefined;
+  const tmpdir = readableTmpdir();
   const base = tmpdir && tmpdir.length + 20 + SOCKET_NAME_LENGTH < MAX_SOCKET_PATH
     ? tmpdir
     : "/tmp";
@@ -285,9 +290,9 @@ class Unavailable implements PoolService {
  */
 function makePrivateFolder(): { dir: string } | { problem: string } {
   const reasons: string[] = [];
-  const tmpdir = canReadEnv("TMPDIR") ? Deno.env.get("TMPDIR") : undefined;
+  const tmpdir = readableTmpdir();
   const bases = [
-    ...new Set([...(tmpdir ? [tmpdir.replace(/\/+$/, "") || "/"] : []), "/tmp", "/var/tmp"]),
+    ...new Set([...(tmpdir ? [tmpdir] : []), "/tmp", "/var/tmp"]),
   ];
   for (const base of bases) {
     const missing = missingWritePermission(base);
@@ -310,6 +315,12 @@ function makePrivateFolder(): { dir: string } | { problem: string } {
   return {
     problem: `connection reuse needs a private folder for its sockets: ${reasons.join("; ")}`,
   };
+}
+
+/** `$TMPDIR` without trailing slashes, where `--allow-env` lets it be read and it is set. */
+function readableTmpdir(): string | undefined {
+  const tmpdir = canReadEnv("TMPDIR") ? Deno.env.get("TMPDIR") : undefined;
+  return tmpdir ? tmpdir.replace(/\/+$/, "") || "/" : undefined;
 }
 
 function exists(path: string): boolean {
