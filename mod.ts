@@ -32,6 +32,7 @@ export type { ResultRecord } from "./lib/record.ts";
 export type { CommonOptions, TransferOptions } from "./lib/settings/options.ts";
 export { type ErrorKind, ParallaxError, type ParallaxErrorInit } from "./lib/parallax_error.ts";
 export { type Host, type HostEntry, type HostsInput, parseHosts } from "./lib/hosts/parse.ts";
+export type { PerHost } from "./lib/hosts/per_host.ts";
 export { readHostFile } from "./lib/hosts/file.ts";
 export { compactHosts, expandHosts } from "./lib/hosts/range.ts";
 export { Pool, type PoolOptions } from "./lib/engine/pool.ts";

@@ -4,7 +4,8 @@
  * ratios measured in the same run. Installs python3-parallax and time with apt-get when missing
  * (as root). Logs in as the test sshd's unprivileged account, whose shell reads no start-up files.
  *
- * Usage: deno run -A bench/perf.ts [--rounds 3] [--only first,repeat,output,overhead,pool]
+ * Usage: deno run -A bench/perf.ts [--rounds 3]
+ * [--only first,repeat,output,input,lines,overhead,pool]
  *
  * @module
  */
@@ -34,6 +35,8 @@ interface Contender {
   name: string;
   argv: string[];
   printsTime?: boolean;
+  /** MiB the caller holds at the end, for the RSS ÷ held column. */
+  heldMiB?: number;
 }
 
 interface Sample {
@@ -67,19 +70,20 @@ async function compare(title: string, contenders: Contender[], runs = rounds): P
     for (const contender of contenders) samples.get(contender.name)!.push(await measure(contender));
   }
   const base = median(samples.get(contenders[0].name)!.map((s) => s.ms));
-  const rows = contenders.map(({ name }) => {
+  const rows = contenders.map(({ name, heldMiB }) => {
     const list = samples.get(name)!;
     const ms = median(list.map((s) => s.ms));
     const rss = Math.max(...list.map((s) => s.rssKiB)) / 1024;
+    const held = heldMiB === undefined ? "" : `${(rss / heldMiB).toFixed(2)}×`;
     return `| ${name} | ${(ms / 1000).toFixed(3)} s | ${(ms / base).toFixed(3)}× | ${
       rss.toFixed(1)
-    } MiB | ${list.map((s) => (s.ms / 1000).toFixed(2)).join(", ")} |`;
+    } MiB | ${held} | ${list.map((s) => (s.ms / 1000).toFixed(2)).join(", ")} |`;
   });
   const table = [
     `**${title}**`,
     "",
-    `| contender | median | vs ${contenders[0].name} | peak RSS | runs (s) |`,
-    "|---|---|---|---|---|",
+    `| contender | median | vs ${contenders[0].name} | peak RSS | RSS ÷ held | runs (s) |`,
+    "|---|---|---|---|---|---|",
     ...rows,
   ].join("\n");
   console.log(`${table}\n`);
@@ -98,6 +102,16 @@ const xargs = (n: number, limit: number, command: string, ssh = `ssh -F ${cfg}`)
   "-c",
   `xargs -P ${limit} -I{} ${ssh} {} '${command}' < ${hostsFile(n)} > /dev/null`,
 ];
+/** The pipe floor: ssh writes into a pipe, as it does under parallax. */
+const xargsPiped = (n: number, limit: number, command: string) => [
+  "sh",
+  "-c",
+  `xargs -P ${limit} -I{} sh -c "ssh -F ${cfg} {} '${command}' | cat > /dev/null" < ${
+    hostsFile(n)
+  }`,
+];
+/** The argv with its stdout sent to /dev/null (exec: the same process, for its RSS). */
+const toDevNull = (argv: string[]) => ["sh", "-c", 'exec "$0" "$@" > /dev/null', ...argv];
 const python = (n: number, limit: number, command: string, repeat = false) => [
   PYTHON,
   `${ROOT}bench/run_python.py`,
@@ -156,26 +170,74 @@ if (wanted("repeat")) {
 }
 
 if (wanted("output")) {
-  // 13.5 MB of text per host, 32 hosts: 432 MB in all.
-  const command = 'head -c 13500000 /dev/zero | tr "\\\\0" x';
+  // 13.5 MB of base64 text per host, 32 hosts: 432 MB (412 MiB) held in all.
+  const command = "head -c 10000000 /dev/zero | base64";
   const n = 32;
-  await compare(`32 hosts each printing 13.5 MB (432 MB in all), limit 32`, [
-    { name: "xargs -P 32 ssh > /dev/null", argv: xargs(n, 32, command) },
+  const heldMiB = (n * 13_500_000) / 2 ** 20;
+  const run = (spec: Record<string, unknown>) =>
+    deno({ hostsFile: hostsFile(n), command, limit: 32, ...spec });
+  await compare(
+    `32 hosts each printing 13.5 MB (${heldMiB.toFixed(0)} MiB in all), limit 32; ` +
+      "RSS ÷ held: peak RSS over the bytes the caller holds at the end",
+    [
+      { name: "xargs -P 32 ssh … | cat (pipe floor)", argv: xargsPiped(n, 32, command) },
+      { name: "xargs -P 32 ssh … > /dev/null (file floor)", argv: xargs(n, 32, command) },
+      { name: "parallax, inline, stdoutBytes read", argv: run({ read: "bytes" }), heldMiB },
+      { name: "parallax, inline, stdout read", argv: run({ read: "text" }), heldMiB },
+      {
+        name: "parallax, outdir, inline off",
+        argv: run({ inline: false, outdir: `${dir}/out` }),
+      },
+      { name: "parallax, callStream", argv: run({ stream: true, inline: false }) },
+      { name: "parallax, printOut", argv: toDevNull(run({ printOut: true, inline: false })) },
+      { name: "Python parallax (inline)", argv: python(n, 32, command) },
+    ],
+  );
+}
+
+if (wanted("input")) {
+  // 100 MB of input to 8 hosts: one copy shared by every host.
+  const n = 8;
+  const inputFile = `${dir}/input-100MB`;
+  await Deno.writeFile(inputFile, new Uint8Array(100_000_000).fill(120));
+  const command = "cat > /dev/null";
+  const heldMiB = 100_000_000 / 2 ** 20;
+  await compare(`100 MB of input to 8 hosts (${heldMiB.toFixed(0)} MiB), limit 8`, [
     {
-      name: "parallax, inline",
-      argv: deno({ hostsFile: hostsFile(n), command, limit: 32, inline: true }),
+      name: "xargs -P 8 ssh … < file",
+      argv: [
+        "sh",
+        "-c",
+        `xargs -P 8 -I{} sh -c "ssh -F ${cfg} {} '${command}' < ${inputFile}" < ${hostsFile(n)}`,
+      ],
     },
     {
-      name: "parallax, outdir, inline off",
-      argv: deno({
-        hostsFile: hostsFile(n),
-        command,
-        limit: 32,
-        inline: false,
-        outdir: `${dir}/out`,
-      }),
+      name: "parallax, input: Uint8Array",
+      argv: deno({ hostsFile: hostsFile(n), command, limit: 8, inputFile }),
+      heldMiB,
     },
-    { name: "Python parallax (inline)", argv: python(n, 32, command) },
+    {
+      name: "parallax, input: shared Uint8Array",
+      argv: deno({ hostsFile: hostsFile(n), command, limit: 8, inputFile, sharedInput: true }),
+      heldMiB,
+    },
+  ]);
+}
+
+if (wanted("lines")) {
+  // One 40 MB line through printOut, against the same bytes in 80-byte lines.
+  const long = "head -c 40000000 /dev/zero | tr '\\0' x; echo";
+  const short = "head -c 40000000 /dev/zero | tr '\\0' x | fold -w 79";
+  const one = { hostsFile: hostsFile(1), limit: 1, printOut: true, inline: false };
+  await compare("printOut: 40 MB on one host, in 80-byte lines and as one line", [
+    {
+      name: "parallax, printOut, 80-byte lines",
+      argv: toDevNull(deno({ ...one, command: short })),
+    },
+    {
+      name: "parallax, printOut, one 40 MB line",
+      argv: toDevNull(deno({ ...one, command: long })),
+    },
   ]);
 }
 

@@ -1,12 +1,15 @@
 /**
  * One parallax run for the benchmarks, as its own process so that its peak RSS can be measured:
  * `deno run -A bench/run_call.ts SPEC_JSON`. With `repeat`, makes a first call on a held pool and
- * prints the wall time of the second (the repeat call) in ms.
+ * prints the wall time of the second (the repeat call) in ms. `read` says what the caller then
+ * reads of every result (`bytes`: `stdoutBytes`, `text`: `stdout.length`); `stream` consumes
+ * `callStream()` instead; `inputFile` sends that file's bytes as input (`sharedInput`: read into
+ * a SharedArrayBuffer first).
  *
  * @module
  */
 
-import { call, ParallaxError, Pool } from "../mod.ts";
+import { call, callStream, ParallaxError, Pool } from "../mod.ts";
 
 const spec = JSON.parse(Deno.args[0]) as {
   hostsFile: string;
@@ -19,9 +22,15 @@ const spec = JSON.parse(Deno.args[0]) as {
   reuse?: boolean;
   poolSize?: number;
   sshPath?: string;
+  read?: "bytes" | "text";
+  stream?: boolean;
+  printOut?: boolean;
+  inputFile?: string;
+  sharedInput?: boolean;
 };
 const hosts = (await Deno.readTextFile(spec.hostsFile)).split("\n").filter((h) => h !== "");
 const pool = new Pool({ size: spec.poolSize, reuse: spec.reuse ?? false });
+const input = spec.inputFile === undefined ? undefined : await readInput(spec.inputFile);
 const options = {
   sshExtra: spec.sshExtra,
   limit: spec.limit,
@@ -30,16 +39,54 @@ const options = {
   pool,
   sshPath: spec.sshPath,
   timeout: 600,
+  printOut: spec.printOut ?? false,
+  ...(input !== undefined ? { input } : {}),
 };
 try {
-  let results = await call(hosts, spec.command, options);
-  if (spec.repeat) {
-    const started = performance.now();
-    results = await call(hosts, spec.command, options);
-    console.log(Math.round(performance.now() - started));
+  if (spec.stream) {
+    let bytes = 0;
+    let failures = 0;
+    for await (const event of callStream(hosts, spec.command, options)) {
+      if (event.type === "output") bytes += event.data.byteLength;
+      else if (event.result instanceof ParallaxError) failures++;
+    }
+    if (failures > 0) throw new Error(`${failures} hosts failed`);
+    console.error(`${bytes} bytes streamed`);
+  } else {
+    let results = await call(hosts, spec.command, options);
+    if (spec.repeat) {
+      const started = performance.now();
+      results = await call(hosts, spec.command, options);
+      console.log(Math.round(performance.now() - started));
+    }
+    const failures = [...results.values()].filter((r) => r instanceof ParallaxError);
+    if (failures.length > 0) throw new Error(`${failures.length} hosts failed: ${failures[0]}`);
+    let held = 0;
+    for (const result of results.values()) {
+      if (result instanceof ParallaxError) continue;
+      if (spec.read === "bytes") held += result.stdoutBytes.byteLength;
+      if (spec.read === "text") held += result.stdout.length;
+    }
+    if (spec.read !== undefined) console.error(`${held} ${spec.read} held`);
   }
-  const failures = [...results.values()].filter((r) => r instanceof ParallaxError);
-  if (failures.length > 0) throw new Error(`${failures.length} hosts failed: ${failures[0]}`);
 } finally {
   await pool.close();
+}
+
+async function readInput(path: string): Promise<Uint8Array> {
+  if (!spec.sharedInput) return await Deno.readFile(path);
+  const file = await Deno.open(path);
+  try {
+    const shared = new Uint8Array(new SharedArrayBuffer((await file.stat()).size));
+    for (let at = 0; at < shared.byteLength;) {
+      const chunk = new Uint8Array(Math.min(1 << 20, shared.byteLength - at));
+      const n = await file.read(chunk);
+      if (n === null) break;
+      shared.set(chunk.subarray(0, n), at);
+      at += n;
+    }
+    return shared;
+  } finally {
+    file.close();
+  }
 }

@@ -19,6 +19,8 @@ import { type ResultRecord, toRecord } from "./record.ts";
  * - `spawn`: ssh could not be started (missing program, missing `--allow-run`);
  * - `local`: a problem on this machine (an output file, a worker that died);
  * - `skipped`: never started, because too many hosts had failed (`maxFailures`).
+ *
+ * `sudo` refusing (a wrong or missing password, not a sudoer) is kind `auth` too, and says so.
  */
 export type ErrorKind =
   | "connect"
@@ -52,6 +54,8 @@ export interface ParallaxErrorInit {
   exitCode?: number;
   /** Milliseconds the job ran, where it was started. */
   durationMs?: number;
+  /** How many times the host's job was started (default 0: never). */
+  attempts?: number;
   /** The underlying error, if any. */
   cause?: unknown;
 }
@@ -92,6 +96,11 @@ export class ParallaxError extends Error {
   readonly exitCode?: number;
   /** Milliseconds the job ran, where it was started. */
   readonly durationMs?: number;
+  /**
+   * How many times the host's job was started: 1, more after `retries`, 0 for a host never
+   * started.
+   */
+  readonly attempts: number;
 
   /**
    * Creates the error for one host.
@@ -117,6 +126,7 @@ export class ParallaxError extends Error {
     else if (init.stdout !== undefined) this.stdoutBytes = new TextEncoder().encode(init.stdout);
     if (init.exitCode !== undefined) this.exitCode = init.exitCode;
     if (init.durationMs !== undefined) this.durationMs = init.durationMs;
+    this.attempts = init.attempts ?? 0;
   }
 
   /**
@@ -140,6 +150,7 @@ export class ParallaxError extends Error {
       stdout: this.stdoutBytes ?? new Uint8Array(),
       stderr: this.stderrBytes,
       durationMs: this.durationMs ?? null,
+      attempts: this.attempts,
     });
   }
 }

@@ -30,6 +30,8 @@ export interface ResultRecord<K extends string = string> {
   readonly stdoutBase64?: string;
   /** stderr as base64, present only when it is not valid UTF-8. */
   readonly stderrBase64?: string;
+  /** How many times the host's job was started (more than 1 after retries; 0 if never). */
+  readonly attempts: number;
   /** Milliseconds the job ran, where it was started. */
   readonly durationMs: number | null;
   /** copy: the remote destination; slurp: the local path written. */
@@ -46,6 +48,7 @@ export interface RecordFields<K extends string = string> {
   readonly stdout: Uint8Array;
   readonly stderr: Uint8Array;
   readonly durationMs: number | null;
+  readonly attempts: number;
   readonly path?: string;
 }
 
@@ -63,6 +66,7 @@ export function toRecord<K extends string>(fields: RecordFields<K>): ResultRecor
     stderr: decoder.decode(fields.stderr),
     ...(isUtf8(fields.stdout) ? {} : { stdoutBase64: encodeBase64(fields.stdout) }),
     ...(isUtf8(fields.stderr) ? {} : { stderrBase64: encodeBase64(fields.stderr) }),
+    attempts: fields.attempts,
     durationMs: fields.durationMs === null ? null : Math.round(fields.durationMs),
     ...(fields.path !== undefined ? { path: fields.path } : {}),
   };

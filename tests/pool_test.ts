@@ -63,7 +63,10 @@ Deno.test("a worker that dies loses no job: its jobs are reported lost, its proc
   ];
   const ends: JobEnd[] = [];
   try {
-    await engine.run(jobs, { limit: 4, observer: { end: (index, end) => ends[index] = end } });
+    await engine.run(jobs, {
+      limit: 4,
+      observer: { end: (index, end) => void (ends[index] = end) },
+    });
     assertEquals(ends.map((end) => end.kind), ["lost", "ran", "lost", "ran"]);
     const lost = ends[0] as Extract<JobEnd, { kind: "lost" }>;
     assertStringIncludes(lost.reason, "worker failed");
@@ -76,7 +79,7 @@ Deno.test("a worker that dies loses no job: its jobs are reported lost, its proc
     const again: JobEnd[] = [];
     await engine.run([job(h1, "echo healed"), job(h2, "echo healed")], {
       limit: 2,
-      observer: { end: (index, end) => again[index] = end },
+      observer: { end: (index, end) => void (again[index] = end) },
     });
     assertEquals(again.map((end) => end.kind), ["ran", "ran"]);
   } finally {

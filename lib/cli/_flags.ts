@@ -37,6 +37,12 @@ export interface CliRun {
   batch?: (number | string)[];
   batchPause?: number;
   maxFailures?: number | string;
+  retries?: number;
+  /** `--sudo`: true for root, or the user to run as. */
+  sudo?: true | string;
+  sudoAsk: boolean;
+  /** Where `--failed-hosts` writes the hosts that failed or were skipped. */
+  failedHosts?: string;
   /** Seconds to keep connections after the run (`--persist`), or undefined. */
   persist?: number;
   stop: boolean;
@@ -64,6 +70,7 @@ export function emptyRun(): CliRun {
     reuse: false,
     stop: false,
     askpass: false,
+    sudoAsk: false,
     output: "status",
     help: false,
     version: false,
@@ -237,6 +244,16 @@ export const FLAGS: readonly Flag[] = [
       run.maxFailures = /^\d+$/.test(String(v).trim()) ? Number(v) : String(v).trim(),
   },
   {
+    long: "retries",
+    value: true,
+    meta: "N",
+    commands: ALL,
+    group: "Rolling",
+    help: "try a host up to N more times when it cannot connect (nothing ran there), after\n" +
+      "1 s, 2 s, 4 s… (at most 30 s); never after any other failure (default 0)",
+    apply: (run, v) => run.retries = integer("retries", String(v), 0),
+  },
+  {
     long: "persist",
     value: true,
     optionalValue: true,
@@ -265,6 +282,26 @@ export const FLAGS: readonly Flag[] = [
     help: "ask for a password once (on the terminal without echo, else stdin's first line)\n" +
       "and use it for every host that asks for one",
     apply: (run) => run.askpass = true,
+  },
+  {
+    long: "sudo",
+    value: true,
+    optionalValue: true,
+    meta: "[=USER]",
+    commands: ["call"],
+    group: "Command",
+    help: "run the command under sudo as USER (default root); sudo must need no password,\n" +
+      "or give it with --sudo-ask; a host where sudo refuses fails with kind auth",
+    apply: (run, v) => run.sudo = v === true || v === "" ? true : String(v),
+  },
+  {
+    long: "sudo-ask",
+    value: false,
+    commands: ["call"],
+    group: "Command",
+    help: "ask sudo's password once (on the terminal without echo, else a line of stdin)\n" +
+      "and give it to sudo on every host (implies --sudo)",
+    apply: (run) => run.sudoAsk = true,
   },
   {
     long: "inline",
@@ -345,6 +382,16 @@ export const FLAGS: readonly Flag[] = [
     group: "Command",
     help: "bandwidth limit per host, Kbit/s",
     apply: (run, v) => run.bandwidthLimit = integer("bwlimit", String(v), 1),
+  },
+  {
+    long: "failed-hosts",
+    value: true,
+    meta: "FILE",
+    commands: ALL,
+    group: "Output",
+    help: "write every host that failed, was interrupted or skipped to FILE, one per line, so\n" +
+      "that 'parallax ... -h FILE' reruns exactly those (an empty FILE: none did)",
+    apply: (run, v) => run.failedHosts = String(v),
   },
   {
     long: "outdir",
@@ -477,6 +524,8 @@ const EXAMPLES: Record<Command, string[]> = {
     "parallax call -h hosts.txt -p 64 -t 30 df -h /",
     "parallax call -H web1,web2 --json -- -weird-command --flag",
     "parallax call -H db[1-3] -I < script.sh",
+    "parallax call -h hosts.txt --batch 8 --max-failures 1 --sudo-ask systemctl restart app",
+    "parallax call -h hosts.txt --retries 3 --failed-hosts failed.txt uptime",
   ],
   copy: [
     "parallax copy -H 'web[01-04]' app.conf /etc/app/app.conf",
@@ -493,8 +542,8 @@ const EXAMPLES: Record<Command, string[]> = {
 
 const EXIT_STATUS =
   "Exit status: 0 all succeeded, 1 miscellaneous error, 2 usage error, 3 a host was\n" +
-  "killed, timed out or interrupted, 4 an ssh (or scp) error on some host or a host skipped by\n" +
-  "--max-failures, 5 a remote command exited nonzero.";
+  "killed, timed out or interrupted, 4 an ssh (or scp) error on some host, sudo refusing, or a\n" +
+  "host skipped by --max-failures, 5 a remote command exited nonzero.";
 
 /** The help of one command, or of the CLI (`main`). */
 export function helpText(command: Command | "main"): string {

@@ -34,6 +34,7 @@ export function toRow(result: AnyResult): Row {
       stdout: result.stdoutBytes ?? empty,
       stderr: result.stderrBytes,
       durationMs: result.durationMs ?? null,
+      attempts: result.attempts,
     };
   }
   if ("exitCode" in result) {
@@ -46,6 +47,7 @@ export function toRow(result: AnyResult): Row {
       stdout: result.stdoutBytes,
       stderr: result.stderrBytes,
       durationMs: result.durationMs,
+      attempts: result.attempts,
     };
   }
   return {
@@ -57,6 +59,7 @@ export function toRow(result: AnyResult): Row {
     stdout: empty,
     stderr: new TextEncoder().encode(result.stderr),
     durationMs: result.durationMs,
+    attempts: result.attempts,
     path: result.path,
   };
 }

@@ -80,14 +80,23 @@ async function run(argv: readonly string[], named: (command: Command) => void): 
     throw new UsageError(`--${cli.output} cannot be used with -i, --inline-stdout or -P`);
   }
   const hosts = await resolveHosts(cli, printError);
-  if (cli.askpass && cli.sendInput && !Deno.stdin.isTerminal()) {
+  if (cli.sudoAsk) cli.sudo ??= true;
+  const asks = [
+    ...(cli.askpass ? ["Password: "] : []),
+    ...(cli.sudoAsk ? ["sudo password: "] : []),
+  ];
+  if (asks.length > 0 && cli.sendInput && !Deno.stdin.isTerminal()) {
     throw new UsageError(
-      "-A reads the password from stdin when it is not a terminal; it cannot go with -I",
+      `${
+        cli.askpass ? "-A" : "--sudo-ask"
+      } reads the password from stdin when it is not a terminal; it cannot go with -I`,
     );
   }
-  const password = cli.askpass ? await readPassword() : undefined;
+  const passwords = await readPasswords(asks);
+  const password = cli.askpass ? passwords.shift() : undefined;
+  const sudoPassword = cli.sudoAsk ? passwords.shift() : undefined;
   const input = cli.sendInput ? await readStdin() : undefined;
-  return await execute(command, operands, hosts, cli, { password, input });
+  return await execute(command, operands, hosts, cli, { password, sudoPassword, input });
 }
 
 /** `parallax persist --stop`: ends this user's kept connections. */
@@ -113,7 +122,7 @@ async function execute(
   operands: readonly string[],
   hosts: Host[],
   cli: CliRun,
-  given: { password?: string; input?: Uint8Array },
+  given: { password?: string; sudoPassword?: string; input?: Uint8Array },
 ): Promise<number> {
   const style: ReportStyle = { mode: cli.output, inline: cli.inline, color: useColor() };
   const controller = new AbortController();
@@ -158,6 +167,8 @@ async function execute(
       ...options,
       inline: true,
       ...(given.input !== undefined ? { input: given.input } : {}),
+      ...(cli.sudo !== undefined ? { sudo: cli.sudo } : {}),
+      ...(given.sudoPassword !== undefined ? { sudoPassword: given.sudoPassword } : {}),
       printOut: cli.print,
       onResult,
     });
@@ -180,6 +191,10 @@ async function execute(
   for (const [host, result] of results) if (!reported.has(host)) onResult(result);
   terminal.stopProgress();
   reporter.finish(rows);
+  const unwritten = cli.failedHosts === undefined
+    ? null
+    : await writeFailedHosts(cli.failedHosts, [...results.keys()], rows);
+  if (unwritten !== null) terminal.error(unwritten);
   if (stdoutLost) return EXIT_BROKEN_PIPE;
   if (lastSignal() !== null) {
     const stopped = rows.filter((row) => row.kind === "cancelled").map((row) => row.host);
@@ -189,7 +204,26 @@ async function execute(
     );
     return 3;
   }
-  return exitStatus(rows);
+  return exitStatus(rows) || (unwritten === null ? 0 : 1);
+}
+
+/**
+ * Writes the hosts that did not succeed (failed, interrupted or skipped) to `path`, in input
+ * order, one per line as a host file; the reason it could not, or null.
+ */
+async function writeFailedHosts(
+  path: string,
+  order: readonly string[],
+  rows: readonly Row[],
+): Promise<string | null> {
+  const failedHosts = new Set(rows.filter((row) => !row.ok).map((row) => row.host));
+  const lines = order.filter((host) => failedHosts.has(host)).map((host) => `${host}\n`);
+  try {
+    await Deno.writeTextFile(path, lines.join(""));
+    return null;
+  } catch (error) {
+    return `cannot write --failed-hosts file '${path}': ${(error as Error).message}`;
+  }
 }
 
 function applyFlags(cli: CliRun, parsed: ParsedArgs, command: Command | undefined): void {
@@ -224,37 +258,51 @@ function commonOptions(cli: CliRun): CommonOptions {
     ...(cli.batch !== undefined ? { batch: cli.batch } : {}),
     ...(cli.batchPause !== undefined ? { batchPause: cli.batchPause } : {}),
     ...(cli.maxFailures !== undefined ? { maxFailures: cli.maxFailures } : {}),
+    ...(cli.retries !== undefined ? { retries: cli.retries } : {}),
     ...(cli.verbose ? { verbose: true } : {}),
     ...(cli.quiet ? { quiet: true } : {}),
   };
 }
 
-/** Reads a password: from the terminal without echo, else the first line of stdin. */
-async function readPassword(): Promise<string> {
-  const encoder = new TextEncoder();
-  if (Deno.stdin.isTerminal()) {
-    Deno.stderr.writeSync(encoder.encode("Password: "));
-    Deno.stdin.setRaw(true);
-    try {
-      let password = "";
-      const buffer = new Uint8Array(1);
-      while (true) {
-        const n = await Deno.stdin.read(buffer);
-        if (n === null || buffer[0] === 0x0d || buffer[0] === 0x0a) break;
-        if (buffer[0] === 0x03) throw new UsageError("no password given");
-        if (buffer[0] === 0x7f) password = password.slice(0, -1);
-        else password += String.fromCharCode(buffer[0]);
-      }
-      return new TextDecoder().decode(Uint8Array.from(password, (c) => c.charCodeAt(0)));
-    } finally {
-      Deno.stdin.setRaw(false);
-      Deno.stderr.writeSync(encoder.encode("\n"));
+/**
+ * Reads one password per prompt: each from the terminal without echo, else successive lines of
+ * stdin (the first line for the first prompt, and so on).
+ */
+async function readPasswords(prompts: readonly string[]): Promise<string[]> {
+  if (prompts.length === 0) return [];
+  if (!Deno.stdin.isTerminal()) {
+    const lines = new TextDecoder().decode(await readStdin()).split("\n")
+      .map((line) => line.replace(/\r$/, ""));
+    if (lines.length < prompts.length || lines.slice(0, prompts.length).includes("")) {
+      throw new UsageError(`no password on stdin (${prompts.length} line(s) expected)`);
     }
+    return lines.slice(0, prompts.length);
   }
-  const text = new TextDecoder().decode(await readStdin());
-  const line = text.split("\n")[0].replace(/\r$/, "");
-  if (line === "") throw new UsageError("-A: no password on stdin");
-  return line;
+  const passwords: string[] = [];
+  for (const prompt of prompts) passwords.push(await readFromTerminal(prompt));
+  return passwords;
+}
+
+/** Reads a line from the terminal without echo. */
+async function readFromTerminal(prompt: string): Promise<string> {
+  const encoder = new TextEncoder();
+  Deno.stderr.writeSync(encoder.encode(prompt));
+  Deno.stdin.setRaw(true);
+  try {
+    const bytes: number[] = [];
+    const buffer = new Uint8Array(1);
+    while (true) {
+      const n = await Deno.stdin.read(buffer);
+      if (n === null || buffer[0] === 0x0d || buffer[0] === 0x0a) break;
+      if (buffer[0] === 0x03) throw new UsageError("no password given");
+      if (buffer[0] === 0x7f) bytes.pop();
+      else bytes.push(buffer[0]);
+    }
+    return new TextDecoder().decode(Uint8Array.from(bytes));
+  } finally {
+    Deno.stdin.setRaw(false);
+    Deno.stderr.writeSync(encoder.encode("\n"));
+  }
 }
 
 async function readStdin(): Promise<Uint8Array> {

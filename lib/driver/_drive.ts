@@ -28,6 +28,11 @@ import { watchSignals } from "./_signals.ts";
 /** Milliseconds between SIGTERM and SIGKILL when a job is stopped. */
 export const KILL_GRACE_MS = 2_000;
 
+/** The pause before a retry: 1 s, doubling with each attempt, at most 30 s. */
+function retryPauseMs(attempts: number): number {
+  return Math.min(1_000 * 2 ** (attempts - 1), 30_000);
+}
+
 /** Engines whose missing connection reuse has been told about (once per pool). */
 const toldNoReuse = new WeakSet<Engine>();
 
@@ -150,6 +155,9 @@ export async function drive<R>(
       stderrFile: files[index].errFile ?? null,
     }));
     const printers = new Map<number, Record<"stdout" | "stderr", LinePrinter>>();
+    /** Per host: how many times its job was started, and the last failed attempt's error. */
+    const attempts = new Array<number>(hosts.length).fill(0);
+    const lastFailure = new Map<number, ParallaxError>();
     const discards: Promise<void>[] = [];
     const failures = new FailureBudget(settings);
     for (const [b, batch] of batchesOf(runnable.length, settings.batch).entries()) {
@@ -185,16 +193,35 @@ export async function drive<R>(
             printers.get(j)?.stdout.flush();
             printers.get(j)?.stderr.flush();
             printers.delete(j);
-            if (end.kind === "not-started" && halt.signal.aborted && !signal.aborted) {
-              settle(index, notStarted(host, failures.exceeded));
+            if (end.kind === "not-started") {
+              const halted = halt.signal.aborted && !signal.aborted;
+              settle(
+                index,
+                notStarted(host, halted ? failures.exceeded : null, lastFailure.get(index)),
+              );
               return;
             }
-            const exited = classify(host.key, end, plan.program, plan.meaning);
+            const exited = classify(host.key, end, plan.program, plan.meaning, ++attempts[index]);
             const result = exited instanceof ParallaxError
               ? exited
               : plan.result(host, exited, files[index], index);
             if (masters !== null && connected(end, exited)) {
               masters.hold(host, settings, connections[j]);
+            }
+            if (
+              result instanceof ParallaxError && result.kind === "connect" &&
+              attempts[index] <= settings.retries && !signal.aborted && !halt.signal.aborted
+            ) {
+              const pauseMs = retryPauseMs(attempts[index]);
+              lastFailure.set(index, result);
+              if (settings.verbose) {
+                logEnd(
+                  host.key,
+                  jobs[j].argv,
+                  `${describe(end, result)}; retry in ${pauseMs / 1000} s`,
+                );
+              }
+              return { retryAfterMs: pauseMs };
             }
             if (settings.verbose) logEnd(host.key, jobs[j].argv, describe(end, result));
             if (result instanceof ParallaxError && plan.discard) {
@@ -232,15 +259,30 @@ function batchesOf(total: number, sizes: Settings["batch"]): number[][] {
   return batches;
 }
 
-/** The error of a host never started: skipped for `why`, or cancelled (`why` null). */
-function notStarted(host: Host, why: string | null): ParallaxError {
+/**
+ * The error of a host not started (again): skipped for `why`, or cancelled (`why` null).
+ * `waiting` is the failed attempt a host was waiting to retry.
+ */
+function notStarted(host: Host, why: string | null, waiting?: ParallaxError): ParallaxError {
+  const attempts = waiting?.attempts ?? 0;
+  const after = waiting === undefined
+    ? ""
+    : ` (attempt ${attempts} failed: ${waiting.message.slice(host.key.length + 2)})`;
   return why === null
     ? new ParallaxError({
       host: host.key,
       kind: "cancelled",
-      reason: "cancelled before it started",
+      reason: `cancelled before it ${
+        waiting === undefined ? "started" : "was tried again"
+      }${after}`,
+      attempts,
     })
-    : new ParallaxError({ host: host.key, kind: "skipped", reason: `never started: ${why}` });
+    : new ParallaxError({
+      host: host.key,
+      kind: "skipped",
+      reason: `${waiting === undefined ? "never started" : "not tried again"}: ${why}${after}`,
+      attempts,
+    });
 }
 
 /** A host that failed: an error, or for call a nonzero exit. */

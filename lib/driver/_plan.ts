@@ -33,8 +33,11 @@ export interface Plan<R> {
    * connection-reuse ssh options (none without reuse).
    */
   argv(host: Host, index: number, connection: readonly string[]): string[];
-  /** The result of the host at `index`, whose process exited on its own. */
-  result(host: Host, exited: Exited, files: OutputFiles, index: number): R;
+  /**
+   * The result of the host at `index`, whose process exited on its own, or its error (a refusal
+   * that only the operation recognizes).
+   */
+  result(host: Host, exited: Exited, files: OutputFiles, index: number): R | ParallaxError;
   /** Local cleanup for a host that failed (a folder made for it that holds nothing). */
   discard?(index: number): Promise<void>;
 }

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { after, type Timer } from "../runtime/_timer.ts";
 import type { JobSpec, ProcessEnd } from "./_protocol.ts";
 
 /** A job for the engine: a {@linkcode JobSpec} without its id, which the engine assigns. */
@@ -25,8 +26,17 @@ export type JobEnd =
 export interface JobObserver {
   /** A chunk of output of a job that streams its output. */
   output?(index: number, stream: "stdout" | "stderr", data: Uint8Array): void;
-  /** A job has ended (each job exactly once, in the order they end). */
-  end(index: number, end: JobEnd): void;
+  /**
+   * A job has ended (each job once, in the order they end). Returning `{ retryAfterMs }` asks
+   * for the job to run again after that pause instead: `end` is then told again when that attempt
+   * ends, or (`not-started`) when the run is halted or cancelled before it starts.
+   */
+  end(index: number, end: JobEnd): void | Retry;
+}
+
+/** A request to run a job again after a pause. */
+export interface Retry {
+  readonly retryAfterMs: number;
 }
 
 /** Options of a run. */
@@ -44,9 +54,16 @@ export interface RunOptions {
 export class RunQueue {
   /** Running jobs by index, each with the function that cancels it. */
   readonly running = new Map<number, () => void>();
+  /** Called when a retry is due, so that the engine can start it. */
+  wake: () => void = () => {};
   #next = 0;
   #ended = 0;
   #cancelled = false;
+  #halted = false;
+  /** Jobs waiting for their retry, and the timer that makes each ready. */
+  readonly #waiting = new Map<number, Timer>();
+  /** Jobs whose retry is due, in the order they became due. */
+  #ready: number[] = [];
   #resolve = () => {};
   readonly done = new Promise<void>((resolve) => this.#resolve = resolve);
 
@@ -57,38 +74,56 @@ export class RunQueue {
   /** The next job to start, if the run may start one now. */
   peek(): JobRequest | undefined {
     if (this.#cancelled || this.running.size >= this.options.limit) return undefined;
-    return this.jobs[this.#next];
+    return this.jobs[this.#ready[0] ?? this.#next];
   }
 
-  /** Takes the job {@linkcode peek} showed; returns its index. */
+  /** Takes the job {@linkcode peek} showed (a due retry first); returns its index. */
   take(): number {
-    return this.#next++;
+    return this.#ready.shift() ?? this.#next++;
   }
 
-  /** Never starts the queued jobs; lets the running ones finish. */
+  /** Never starts the queued jobs (retries included); lets the running ones finish. */
   halt(): void {
-    while (this.#next < this.jobs.length) this.end(this.#next++, { kind: "not-started" });
+    this.#halted = true;
+    this.#endUnstarted();
   }
 
   /** Never starts the queued jobs; cancels the running ones; resolves when all have ended. */
   cancel(): Promise<void> {
     if (!this.#cancelled) {
       this.#cancelled = true;
-      while (this.#next < this.jobs.length) this.end(this.#next++, { kind: "not-started" });
+      this.#endUnstarted();
       for (const cancel of this.running.values()) cancel();
     }
     return this.done;
   }
 
-  /** Records the end of the job at `index`. */
+  /** Records the end of the job at `index` (or schedules its retry, if the observer asks). */
   end(index: number, end: JobEnd): void {
     if (end.kind === "lost" && this.#cancelled) end = { ...end, cancelled: true };
     this.running.delete(index);
-    this.#ended++;
+    let retry: Retry | void = undefined;
     try {
-      this.options.observer.end(index, end);
+      retry = this.options.observer.end(index, end);
     } finally {
-      if (this.#ended === this.jobs.length) this.#resolve();
+      if (retry !== undefined && !this.#cancelled && !this.#halted) {
+        this.#waiting.set(index, after(retry.retryAfterMs, () => this.#due(index)));
+      } else if (++this.#ended === this.jobs.length) this.#resolve();
     }
+  }
+
+  #due(index: number): void {
+    this.#waiting.delete(index);
+    this.#ready.push(index);
+    this.wake();
+  }
+
+  #endUnstarted(): void {
+    const unstarted = [...this.#ready, ...this.#waiting.keys()];
+    for (const timer of this.#waiting.values()) timer.clear();
+    this.#waiting.clear();
+    this.#ready = [];
+    while (this.#next < this.jobs.length) unstarted.push(this.#next++);
+    for (const index of unstarted) this.end(index, { kind: "not-started" });
   }
 }

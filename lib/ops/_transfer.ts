@@ -40,6 +40,7 @@ export interface TransferResult {
   readonly host: string;
   readonly path: string;
   readonly durationMs: number;
+  readonly attempts: number;
   readonly stderr: string;
   toJSON(): ResultRecord<ErrorKind>;
 }
@@ -62,10 +63,11 @@ export function transferPlan(
     keepOutput: true,
     printOut: false,
     argv,
-    result: (host, { durationMs, stderr }, _files, index) => ({
+    result: (host, { durationMs, stderr, attempts }, _files, index) => ({
       host: host.key,
       path: path(index),
       durationMs,
+      attempts,
       stderr: decode(stderr),
       toJSON: () =>
         toRecord<ErrorKind>({
@@ -77,6 +79,7 @@ export function transferPlan(
           stdout: new Uint8Array(),
           stderr: concatBytes(stderr),
           durationMs,
+          attempts,
           path: path(index),
         }),
     }),

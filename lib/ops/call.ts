@@ -7,12 +7,15 @@
 import { drive } from "../driver/_drive.ts";
 import type { HostObserver } from "../driver/_plan.ts";
 import { type HostsInput, parseHosts } from "../hosts/parse.ts";
-import type { ErrorKind, ParallaxError } from "../parallax_error.ts";
+import { type PerHost, stringFor } from "../hosts/per_host.ts";
+import { type ErrorKind, ParallaxError } from "../parallax_error.ts";
+import { concatBytes, decode, sharedBytes } from "../runtime/_bytes.ts";
 import { type ResultRecord, toRecord } from "../record.ts";
 import { DEFAULT_CALL_TIMEOUT, resolveSettings } from "../settings/_settings.ts";
 import type { CommonOptions } from "../settings/options.ts";
-import { withLifeline } from "../ssh/_remote_command.ts";
+import { remoteCommandLine } from "../ssh/_remote_command.ts";
 import { sshArgv } from "../ssh/_ssh_argv.ts";
+import { sudoInputPrefix, sudoMarker, sudoRefusal, type SudoRequest } from "../ssh/_sudo.ts";
 import { HeldOutput } from "./_held_output.ts";
 
 /** What a host's command produced. A nonzero exit code is a result, not an error. */
@@ -29,8 +32,10 @@ export interface CallResult {
   readonly stdoutBytes: Uint8Array;
   /** Standard error exactly as received. */
   readonly stderrBytes: Uint8Array;
-  /** Milliseconds from the start of ssh to its exit. */
+  /** Milliseconds from the start of ssh to its exit (of the last attempt). */
   readonly durationMs: number;
+  /** How many times ssh was started for this host: 1, more after `retries`. */
+  readonly attempts: number;
   /** The file in `outdir` that holds this host's stdout. */
   readonly outFile?: string;
   /** The file in `errdir` that holds this host's stderr. */
@@ -48,7 +53,11 @@ export interface CallOptions extends CommonOptions {
    * @default {true}
    */
   inline?: boolean;
-  /** Text or bytes written to every host's stdin; without it, stdin is empty. */
+  /**
+   * Text or bytes written to every host's stdin; without it, stdin is empty. All hosts share one
+   * copy, in memory the workers share; bytes that are already in a `SharedArrayBuffer` are used as
+   * they are, with no copy at all (for a large input).
+   */
   input?: string | Uint8Array;
   /**
    * Write each line of output as it arrives, prefixed with `host: ` (stdout lines to stdout,
@@ -69,6 +78,21 @@ export interface CallOptions extends CommonOptions {
    */
   stopRemote?: boolean;
   /**
+   * Run the command under `sudo` on each host: `true` as root, or a user name. sudo must need no
+   * password, or be given `sudoPassword`; it never waits at a prompt. A host where sudo refuses
+   * (a wrong or missing password, a user who may not sudo) is a `ParallaxError` of kind `auth`
+   * whose message names sudo; the command did not run there. The command runs with `sh -c` as
+   * that user (sudo's `-H`: its home), with `input` on its stdin, and `stopRemote` stops it as
+   * usual.
+   */
+  sudo?: boolean | string;
+  /**
+   * sudo's password on the hosts. It is written to ssh's stdin, ahead of `input`, and read by the
+   * remote shell and sudo from there: it never appears in any process's arguments or
+   * environment, nor in a file, on either side.
+   */
+  sudoPassword?: string;
+  /**
    * Called with each host's result or error as soon as that host finishes, in the order they
    * finish (the returned map keeps input order). An exception it throws rejects the call once
    * every host has finished.
@@ -83,7 +107,8 @@ export interface CallOptions extends CommonOptions {
  *
  * @param hosts `"[user@]host[:port]"` strings, `[host, port?, user?]` tuples, `{ host, port?,
  * user? }` objects, or one whitespace-separated string.
- * @param command The remote command line, run by the remote user's shell.
+ * @param command The remote command line, run by the remote user's shell; or a function that
+ * gives each host its own (see {@linkcode PerHost}).
  * @param options See {@linkcode CallOptions}.
  * @returns A map from each host's key (a string entry exactly as written) to its result or error,
  * in input order.
@@ -106,7 +131,7 @@ export interface CallOptions extends CommonOptions {
  */
 export function call(
   hosts: HostsInput,
-  command: string,
+  command: PerHost<string>,
   options: CallOptions = {},
 ): Promise<Map<string, CallResult | ParallaxError>> {
   return callWith(hosts, command, options);
@@ -119,37 +144,65 @@ export function call(
  */
 export async function callWith(
   hosts: HostsInput,
-  command: string,
+  command: PerHost<string>,
   options: CallOptions,
   observer: HostObserver<CallResult> = {},
 ): Promise<Map<string, CallResult | ParallaxError>> {
-  if (typeof command !== "string" || command.trim() === "") {
-    throw new TypeError(`Cannot call an empty command: ${JSON.stringify(command)}`);
-  }
-  if (command.includes("\0")) throw new TypeError("Cannot call a command that contains NUL");
+  if (typeof command !== "function") checkCommand(command);
   const parsed = parseHosts(hosts);
   const settings = resolveSettings(options, DEFAULT_CALL_TIMEOUT);
   const { inline = true, input, printOut = false, stopRemote = true } = options;
   if (input !== undefined && typeof input !== "string" && !(input instanceof Uint8Array)) {
     throw new TypeError("Cannot use input: expected a string or a Uint8Array");
   }
-  const bytes = input === undefined
+  const sudo = sudoRequest(options);
+  const given = input === undefined
     ? null
     : typeof input === "string"
     ? new TextEncoder().encode(input)
     : input;
-  const sent = stopRemote ? withLifeline(command, bytes?.byteLength ?? 0) : command;
+  const inputBytes = given?.byteLength ?? 0;
+  const prefix = sudo === null ? null : sudoInputPrefix(sudo);
+  // One copy for every host, in memory the workers share (none if the caller's is shared).
+  const parts = [prefix, given].filter((part) => part !== null && part.byteLength > 0);
+  const stdin = parts.length === 0 ? null : sharedBytes(parts as Uint8Array[]);
+  const line = (text: string) => remoteCommandLine(text, inputBytes, stopRemote, sudo);
+  const fixed = typeof command === "function" ? null : line(command);
+  const lines: string[] = [];
   const onResult = options.onResult;
   return await drive(parsed, settings, {
     program: settings.sshPath,
     meaning: "command",
-    input: bytes,
+    input: stdin,
     lifeline: stopRemote,
     keepOutput: inline,
     printOut,
-    argv: (host, _index, connection) => sshArgv(host, sent, settings, connection),
-    result: (host, { exitCode, stdout, stderr, durationMs }, files) =>
-      callResult({ host: host.key, exitCode, durationMs, ...files }, stdout, inline ? stderr : []),
+    prepare: typeof command === "function"
+      ? (host, index) => {
+        lines[index] = line(stringFor(command, host, index, checkCommand));
+        return Promise.resolve();
+      }
+      : undefined,
+    argv: (host, index, connection) => sshArgv(host, fixed ?? lines[index], settings, connection),
+    result: (host, { exitCode, stdout, stderr, durationMs, attempts }, files) => {
+      const refused = sudo !== null && exitCode === 1 ? sudoRefusal(decode(stderr), sudo) : null;
+      if (refused !== null) {
+        return new ParallaxError({
+          host: host.key,
+          kind: "auth",
+          reason: refused,
+          stderr: decode(stderr),
+          stderrBytes: concatBytes(stderr),
+          durationMs,
+          attempts,
+        });
+      }
+      return callResult(
+        { host: host.key, exitCode, durationMs, attempts, ...files },
+        stdout,
+        inline ? stderr : [],
+      );
+    },
   }, {
     ...observer,
     result(result) {
@@ -157,6 +210,48 @@ export async function callWith(
       observer.result?.(result);
     },
   });
+}
+
+/**
+ * Checks a command line: not empty, no NUL.
+ *
+ * @throws {TypeError} Saying which.
+ */
+function checkCommand(command: unknown): string {
+  if (typeof command !== "string" || command.trim() === "") {
+    throw new TypeError(`Cannot call an empty command: ${JSON.stringify(command)}`);
+  }
+  if (command.includes("\0")) throw new TypeError("Cannot call a command that contains NUL");
+  return command;
+}
+
+/**
+ * The sudo request of the options, or null.
+ *
+ * @throws {TypeError} For a malformed user or password.
+ */
+function sudoRequest(options: CallOptions): SudoRequest | null {
+  const { sudo, sudoPassword } = options;
+  if (sudoPassword !== undefined) {
+    if (typeof sudoPassword !== "string" || /[\n\r\0]/.test(sudoPassword)) {
+      throw new TypeError("Cannot use sudoPassword: expected a string without newlines");
+    }
+    if (sudo === undefined || sudo === false) {
+      throw new TypeError("Cannot use sudoPassword without sudo: set sudo to true or a user name");
+    }
+  }
+  if (sudo === undefined || sudo === false) return null;
+  const user = sudo === true ? "root" : sudo;
+  if (
+    typeof user !== "string" || user === "" || user.startsWith("-") || /[\s\p{Cc}]/u.test(user)
+  ) {
+    throw new TypeError(`Cannot use sudo ${JSON.stringify(sudo)}: expected true or a user name`);
+  }
+  return {
+    user,
+    marker: sudoMarker(),
+    ...(sudoPassword !== undefined ? { password: sudoPassword } : {}),
+  };
 }
 
 /** A result whose streams are held as read until someone asks for them. */
@@ -191,6 +286,7 @@ function callResult(
         stdout: out.bytes(),
         stderr: err.bytes(),
         durationMs: fields.durationMs,
+        attempts: fields.attempts,
       });
     },
   };

@@ -5,6 +5,7 @@
  */
 
 import type { HostsInput } from "../hosts/parse.ts";
+import type { PerHost } from "../hosts/per_host.ts";
 import type { ParallaxError } from "../parallax_error.ts";
 import { type CallOptions, type CallResult, callWith } from "./call.ts";
 
@@ -49,7 +50,7 @@ export type CallEvent =
  */
 export async function* callStream(
   hosts: HostsInput,
-  command: string,
+  command: PerHost<string>,
   options: CallOptions = {},
 ): AsyncGenerator<CallEvent, void, undefined> {
   const queue: CallEvent[] = [];

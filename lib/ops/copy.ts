@@ -6,6 +6,7 @@
 
 import { drive } from "../driver/_drive.ts";
 import type { HostsInput } from "../hosts/parse.ts";
+import { type PerHost, stringFor } from "../hosts/per_host.ts";
 import type { ErrorKind, ParallaxError } from "../parallax_error.ts";
 import type { ResultRecord } from "../record.ts";
 import type { TransferOptions } from "../settings/options.ts";
@@ -25,8 +26,10 @@ export interface CopyResult {
   readonly host: string;
   /** The remote destination, as given. */
   readonly path: string;
-  /** Milliseconds from the start of scp to its exit. */
+  /** Milliseconds from the start of scp to its exit (of the last attempt). */
   readonly durationMs: number;
+  /** How many times scp was started for this host: 1, more after `retries`. */
+  readonly attempts: number;
   /** What scp printed on stderr (usually nothing). */
   readonly stderr: string;
   /** The result as a JSON record, the shape of the CLI's `--json` lines. */
@@ -40,7 +43,8 @@ export interface CopyResult {
  * @param hosts As for {@linkcode call}.
  * @param src A local file or folder, or an array of them.
  * @param dst The remote destination (relative to the remote user's home unless absolute); with
- * several sources, a folder.
+ * several sources, a folder. Or a function that gives each host its own (see
+ * {@linkcode PerHost}).
  * @param options See {@linkcode CopyOptions}.
  * @returns A map from each host's key to its {@linkcode CopyResult} or {@linkcode ParallaxError}.
  * @throws {Deno.errors.NotFound} For a missing local source, before any host is contacted.
@@ -62,24 +66,32 @@ export interface CopyResult {
 export async function copy(
   hosts: HostsInput,
   src: string | readonly string[],
-  dst: string,
+  dst: PerHost<string>,
   options: CopyOptions = {},
 ): Promise<Map<string, CopyResult | ParallaxError>> {
   const sources = (typeof src === "string" ? [src] : [...src]).map((s) =>
     checkPathArgument(s, "local source")
   );
   if (sources.length === 0) throw new TypeError("Cannot copy: no local source given");
-  checkPathArgument(dst, "remote destination");
+  const checkDst = (path: string) => checkPathArgument(path, "remote destination");
+  if (typeof dst !== "function") checkDst(dst);
   const { hosts: parsed, settings, transfer } = prepareTransfer(hosts, options);
   await checkLocalSources(sources, transfer.recursive);
+  const dsts: string[] = [];
   return await drive(
     parsed,
     settings,
     transferPlan(
       transfer,
-      (host, _index, connection) =>
-        scpUploadArgv({ host, settings, transfer, connection }, sources, dst),
-      () => dst,
+      (host, index, connection) =>
+        scpUploadArgv({ host, settings, transfer, connection }, sources, dsts[index]),
+      (index) => dsts[index],
+      {
+        prepare(host, index) {
+          dsts[index] = stringFor(dst, host, index, checkDst);
+          return Promise.resolve();
+        },
+      },
     ),
     { result: options.onResult },
   );

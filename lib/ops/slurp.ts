@@ -7,6 +7,7 @@
 import { drive } from "../driver/_drive.ts";
 import { removeIfPresent, safeNames } from "../driver/_output_files.ts";
 import type { HostsInput } from "../hosts/parse.ts";
+import { type PerHost, stringFor } from "../hosts/per_host.ts";
 import type { ErrorKind, ParallaxError } from "../parallax_error.ts";
 import type { ResultRecord } from "../record.ts";
 import { dirnamePath, isAbsolutePath, joinPath, normalizePath } from "../runtime/_path.ts";
@@ -33,8 +34,10 @@ export interface SlurpResult {
   readonly host: string;
   /** The local path written: `<localdir>/<host folder>/<dst>`. */
   readonly path: string;
-  /** Milliseconds from the start of scp to its exit. */
+  /** Milliseconds from the start of scp to its exit (of the last attempt). */
   readonly durationMs: number;
+  /** How many times scp was started for this host: 1, more after `retries`. */
+  readonly attempts: number;
   /** What scp printed on stderr (usually nothing). */
   readonly stderr: string;
   /** The result as a JSON record, the shape of the CLI's `--json` lines. */
@@ -47,7 +50,8 @@ export interface SlurpResult {
  * no two hosts share one: the same file from 100 hosts lands as 100 files.
  *
  * @param hosts As for {@linkcode call}.
- * @param src The remote file or folder, taken literally (no remote shell, no globbing).
+ * @param src The remote file or folder, taken literally (no remote shell, no globbing); or a
+ * function that gives each host its own (see {@linkcode PerHost}).
  * @param dst A relative path inside each host's folder.
  * @param options See {@linkcode SlurpOptions}.
  * @returns A map from each host's key to its {@linkcode SlurpResult} or {@linkcode ParallaxError}.
@@ -69,11 +73,12 @@ export interface SlurpResult {
  */
 export async function slurp(
   hosts: HostsInput,
-  src: string,
+  src: PerHost<string>,
   dst: string,
   options: SlurpOptions = {},
 ): Promise<Map<string, SlurpResult | ParallaxError>> {
-  checkPathArgument(src, "remote source");
+  const checkSrc = (path: string) => checkPathArgument(path, "remote source");
+  if (typeof src !== "function") checkSrc(src);
   checkPathArgument(dst, "local destination");
   if (isAbsolutePath(dst)) {
     throw new TypeError(`Cannot slurp to '${dst}': the destination must be relative to localdir`);
@@ -89,16 +94,18 @@ export async function slurp(
   const missing = missingWritePermission(localdir);
   /** Folders made for each host, deepest last: removed again if the host fails and they are empty. */
   const made: string[][] = parsed.map(() => []);
+  const srcs: string[] = [];
   return await drive(
     parsed,
     settings,
     transferPlan(
       transfer,
       (host, index, connection) =>
-        scpDownloadArgv({ host, settings, transfer, connection }, src, targets[index]),
+        scpDownloadArgv({ host, settings, transfer, connection }, srcs[index], targets[index]),
       (index) => targets[index],
       {
-        async prepare(_host, index) {
+        async prepare(host, index) {
+          srcs[index] = stringFor(src, host, index, checkSrc);
           if (missing !== null) {
             throw new Error(`cannot write local folder '${localdir}': ${missing}`);
           }

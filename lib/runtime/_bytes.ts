@@ -23,3 +23,21 @@ const decoder = new TextDecoder();
 export function decode(bytes: Uint8Array | readonly Uint8Array[]): string {
   return decoder.decode(bytes instanceof Uint8Array ? bytes : concatBytes(bytes));
 }
+
+/**
+ * The parts joined into memory that every worker can read without a copy of its own (a
+ * `SharedArrayBuffer`): one copy, whatever the number of hosts. One part that is shared already is
+ * used as it is.
+ */
+export function sharedBytes(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1 && parts[0].buffer instanceof SharedArrayBuffer) return parts[0];
+  const all = new Uint8Array(
+    new SharedArrayBuffer(parts.reduce((sum, part) => sum + part.byteLength, 0)),
+  );
+  let offset = 0;
+  for (const part of parts) {
+    all.set(part, offset);
+    offset += part.byteLength;
+  }
+  return all;
+}

@@ -16,6 +16,9 @@ export const DEFAULT_LIMIT = 32;
 export const DEFAULT_CALL_TIMEOUT = 60;
 /** The longest timeout: 30 days, in seconds. */
 export const MAX_TIMEOUT = 30 * 24 * 3600;
+
+/** The most retries a call takes (beyond, a host that never answers is better reported). */
+const MAX_RETRIES = 100;
 /** Seconds ssh waits for a connection. */
 export const DEFAULT_CONNECT_TIMEOUT = 10;
 /** Milliseconds between SIGTERM and SIGKILL. */
@@ -47,6 +50,8 @@ export interface Settings {
   readonly batchPauseMs: number;
   /** Failures allowed: in the whole run (`count`) or per batch (`percent`); null: no limit. */
   readonly maxFailures: BatchSize | null;
+  /** Extra attempts for a host whose connection failed. */
+  readonly retries: number;
 }
 
 /** A size: a number of hosts, or a percentage of them. */
@@ -84,6 +89,7 @@ export function resolveSettings(options: CommonOptions, defaultTimeout: number):
     batch,
     batchPause = 0,
     maxFailures,
+    retries = 0,
   } = options;
   requireInteger("limit", limit, 1);
   if (
@@ -95,6 +101,7 @@ export function resolveSettings(options: CommonOptions, defaultTimeout: number):
     );
   }
   requireInteger("connectTimeout", connectTimeout, 1);
+  requireInteger("retries", retries, 0, MAX_RETRIES);
   if (port !== undefined) requireInteger("port", port, 1, 65535);
   if (poolSize !== undefined) requireInteger("poolSize", poolSize, 1);
   if (user !== undefined) checkName(user, "user", `with user '${user}'`);
@@ -139,6 +146,7 @@ export function resolveSettings(options: CommonOptions, defaultTimeout: number):
     ),
     batchPauseMs: pauseMs(batchPause),
     maxFailures: maxFailures === undefined ? null : sizeOf("maxFailures", maxFailures, 0),
+    retries,
   });
 }
 

@@ -122,6 +122,16 @@ export interface CommonOptions {
    */
   maxFailures?: number | string;
   /**
+   * Try a host again, up to this many times, when its attempt failed with kind `connect` (the
+   * connection was refused, timed out or not resolved: nothing ran on the host), after a growing
+   * pause: 1 s, 2 s, 4 s… at most 30 s. Never for any other kind, so a command is never run
+   * twice. Results and errors say how many `attempts` were made; a retry does not count against
+   * `maxFailures` unless it is the last.
+   *
+   * @default {0}
+   */
+  retries?: number;
+  /**
    * A pool to run on. Without one, the call starts its own and closes it before returning.
    */
   pool?: Pool;

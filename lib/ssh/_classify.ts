@@ -16,6 +16,8 @@ export interface Exited {
   readonly stdout: readonly Uint8Array[];
   readonly stderr: readonly Uint8Array[];
   readonly durationMs: number;
+  /** How many times the job was started (more than once after retries). */
+  readonly attempts: number;
 }
 
 /** ssh's own exit status for its failures; a remote command's status is passed through. */
@@ -50,23 +52,27 @@ export type ExitMeaning = "command" | "transfer";
  * Classifies a job's end for host `key`.
  *
  * @param program The program the job ran, for messages about starting it.
+ * @param attempts How many times the job has been started, this time included.
  */
 export function classify(
   key: string,
   end: JobEnd,
   program: string,
   meaning: ExitMeaning,
+  attempts: number,
 ): Exited | ParallaxError {
   if (end.kind === "not-started") {
     return new ParallaxError({
       host: key,
       kind: "cancelled",
       reason: "cancelled before it started",
+      attempts,
     });
   }
   if (end.kind === "lost") {
     return new ParallaxError({
       host: key,
+      attempts,
       kind: end.cancelled ? "cancelled" : "local",
       reason: end.cancelled
         ? `cancelled (${end.reason}); its process was killed`
@@ -87,6 +93,7 @@ export function classify(
       stderr: stderr(),
       stderrBytes: concatBytes(ran.stderr),
       durationMs: ran.durationMs,
+      attempts,
       cause,
       ...(kind === "transfer" && ran.exitCode !== null ? { exitCode: ran.exitCode } : {}),
     });
@@ -136,6 +143,7 @@ export function classify(
     stdout: ran.stdout,
     stderr: ran.stderr,
     durationMs: ran.durationMs,
+    attempts,
   };
 }
 

@@ -18,20 +18,27 @@
  * @module
  */
 
+import { SUDO_GROUP, type SudoRequest, withSudo } from "./_sudo.ts";
+
 /**
- * The remote stop: SIGTERM to the login shell's process group, SIGKILL two seconds later. The
- * watcher ignores SIGTERM itself, so that it lives to send the SIGKILL.
+ * The remote stop, if the command still runs: SIGTERM to the process group `group`, SIGKILL two
+ * seconds later. The watcher ignores SIGTERM itself, so that it lives to send the SIGKILL.
  */
-const STOP_GROUP = "kill -0 $$ && { trap '' TERM; kill -TERM -$$; sleep 2; kill -KILL -$$; }";
+function stopGroup(group: string): string {
+  return `kill -0 $$ && { trap '' TERM; kill -TERM -${group}; sleep 2; kill -KILL -${group}; }`;
+}
 
 /**
  * The command line sent to the host, which runs `command` with `inputBytes` bytes of stdin (the
  * rest of stdin is the lifeline) and exits with its status. Without input, the command runs in
  * the login shell itself and the watcher is one background subshell that reads with a builtin:
  * one extra process on the host.
+ *
+ * @param group The process group to stop, as a shell word: the login shell's (`$$`), or the one
+ * a wrapper passes in (see `_sudo.ts`).
  */
-export function withLifeline(command: string, inputBytes: number): string {
-  const watcher = `{ while read -r _; do :; done; ${STOP_GROUP}; } <&3 >/dev/null 2>&1 &`;
+export function withLifeline(command: string, inputBytes: number, group = "$$"): string {
+  const watcher = `{ while read -r _; do :; done; ${stopGroup(group)}; } <&3 >/dev/null 2>&1 &`;
   if (inputBytes === 0) {
     return ["exec 3<&0", watcher, "{", command, "} </dev/null 3<&-"].join("\n");
   }
@@ -41,4 +48,18 @@ export function withLifeline(command: string, inputBytes: number): string {
     command,
     ") 3<&-",
   ].join("\n");
+}
+
+/**
+ * The command line a call sends: `command` as given, with the lifeline when `stopRemote`, run
+ * through sudo when `sudo` is given.
+ */
+export function remoteCommandLine(
+  command: string,
+  inputBytes: number,
+  stopRemote: boolean,
+  sudo: SudoRequest | null,
+): string {
+  if (sudo === null) return stopRemote ? withLifeline(command, inputBytes) : command;
+  return withSudo(stopRemote ? withLifeline(command, inputBytes, SUDO_GROUP) : command, sudo);
 }
