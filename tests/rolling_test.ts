@@ -3,7 +3,7 @@ import { assert, assertEquals, assertStringIncludes } from "./fixture/assert.ts"
 import { startSshd } from "./fixture/sshd.ts";
 import { cli, denoRun, ROOT } from "./fixture/deno_run.ts";
 import { withScript, withTempDir } from "./fixture/temp_dir.ts";
-import { call, type CallResult, copy, type ParallaxError, slurp } from "../mod.ts";
+import { call, type CallResult, copy, isOk, type ParallaxError, slurp } from "../mod.ts";
 
 /** Each host prints when it started and ended (remote clock, ns). */
 const STAMPED = 'echo "S $(date +%s%N)"; sleep 0.3; echo "E $(date +%s%N)"';
@@ -314,4 +314,34 @@ Deno.test("CLI: skipped hosts in every output mode, --failed-hosts reruns exactl
   assertEquals(retried.code, 4);
   assertEquals(JSON.parse(retried.stdout).attempts, 2);
   assertEquals(JSON.parse(retried.stdout).kind, "connect");
+});
+
+Deno.test("a per-host function that throws counts against maxFailures; the failure is told before the hosts it skips", async () => {
+  await using sshd = await startSshd({ aliases: 4 });
+  const hosts = sshd.aliases;
+  const asked: number[] = [];
+  const order: string[] = [];
+  const results = await call(hosts, (_host, index) => {
+    asked.push(index);
+    if (index === 0) throw new Error("no command");
+    return "true";
+  }, {
+    sshExtra: sshd.sshExtra,
+    batch: 2,
+    maxFailures: 0,
+    onResult: (result) => order.push(`${result.host}:${isOk(result) ? "ok" : "failed"}`),
+  });
+  assertEquals(failed(results.get(hosts[0])).kind, "local");
+  for (const host of hosts.slice(1)) assertEquals(failed(results.get(host)).kind, "skipped");
+  assertEquals(asked, [0], "asked for hosts that never started");
+  assertEquals(order[0], `${hosts[0]}:failed`);
+
+  const queue: string[] = [];
+  await call(hosts, "exit 1", {
+    sshExtra: sshd.sshExtra,
+    limit: 1,
+    maxFailures: 0,
+    onResult: (result) => queue.push(result.host),
+  });
+  assertEquals(queue[0], hosts[0], "the failing host comes first");
 });

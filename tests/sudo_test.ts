@@ -80,6 +80,14 @@ Deno.test("sudo with a password: runs as root or a named user, with input; the p
       .get(sshd.aliases[0]),
   );
   assertEquals(asUser.stdout, `${nonSudoer}\n/home/${nonSudoer}\n`);
+  const named = ok(
+    (await call([sshd.aliases[1]], "echo $PARALLAX_HOST $PARALLAX_NODENUM", {
+      ...base,
+      sudo: true,
+    }))
+      .get(sshd.aliases[1]),
+  );
+  assertEquals(named.stdout, `${sshd.aliases[1]} 0\n`, "sudo dropped PARALLAX_HOST");
   const exit = ok((await call([sshd.aliases[0]], "echo out; exit 1", { ...base, sudo: true }))
     .get(sshd.aliases[0]));
   assertEquals([exit.exitCode, exit.stdout], [1, "out\n"], "the command's own exit 1 is a result");
@@ -107,6 +115,7 @@ Deno.test("sudo refusals are kind auth and name sudo: wrong password, none given
   ] as const;
   for (const [error, says] of messages) {
     assertEquals(error.kind, "auth", error.message);
+    assertEquals(error.stderr.includes("parallax-sudo"), false, error.stderr);
     assertStringIncludes(error.message, "sudo refused to run the command as root");
     assertStringIncludes(error.message, says);
   }

@@ -25,6 +25,12 @@ import { Terminal } from "./_terminal.ts";
 
 const COMMANDS: readonly Command[] = ["call", "copy", "slurp", "persist"];
 
+/** Ctrl-C at a password prompt: the exit status of a process ended by SIGINT. */
+const EXIT_INTERRUPTED = 130;
+
+/** Ctrl-C typed at a password prompt (the terminal is raw there, so no SIGINT comes). */
+class Interrupted extends Error {}
+
 /** The exit status of a process whose stdout reader went away (as SIGPIPE would end it). */
 const EXIT_BROKEN_PIPE = 141;
 
@@ -41,6 +47,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return await run(argv, (c) => command = c);
   } catch (error) {
     const hint = `Try 'parallax ${command ? `${command} ` : ""}--help' for more information.`;
+    if (error instanceof Interrupted) return EXIT_INTERRUPTED;
     if (error instanceof UsageError || error instanceof TypeError || error instanceof RangeError) {
       printError(`${error.message}\n${hint}`);
       return 2;
@@ -91,6 +98,11 @@ async function run(argv: readonly string[], named: (command: Command) => void): 
         cli.askpass ? "-A" : "--sudo-ask"
       } reads the password from stdin when it is not a terminal; it cannot go with -I`,
     );
+  }
+  if (cli.failedHosts !== undefined) {
+    // Checked before any host is contacted: a long run must not end with its list lost.
+    const problem = await writeFailedHosts(cli.failedHosts, [], []);
+    if (problem !== null) throw new UsageError(problem);
   }
   const passwords = await readPasswords(asks);
   const password = cli.askpass ? passwords.shift() : undefined;
@@ -294,10 +306,11 @@ async function readFromTerminal(prompt: string): Promise<string> {
     while (true) {
       const n = await Deno.stdin.read(buffer);
       if (n === null || buffer[0] === 0x0d || buffer[0] === 0x0a) break;
-      if (buffer[0] === 0x03) throw new UsageError("no password given");
+      if (buffer[0] === 0x03) throw new Interrupted();
       if (buffer[0] === 0x7f) bytes.pop();
       else bytes.push(buffer[0]);
     }
+    if (bytes.length === 0) throw new UsageError("no password given");
     return new TextDecoder().decode(Uint8Array.from(bytes));
   } finally {
     Deno.stdin.setRaw(false);

@@ -122,24 +122,14 @@ export async function drive<R>(
     }
     await using _askpass = askpass;
 
-    // Each host's local preparation; a failure there is that host's alone.
-    const runnable: number[] = [];
-    const connections: string[][] = [];
-    for (const [index, host] of hosts.entries()) {
-      try {
-        await plan.prepare?.(host, index);
-      } catch (error) {
-        settle(
-          index,
-          new ParallaxError({ host: host.key, kind: "local", reason: errorMessage(error) }),
-        );
-        continue;
-      }
-      runnable.push(index);
-      connections.push(masters === null ? [] : await masters.connection(host, settings));
-    }
-    const jobs: JobRequest[] = runnable.map((index, j) => ({
-      argv: plan.argv(hosts[index], index, connections[j]),
+    const printers = new Map<number, Record<"stdout" | "stderr", LinePrinter>>();
+    /** Per host: how many times its job was started, and the last failed attempt's error. */
+    const attempts = new Array<number>(hosts.length).fill(0);
+    const lastFailure = new Map<number, ParallaxError>();
+    const discards: Promise<void>[] = [];
+    const failures = new FailureBudget(settings);
+    const job = (index: number, connection: readonly string[]): JobRequest => ({
+      argv: plan.argv(hosts[index], index, connection),
       env: {
         ...askpass?.env(),
         PARALLAX_HOST: hosts[index].host,
@@ -153,46 +143,59 @@ export async function drive<R>(
       streamOutput: plan.printOut || observer.output !== undefined,
       stdoutFile: files[index].outFile ?? null,
       stderrFile: files[index].errFile ?? null,
-    }));
-    const printers = new Map<number, Record<"stdout" | "stderr", LinePrinter>>();
-    /** Per host: how many times its job was started, and the last failed attempt's error. */
-    const attempts = new Array<number>(hosts.length).fill(0);
-    const lastFailure = new Map<number, ParallaxError>();
-    const discards: Promise<void>[] = [];
-    const failures = new FailureBudget(settings);
-    for (const [b, batch] of batchesOf(runnable.length, settings.batch).entries()) {
+    });
+    for (const [b, batch] of batchesOf(hosts.length, settings.batch).entries()) {
       const skip = failures.exceeded ?? (signal.aborted ? null : undefined);
       if (skip !== undefined) {
-        for (const j of batch) {
-          const host = hosts[runnable[j]];
-          settle(runnable[j], notStarted(host, skip));
-        }
+        for (const index of batch) settle(index, notStarted(hosts[index], skip));
         continue;
       }
       if (b > 0 && settings.batchPauseMs > 0) await delay(settings.batchPauseMs, signal);
-      const halt = new AbortController();
       failures.startBatch(batch.length);
-      await engine.run(batch.map((j) => jobs[j]), {
+      // Each host's local preparation, just before its batch; a failure is that host's alone,
+      // and counts against maxFailures like any other.
+      const runnable: number[] = [];
+      const connections: string[][] = [];
+      const jobs: JobRequest[] = [];
+      for (const index of batch) {
+        if (failures.exceeded !== null || signal.aborted) {
+          settle(index, notStarted(hosts[index], signal.aborted ? null : failures.exceeded));
+          continue;
+        }
+        try {
+          await plan.prepare?.(hosts[index], index);
+        } catch (error) {
+          const reason = errorMessage(error);
+          settle(index, new ParallaxError({ host: hosts[index].key, kind: "local", reason }));
+          failures.count();
+          continue;
+        }
+        const connection = masters === null ? [] : await masters.connection(hosts[index], settings);
+        runnable.push(index);
+        connections.push(connection);
+        jobs.push(job(index, connection));
+      }
+      const halt = new AbortController();
+      await engine.run(jobs, {
         limit: settings.limit,
         signal,
         halt: halt.signal,
         observer: {
           output(k, stream, data) {
-            const j = batch[k];
-            const key = hosts[runnable[j]].key;
+            const index = runnable[k];
+            const key = hosts[index].key;
             if (plan.printOut) {
-              if (!printers.has(j)) printers.set(j, printersFor(key));
-              printers.get(j)![stream].push(data);
+              if (!printers.has(index)) printers.set(index, printersFor(key));
+              printers.get(index)![stream].push(data);
             }
             observer.output?.(key, stream, data);
           },
           end(k, end) {
-            const j = batch[k];
-            const index = runnable[j];
+            const index = runnable[k];
             const host = hosts[index];
-            printers.get(j)?.stdout.flush();
-            printers.get(j)?.stderr.flush();
-            printers.delete(j);
+            printers.get(index)?.stdout.flush();
+            printers.get(index)?.stderr.flush();
+            printers.delete(index);
             if (end.kind === "not-started") {
               const halted = halt.signal.aborted && !signal.aborted;
               settle(
@@ -206,7 +209,7 @@ export async function drive<R>(
               ? exited
               : plan.result(host, exited, files[index], index);
             if (masters !== null && connected(end, exited)) {
-              masters.hold(host, settings, connections[j]);
+              masters.hold(host, settings, connections[k]);
             }
             if (
               result instanceof ParallaxError && result.kind === "connect" &&
@@ -217,18 +220,19 @@ export async function drive<R>(
               if (settings.verbose) {
                 logEnd(
                   host.key,
-                  jobs[j].argv,
+                  jobs[k].argv,
                   `${describe(end, result)}; retry in ${pauseMs / 1000} s`,
                 );
               }
               return { retryAfterMs: pauseMs };
             }
-            if (settings.verbose) logEnd(host.key, jobs[j].argv, describe(end, result));
+            if (settings.verbose) logEnd(host.key, jobs[k].argv, describe(end, result));
             if (result instanceof ParallaxError && plan.discard) {
               discards.push(plan.discard(index).catch(() => {}));
             }
-            if (failed(result) && failures.count()) halt.abort();
+            // The host's own end first, then the hosts it stops (in finishing order).
             settle(index, result);
+            if (failed(result) && failures.count()) halt.abort();
           },
         },
       });

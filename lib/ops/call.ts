@@ -9,7 +9,7 @@ import type { HostObserver } from "../driver/_plan.ts";
 import { type HostsInput, parseHosts } from "../hosts/parse.ts";
 import { type PerHost, stringFor } from "../hosts/per_host.ts";
 import { type ErrorKind, ParallaxError } from "../parallax_error.ts";
-import { concatBytes, decode, sharedBytes } from "../runtime/_bytes.ts";
+import { decode, sharedBytes } from "../runtime/_bytes.ts";
 import { type ResultRecord, toRecord } from "../record.ts";
 import { DEFAULT_CALL_TIMEOUT, resolveSettings } from "../settings/_settings.ts";
 import type { CommonOptions } from "../settings/options.ts";
@@ -190,9 +190,8 @@ export async function callWith(
         return new ParallaxError({
           host: host.key,
           kind: "auth",
-          reason: refused,
-          stderr: decode(stderr),
-          stderrBytes: concatBytes(stderr),
+          reason: refused.reason,
+          stderr: refused.said,
           durationMs,
           attempts,
         });

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { ParallaxError } from "../parallax_error.ts";
+import type { ParallaxError } from "../parallax_error.ts";
 import type { CallResult } from "./call.ts";
 import type { CopyResult } from "./copy.ts";
 import type { SlurpResult } from "./slurp.ts";
@@ -12,7 +12,7 @@ import type { SlurpResult } from "./slurp.ts";
 /**
  * Whether a host's entry is a success: a {@linkcode CallResult} with exit code 0, or any
  * {@linkcode CopyResult} or {@linkcode SlurpResult}; false for a {@linkcode ParallaxError} and a
- * nonzero exit. It narrows, so `[...results.values()].filter(isOk)` is a list of results.
+ * nonzero exit (and for anything that is not a result, such as `undefined`). It narrows, so `[...results.values()].filter(isOk)` is a list of results.
  *
  * @param value A value of a result map.
  * @returns True for a success.
@@ -30,6 +30,6 @@ import type { SlurpResult } from "./slurp.ts";
 export function isOk<T extends CallResult | CopyResult | SlurpResult>(
   value: T | ParallaxError,
 ): value is T {
-  if (value instanceof ParallaxError) return false;
+  if (typeof value !== "object" || value === null || value instanceof Error) return false;
   return !("exitCode" in value) || value.exitCode === 0;
 }

@@ -140,9 +140,9 @@ export function resolveSettings(options: CommonOptions, defaultTimeout: number):
     handleSignals: Boolean(handleSignals),
     exitOnSignal: Boolean(exitOnSignal),
     batch: Object.freeze(
-      (batch === undefined ? [] : Array.isArray(batch) ? batch : [batch]).map((size) =>
-        sizeOf("batch", size, 1)
-      ),
+      (batch === undefined ? [] : Array.isArray(batch) ? checkNotEmpty(batch) : [batch]).map((
+        size,
+      ) => sizeOf("batch", size, 1)),
     ),
     batchPauseMs: pauseMs(batchPause),
     maxFailures: maxFailures === undefined ? null : sizeOf("maxFailures", maxFailures, 0),
@@ -166,6 +166,11 @@ function sizeOf(name: string, value: unknown, min: number): BatchSize {
       JSON.stringify(value)
     }: expected an integer >= ${min} or a percentage like "20%"`,
   );
+}
+
+function checkNotEmpty<T>(sizes: readonly T[]): readonly T[] {
+  if (sizes.length === 0) throw new RangeError("Cannot use batch []: expected at least one size");
+  return sizes;
 }
 
 function pauseMs(seconds: unknown): number {

@@ -12,9 +12,10 @@
  * input, then the lifeline) to the command. Each refusal prints a marker line that no command
  * can predict and exits: the host's error is then kind `auth`.
  *
- * The command runs as `sh -c` under sudo, with the login shell's process group as `$1`, so that
- * the lifeline watcher (see `_remote_command.ts`), running as the sudo user, stops the command's
- * whole group.
+ * The command runs as `sh -c` under sudo (so sudo must allow the user to run `sh`), with the
+ * login shell's process group as `$1`, so that the lifeline watcher (see `_remote_command.ts`),
+ * running as the sudo user, stops the command's whole group; `PARALLAX_HOST` and
+ * `PARALLAX_NODENUM`, which sudo's clean environment drops, are set again.
  *
  * @module
  */
@@ -45,7 +46,13 @@ export function sudoMarker(): string {
  */
 export function withSudo(inner: string, request: SudoRequest): string {
   const target = `-H -u ${shellQuote(request.user)} --`;
-  const run = (flags: string) => `exec sudo ${flags} ${target} sh -c ${shellQuote(inner)} sh "$$"`;
+  // sudo resets the environment: the host's name and number travel as arguments.
+  const script = `[ -n "$2" ] && export PARALLAX_HOST="$2"\n` +
+    `[ -n "$3" ] && export PARALLAX_NODENUM="$3"\n${inner}`;
+  const run = (flags: string) =>
+    `exec sudo ${flags} ${target} sh -c ${
+      shellQuote(script)
+    } sh "$$" "\${PARALLAX_HOST-}" "\${PARALLAX_NODENUM-}"`;
   const needsNoPassword = `e=$(sudo -n ${target} sh -c : 2>&1 </dev/null)`;
   const refuse = `printf '%s %s\\n' ${shellQuote(request.marker)} "$e" >&2; exit 1`;
   if (request.password === undefined) {
@@ -67,15 +74,30 @@ export function sudoInputPrefix(request: SudoRequest): Uint8Array {
     : new TextEncoder().encode(`${request.password}\n${request.password}\n`);
 }
 
+/** What sudo said when it refused: the error's reason, and sudo's own lines. */
+export interface SudoRefusal {
+  readonly reason: string;
+  readonly said: string;
+}
+
+/** Lines sudo prints on the way to its verdict, which say nothing the verdict does not. */
+const NOISE = /^(?:Sorry, try again\.|sudo: no password was provided)$/;
+
 /** sudo's refusal in a host's stderr, or null when sudo ran the command. */
-export function sudoRefusal(stderr: string, request: SudoRequest): string | null {
+export function sudoRefusal(stderr: string, request: SudoRequest): SudoRefusal | null {
   // The refusal is the last the host printed: the command never ran.
   const at = stderr.lastIndexOf(request.marker);
   if (at === -1 || (at > 0 && stderr[at - 1] !== "\n")) return null;
-  const said = stderr.slice(at + request.marker.length).split("\n").map((line) => line.trim())
-    .filter((line) => line !== "").join("; ");
-  const hint = request.password === undefined && /password is required/.test(said)
+  const lines = stderr.slice(at + request.marker.length).split("\n").map((line) => line.trim())
+    .filter((line) => line !== "");
+  const verdict = lines.filter((line) => !NOISE.test(line));
+  const hint = request.password === undefined && lines.some((l) => /password is required/.test(l))
     ? " (give sudoPassword; CLI: --sudo-ask)"
     : "";
-  return `sudo refused to run the command as ${request.user}: ${said || "no reason given"}${hint}`;
+  return {
+    reason: `sudo refused to run the command as ${request.user}: ${
+      (verdict.length > 0 ? verdict : lines).join("; ") || "no reason given"
+    }${hint}`,
+    said: lines.length > 0 ? `${lines.join("\n")}\n` : "",
+  };
 }
