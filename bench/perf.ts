@@ -180,7 +180,7 @@ if (wanted("output")) {
     `32 hosts each printing 13.5 MB (${heldMiB.toFixed(0)} MiB in all), limit 32; ` +
       "RSS ÷ held: peak RSS over the bytes the caller holds at the end",
     [
-      { name: "xargs -P 32 ssh … | cat (pipe floor)", argv: xargsPiped(n, 32, command) },
+      { name: "xargs -P 32 ssh … piped to cat (pipe floor)", argv: xargsPiped(n, 32, command) },
       { name: "xargs -P 32 ssh … > /dev/null (file floor)", argv: xargs(n, 32, command) },
       { name: "parallax, inline, stdoutBytes read", argv: run({ read: "bytes" }), heldMiB },
       { name: "parallax, inline, stdout read", argv: run({ read: "text" }), heldMiB },
