@@ -27,6 +27,7 @@ export { call, type CallOptions, type CallResult } from "./lib/ops/call.ts";
 export { type CallEvent, callStream } from "./lib/ops/call_stream.ts";
 export { copy, type CopyOptions, type CopyResult } from "./lib/ops/copy.ts";
 export { slurp, type SlurpOptions, type SlurpResult } from "./lib/ops/slurp.ts";
+export type { TransferResult } from "./lib/ops/_transfer.ts";
 export { isOk } from "./lib/ops/is_ok.ts";
 export type { ResultRecord } from "./lib/record.ts";
 export type { CommonOptions, TransferOptions } from "./lib/settings/options.ts";

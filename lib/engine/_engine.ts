@@ -93,8 +93,7 @@ export class Engine {
    */
   run(jobs: readonly JobRequest[], options: RunOptions): Promise<void> {
     if (this.#closed) throw new TypeError("Cannot run on a closed pool: create a new Pool");
-    const queue = new RunQueue(jobs, options);
-    queue.wake = () => this.#pump();
+    const queue = new RunQueue(jobs, options, () => this.#pump());
     const { signal, halt } = options;
     const onAbort = () => queue.cancel();
     const onHalt = () => queue.halt();

@@ -54,8 +54,6 @@ export interface RunOptions {
 export class RunQueue {
   /** Running jobs by index, each with the function that cancels it. */
   readonly running = new Map<number, () => void>();
-  /** Called when a retry is due, so that the engine can start it. */
-  wake: () => void = () => {};
   #next = 0;
   #ended = 0;
   #cancelled = false;
@@ -67,7 +65,12 @@ export class RunQueue {
   #resolve = () => {};
   readonly done = new Promise<void>((resolve) => this.#resolve = resolve);
 
-  constructor(readonly jobs: readonly JobRequest[], readonly options: RunOptions) {
+  /** `wake` is called when a retry is due, so that the engine can start it. */
+  constructor(
+    readonly jobs: readonly JobRequest[],
+    readonly options: RunOptions,
+    private readonly wake: () => void,
+  ) {
     if (jobs.length === 0) this.#resolve();
   }
 

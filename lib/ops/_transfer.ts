@@ -35,13 +35,22 @@ export function prepareTransfer(hosts: HostsInput, options: TransferOptions): Tr
   return { hosts: parsed, settings, transfer: resolveTransferSettings(options) };
 }
 
-/** The result fields every transfer reports. */
+/**
+ * What every transfer reports for a host that succeeded: the fields `CopyResult` and
+ * `SlurpResult` share.
+ */
 export interface TransferResult {
+  /** The host's key, as in the result map. */
   readonly host: string;
+  /** The path the file went to (see the operation's result type). */
   readonly path: string;
+  /** Milliseconds from the start of scp to its exit (of the last attempt). */
   readonly durationMs: number;
+  /** How many times scp was started for this host: 1, more after `retries`. */
   readonly attempts: number;
+  /** What scp printed on stderr (usually nothing). */
   readonly stderr: string;
+  /** The result as a JSON record, the shape of the CLI's `--json` lines. */
   toJSON(): ResultRecord<ErrorKind>;
 }
 

@@ -164,8 +164,8 @@ export async function callWith(
   const inputBytes = given?.byteLength ?? 0;
   const prefix = sudo === null ? null : sudoInputPrefix(sudo);
   // One copy for every host, in memory the workers share (none if the caller's is shared).
-  const parts = [prefix, given].filter((part) => part !== null && part.byteLength > 0);
-  const stdin = parts.length === 0 ? null : sharedBytes(parts as Uint8Array[]);
+  const parts = [prefix, given].filter((part): part is Uint8Array => (part?.byteLength ?? 0) > 0);
+  const stdin = parts.length === 0 ? null : sharedBytes(parts);
   const line = (text: string) => remoteCommandLine(text, inputBytes, stopRemote, sudo);
   const fixed = typeof command === "function" ? null : line(command);
   const lines: string[] = [];

@@ -7,12 +7,16 @@
 import { drive } from "../driver/_drive.ts";
 import type { HostsInput } from "../hosts/parse.ts";
 import { type PerHost, stringFor } from "../hosts/per_host.ts";
-import type { ErrorKind, ParallaxError } from "../parallax_error.ts";
-import type { ResultRecord } from "../record.ts";
+import type { ParallaxError } from "../parallax_error.ts";
 import type { TransferOptions } from "../settings/options.ts";
 import { scpUploadArgv } from "../ssh/_scp_argv.ts";
 import { checkLocalSources } from "./_local_sources.ts";
-import { checkPathArgument, prepareTransfer, transferPlan } from "./_transfer.ts";
+import {
+  checkPathArgument,
+  prepareTransfer,
+  transferPlan,
+  type TransferResult,
+} from "./_transfer.ts";
 
 /** Options of {@linkcode copy}. */
 export interface CopyOptions extends TransferOptions {
@@ -21,19 +25,9 @@ export interface CopyOptions extends TransferOptions {
 }
 
 /** A host that received the files. */
-export interface CopyResult {
-  /** The host's key, as in the result map. */
-  readonly host: string;
+export interface CopyResult extends TransferResult {
   /** The remote destination, as given. */
   readonly path: string;
-  /** Milliseconds from the start of scp to its exit (of the last attempt). */
-  readonly durationMs: number;
-  /** How many times scp was started for this host: 1, more after `retries`. */
-  readonly attempts: number;
-  /** What scp printed on stderr (usually nothing). */
-  readonly stderr: string;
-  /** The result as a JSON record, the shape of the CLI's `--json` lines. */
-  toJSON(): ResultRecord<ErrorKind>;
 }
 
 /**

@@ -8,13 +8,17 @@ import { drive } from "../driver/_drive.ts";
 import { removeIfPresent, safeNames } from "../driver/_output_files.ts";
 import type { HostsInput } from "../hosts/parse.ts";
 import { type PerHost, stringFor } from "../hosts/per_host.ts";
-import type { ErrorKind, ParallaxError } from "../parallax_error.ts";
-import type { ResultRecord } from "../record.ts";
+import type { ParallaxError } from "../parallax_error.ts";
 import { dirnamePath, isAbsolutePath, joinPath, normalizePath } from "../runtime/_path.ts";
 import { missingWritePermission } from "../runtime/_permissions.ts";
 import type { TransferOptions } from "../settings/options.ts";
 import { scpDownloadArgv } from "../ssh/_scp_argv.ts";
-import { checkPathArgument, prepareTransfer, transferPlan } from "./_transfer.ts";
+import {
+  checkPathArgument,
+  prepareTransfer,
+  transferPlan,
+  type TransferResult,
+} from "./_transfer.ts";
 
 /** Options of {@linkcode slurp}. */
 export interface SlurpOptions extends TransferOptions {
@@ -29,19 +33,9 @@ export interface SlurpOptions extends TransferOptions {
 }
 
 /** A host whose file arrived. */
-export interface SlurpResult {
-  /** The host's key, as in the result map. */
-  readonly host: string;
+export interface SlurpResult extends TransferResult {
   /** The local path written: `<localdir>/<host folder>/<dst>`. */
   readonly path: string;
-  /** Milliseconds from the start of scp to its exit (of the last attempt). */
-  readonly durationMs: number;
-  /** How many times scp was started for this host: 1, more after `retries`. */
-  readonly attempts: number;
-  /** What scp printed on stderr (usually nothing). */
-  readonly stderr: string;
-  /** The result as a JSON record, the shape of the CLI's `--json` lines. */
-  toJSON(): ResultRecord<ErrorKind>;
 }
 
 /**
