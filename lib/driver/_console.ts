@@ -63,14 +63,23 @@ export class LinePrinter {
     this.#prefix = encoder.encode(prefix);
   }
 
-  /** Adds output; prints each line it completes. */
+  /**
+   * Adds output; prints each line it completes. The whole lines of a chunk go out in one write,
+   * prefixes and all; a line that was pending goes out as the parts that hold it.
+   */
   push(data: Uint8Array): void {
-    let start = 0;
-    for (let end = data.indexOf(NEWLINE); end >= 0; end = data.indexOf(NEWLINE, start)) {
-      this.#print(data.subarray(start, end + 1));
-      start = end + 1;
+    const last = data.lastIndexOf(NEWLINE);
+    if (last < 0) {
+      if (data.byteLength > 0) this.#pending.push(data);
+      return;
     }
-    if (start < data.byteLength) this.#pending.push(data.subarray(start));
+    let from = 0;
+    if (this.#pending.length > 0) {
+      from = data.indexOf(NEWLINE) + 1;
+      this.#print(data.subarray(0, from));
+    }
+    if (from <= last) this.write(this.#prefixed(data.subarray(from, last + 1)));
+    if (last + 1 < data.byteLength) this.#pending.push(data.subarray(last + 1));
   }
 
   /** Prints a final line that had no newline. */
@@ -82,6 +91,22 @@ export class LinePrinter {
     const parts = [this.#prefix, ...this.#pending, end];
     this.#pending = [];
     for (const part of parts) this.write(part);
+  }
+
+  /** Whole lines (`lines` ends with a newline), each with the prefix, in one buffer. */
+  #prefixed(lines: Uint8Array): Uint8Array {
+    let count = 0;
+    for (let at = lines.indexOf(NEWLINE); at >= 0; at = lines.indexOf(NEWLINE, at + 1)) count++;
+    const out = new Uint8Array(count * this.#prefix.byteLength + lines.byteLength);
+    let to = 0;
+    for (let from = 0; from < lines.byteLength;) {
+      const end = lines.indexOf(NEWLINE, from) + 1;
+      out.set(this.#prefix, to);
+      out.set(lines.subarray(from, end), to + this.#prefix.byteLength);
+      to += this.#prefix.byteLength + end - from;
+      from = end;
+    }
+    return out;
   }
 }
 
