@@ -10,6 +10,9 @@ import type { OutputFile } from "./_output_file.ts";
 /** Without `keepOutput`, the last this many bytes of stderr are still kept (ssh's messages). */
 export const STDERR_TAIL_BYTES = 64 * 1024;
 
+/** The buffer a stream that nobody keeps is read into (the size of a pipe's reads). */
+const READ_BUFFER_BYTES = 64 * 1024;
+
 /** What a reader keeps of its stream. */
 export type Keep = "all" | "tail" | "none";
 
@@ -27,7 +30,7 @@ export class OutputReader {
   localError: string | null = null;
   readonly #chunks: Uint8Array[] = [];
   #kept = 0;
-  #reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  #reader: ReadableStreamDefaultReader<Uint8Array> | ReadableStreamBYOBReader | null = null;
   #abandoned = false;
 
   constructor(
@@ -40,12 +43,28 @@ export class OutputReader {
   /** Reads to the end. Never rejects: a failure is recorded in `localError`. */
   async read(stream: ReadableStream<Uint8Array> | null): Promise<void> {
     if (stream === null) return;
-    this.#reader = stream.getReader();
+    // A stream that only goes to a file (or nowhere) is read into one buffer, used again and
+    // again: no allocation per read, so memory stays flat however much the host prints.
+    const reuse = this.keep === "none" && this.forward === null;
     try {
-      while (true) {
-        const { value, done } = await this.#reader.read();
-        if (done) break;
-        await this.#take(value);
+      if (reuse) {
+        const reader = stream.getReader({ mode: "byob" });
+        this.#reader = reader;
+        let buffer = new Uint8Array(READ_BUFFER_BYTES);
+        while (true) {
+          const { value, done } = await reader.read(buffer);
+          if (done || value === undefined) break;
+          await this.#take(value);
+          buffer = new Uint8Array(value.buffer);
+        }
+      } else {
+        const reader = stream.getReader();
+        this.#reader = reader;
+        while (true) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          await this.#take(value);
+        }
       }
     } catch (error) {
       // Cancelled by abandon() after the process exited: what was read is kept. Anything else
@@ -54,7 +73,7 @@ export class OutputReader {
         this.localError ??= `cannot read ${this.name}: ${errorMessage(error)}`;
       }
     } finally {
-      this.#reader.releaseLock();
+      this.#reader?.releaseLock();
     }
   }
 
