@@ -111,9 +111,14 @@ class StdinFeeder {
 
   async #feed(bytes: Uint8Array, hold: boolean): Promise<void> {
     try {
+      // Written through one buffer of its own, used again for every slice: the input may live
+      // in memory shared with other threads, and a fresh slice per write would leave the whole
+      // input behind as garbage, once per host.
+      const scratch = new Uint8Array(Math.min(WRITE_SLICE, bytes.byteLength));
       for (let at = 0; at < bytes.byteLength && !this.#closed; at += WRITE_SLICE) {
-        // A slice of its own: the input may live in memory shared with other threads.
-        await this.#writer.write(bytes.slice(at, at + WRITE_SLICE));
+        const slice = bytes.subarray(at, at + WRITE_SLICE);
+        scratch.set(slice);
+        await this.#writer.write(scratch.subarray(0, slice.byteLength));
       }
     } catch {
       // EPIPE: the process closed its stdin early. Its exit status tells the rest.
