@@ -142,3 +142,18 @@ Deno.test("LinePrinter prefixes each complete line and flushes a last partial on
   printer.flush();
   assertEquals(written, "web1: one\nweb1: two\nweb1: \nweb1: three\n");
 });
+
+Deno.test("LinePrinter writes a chunk's whole lines in one write, and a long line as its parts", () => {
+  const writes: string[] = [];
+  const printer = new LinePrinter("h: ", (data) => writes.push(new TextDecoder().decode(data)));
+  const bytes = (s: string) => new TextEncoder().encode(s);
+  printer.push(bytes("a\nb\nc\n"));
+  assertEquals(writes, ["h: a\nh: b\nh: c\n"], "one write for three lines");
+  writes.length = 0;
+  const long = "x".repeat(100_000);
+  printer.push(bytes(long.slice(0, 50_000)));
+  printer.push(bytes(long.slice(50_000)));
+  printer.push(bytes("\nd\n"));
+  assertEquals(writes.join(""), `h: ${long}\nh: d\n`);
+  assertEquals(writes.length, 5, "prefix, two parts, the line's end, then the next lines at once");
+});
