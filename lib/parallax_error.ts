@@ -18,7 +18,10 @@ import { type ResultRecord, toRecord } from "./record.ts";
  *   problem, a full disk;
  * - `spawn`: ssh could not be started (missing program, missing `--allow-run`);
  * - `local`: a problem on this machine (an output file, a worker that died);
- * - `skipped`: never started, because too many hosts had failed (`maxFailures`).
+ * - `skipped`: never started, because too many hosts had failed (`maxFailures`);
+ * - `gateway`: the host's gateway (see the `gateways` option) could not be reached or could not
+ *   start parallax (the host did not run), or its connection ended before the host's result came
+ *   back (the message says so: the command may have run).
  *
  * `sudo` refusing (a wrong or missing password, not a sudoer) is kind `auth` too, and says so.
  */
@@ -32,7 +35,8 @@ export type ErrorKind =
   | "transfer"
   | "spawn"
   | "local"
-  | "skipped";
+  | "skipped"
+  | "gateway";
 
 /** The fields of a {@linkcode ParallaxError}. */
 export interface ParallaxErrorInit {
@@ -56,6 +60,8 @@ export interface ParallaxErrorInit {
   durationMs?: number;
   /** How many times the host's job was started (default 0: never). */
   attempts?: number;
+  /** The gateway the host was reached through, if any. */
+  via?: string;
   /** The underlying error, if any. */
   cause?: unknown;
 }
@@ -101,6 +107,8 @@ export class ParallaxError extends Error {
    * started.
    */
   readonly attempts: number;
+  /** The gateway the host was reached through (see the `gateways` option), if any. */
+  readonly via?: string;
 
   /**
    * Creates the error for one host.
@@ -127,6 +135,7 @@ export class ParallaxError extends Error {
     if (init.exitCode !== undefined) this.exitCode = init.exitCode;
     if (init.durationMs !== undefined) this.durationMs = init.durationMs;
     this.attempts = init.attempts ?? 0;
+    if (init.via !== undefined) this.via = init.via;
   }
 
   /**
@@ -151,6 +160,7 @@ export class ParallaxError extends Error {
       stderr: this.stderrBytes,
       durationMs: this.durationMs ?? null,
       attempts: this.attempts,
+      via: this.via,
     });
   }
 }

@@ -36,6 +36,8 @@ export interface ResultRecord<K extends string = string> {
   readonly durationMs: number | null;
   /** copy: the remote destination; slurp: the local path written. */
   readonly path?: string;
+  /** The gateway the host was reached through, if any. */
+  readonly via?: string;
 }
 
 /** What a record is made of. */
@@ -50,6 +52,7 @@ export interface RecordFields<K extends string = string> {
   readonly durationMs: number | null;
   readonly attempts: number;
   readonly path?: string;
+  readonly via?: string;
 }
 
 const decoder = new TextDecoder();
@@ -69,5 +72,6 @@ export function toRecord<K extends string>(fields: RecordFields<K>): ResultRecor
     attempts: fields.attempts,
     durationMs: fields.durationMs === null ? null : Math.round(fields.durationMs),
     ...(fields.path !== undefined ? { path: fields.path } : {}),
+    ...(fields.via !== undefined ? { via: fields.via } : {}),
   };
 }

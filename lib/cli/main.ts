@@ -6,6 +6,7 @@
 
 import denoJson from "../../deno.json" with { type: "json" };
 import { lastSignal } from "../driver/_signals.ts";
+import { serveGateway } from "../gateway/serve.ts";
 import { engineOf } from "../engine/_engine.ts";
 import { Masters, stopPersistentMasters } from "../ssh/_masters.ts";
 import { Pool } from "../engine/pool.ts";
@@ -42,6 +43,8 @@ const STDIN_SCRIPT = 'exec "${SHELL:-/bin/sh}" -s';
  * Writes to stdout and stderr; reads stdin only for `--send-input` and `--askpass`.
  */
 export async function main(argv: readonly string[]): Promise<number> {
+  // parallax on a gateway, started by a controller (see the `gateways` option).
+  if (argv.length === 1 && argv[0] === "gateway") return await serveGateway();
   let command: Command | undefined;
   try {
     return await run(argv, (c) => command = c);

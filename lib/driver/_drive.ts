@@ -21,6 +21,7 @@ import { AskpassServer } from "../ssh/_askpass.ts";
 import { classify } from "../ssh/_classify.ts";
 import { Masters } from "../ssh/_masters.ts";
 import { LinePrinter, logEnd, warn, writeTo } from "./_console.ts";
+import { byGateway, runGateways } from "./_gateways.ts";
 import { type OutputFiles, prepareOutputFiles } from "./_output_files.ts";
 import type { HostObserver, Plan } from "./_plan.ts";
 import { watchSignals } from "./_signals.ts";
@@ -123,6 +124,21 @@ export async function drive<R>(
     await using _askpass = askpass;
 
     const printers = new Map<number, Record<"stdout" | "stderr", LinePrinter>>();
+    /** A piece of a host's output: printed (`printOut`) and told to the observer. */
+    const show = (index: number, stream: "stdout" | "stderr", data: Uint8Array) => {
+      const key = hosts[index].key;
+      if (plan.printOut) {
+        if (!printers.has(index)) printers.set(index, printersFor(key));
+        printers.get(index)![stream].push(data);
+      }
+      observer.output?.(key, stream, data);
+    };
+    /** A host has ended: its last partial lines are printed. */
+    const flush = (index: number) => {
+      printers.get(index)?.stdout.flush();
+      printers.get(index)?.stderr.flush();
+      printers.delete(index);
+    };
     /** Per host: how many times its job was started, and the last failed attempt's error. */
     const attempts = new Array<number>(hosts.length).fill(0);
     const lastFailure = new Map<number, ParallaxError>();
@@ -157,6 +173,7 @@ export async function drive<R>(
       const runnable: number[] = [];
       const connections: string[][] = [];
       const jobs: JobRequest[] = [];
+      const viaGateways: number[] = [];
       for (const index of batch) {
         if (failures.exceeded !== null || signal.aborted) {
           settle(index, notStarted(hosts[index], signal.aborted ? null : failures.exceeded));
@@ -170,32 +187,52 @@ export async function drive<R>(
           failures.count();
           continue;
         }
+        if (settings.gateways?.routes.has(hosts[index].key)) {
+          viaGateways.push(index);
+          continue;
+        }
         const connection = masters === null ? [] : await masters.connection(hosts[index], settings);
         runnable.push(index);
         connections.push(connection);
         jobs.push(job(index, connection));
       }
       const halt = new AbortController();
-      await engine.run(jobs, {
+      const gateways = viaGateways.length === 0 || settings.gateways === null
+        ? null
+        : plan.gateway === undefined
+        ? viaGateways.forEach((index) =>
+          settle(
+            index,
+            new ParallaxError({
+              host: hosts[index].key,
+              kind: "local",
+              reason: "this operation cannot run through a gateway",
+            }),
+          )
+        )
+        : runGateways({
+          engine,
+          hosts,
+          settings,
+          gateways: settings.gateways,
+          plan: { ...plan, gateway: plan.gateway },
+          files,
+          signal,
+          stream: plan.printOut || observer.output !== undefined,
+          settle,
+          output: show,
+          ended: flush,
+        }, byGateway(hosts, viaGateways, settings.gateways).groups);
+      const direct = engine.run(jobs, {
         limit: settings.limit,
         signal,
         halt: halt.signal,
         observer: {
-          output(k, stream, data) {
-            const index = runnable[k];
-            const key = hosts[index].key;
-            if (plan.printOut) {
-              if (!printers.has(index)) printers.set(index, printersFor(key));
-              printers.get(index)![stream].push(data);
-            }
-            observer.output?.(key, stream, data);
-          },
+          output: (k, stream, data) => show(runnable[k], stream, data),
           end(k, end) {
             const index = runnable[k];
             const host = hosts[index];
-            printers.get(index)?.stdout.flush();
-            printers.get(index)?.stderr.flush();
-            printers.delete(index);
+            flush(index);
             if (end.kind === "not-started") {
               const halted = halt.signal.aborted && !signal.aborted;
               settle(
@@ -236,6 +273,7 @@ export async function drive<R>(
           },
         },
       });
+      await Promise.all([direct, gateways]);
     }
     await Promise.all(discards);
     return done();

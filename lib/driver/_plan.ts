@@ -5,6 +5,7 @@
  */
 
 import type { Host } from "../hosts/parse.ts";
+import type { LeafOptions, StagedEntry } from "./_gateway_protocol.ts";
 import type { ParallaxError } from "../parallax_error.ts";
 import type { Exited, ExitMeaning } from "../ssh/_classify.ts";
 import type { OutputFiles } from "./_output_files.ts";
@@ -40,6 +41,54 @@ export interface Plan<R> {
   result(host: Host, exited: Exited, files: OutputFiles, index: number): R | ParallaxError;
   /** Local cleanup for a host that failed (a folder made for it that holds nothing). */
   discard?(index: number): Promise<void>;
+  /** How the operation runs on hosts behind a gateway; without it, gateways are refused. */
+  readonly gateway?: GatewayPart<R>;
+}
+
+/** The request of one gateway, as an operation describes it (the driver adds the rest). */
+export type GatewayAsk =
+  & (
+    | { readonly op: "call"; readonly commands: readonly string[] }
+    | {
+      readonly op: "copy";
+      readonly dsts: readonly string[];
+      readonly files: readonly StagedEntry[];
+    }
+    | { readonly op: "slurp"; readonly srcs: readonly string[]; readonly dst: string }
+  )
+  & {
+    /** The operation's own leaf options (the driver fills in the common ones). */
+    readonly options: Partial<LeafOptions>;
+    /** Bytes after the request line: a call's input, a copy's files. */
+    readonly payload: readonly Uint8Array[];
+  };
+
+/** A host's end as it came back from a gateway, its streams decoded. */
+export interface LeafEnd {
+  readonly exitCode: number;
+  readonly stdout: Uint8Array;
+  readonly stderr: Uint8Array;
+  readonly durationMs: number;
+  readonly attempts: number;
+}
+
+/** An operation's part in running hosts through gateways. */
+export interface GatewayPart<R> {
+  /** The request for the hosts at `indices` (all behind one gateway). */
+  ask(indices: readonly number[]): GatewayAsk;
+  /** The result of a host that ended without an error, reached through gateway `via`. */
+  result(
+    host: Host,
+    index: number,
+    end: LeafEnd,
+    via: string,
+    files: OutputFiles,
+  ): R | ParallaxError;
+  /**
+   * slurp: the local folder a host's fetched files go under (its host folder), and the path
+   * inside it that every fetched path must be or start with.
+   */
+  fetchInto?(index: number): { readonly folder: string; readonly dst: string };
 }
 
 /** Told what happens to each host as it happens: the one observer of a call. */

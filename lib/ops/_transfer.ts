@@ -50,6 +50,8 @@ export interface TransferResult {
   readonly attempts: number;
   /** What scp printed on stderr (usually nothing). */
   readonly stderr: string;
+  /** The gateway the host was reached through (see the `gateways` option), if any. */
+  readonly via?: string;
   /** The result as a JSON record, the shape of the CLI's `--json` lines. */
   toJSON(): ResultRecord<ErrorKind>;
 }
@@ -62,7 +64,7 @@ export function transferPlan(
   transfer: TransferSettings,
   argv: Plan<TransferResult>["argv"],
   path: (index: number) => string,
-  extra: Pick<Plan<TransferResult>, "prepare" | "discard"> = {},
+  extra: Pick<Plan<TransferResult>, "prepare" | "discard" | "gateway"> = {},
 ): Plan<TransferResult> {
   return {
     program: transfer.scpPath,
@@ -72,27 +74,36 @@ export function transferPlan(
     keepOutput: true,
     printOut: false,
     argv,
-    result: (host, { durationMs, stderr, attempts }, _files, index) => ({
-      host: host.key,
-      path: path(index),
-      durationMs,
-      attempts,
-      stderr: decode(stderr),
-      toJSON: () =>
-        toRecord<ErrorKind>({
-          host: host.key,
-          ok: true,
-          kind: null,
-          message: null,
-          exitCode: 0,
-          stdout: new Uint8Array(),
-          stderr: concatBytes(stderr),
-          durationMs,
-          attempts,
-          path: path(index),
-        }),
-    }),
+    result: (host, { durationMs, stderr, attempts }, _files, index) =>
+      transferResult({
+        host: host.key,
+        path: path(index),
+        durationMs,
+        attempts,
+        stderr: concatBytes(stderr),
+      }),
     ...extra,
+  };
+}
+
+/** A transfer's result from its fields. */
+export function transferResult(
+  fields: Omit<TransferResult, "stderr" | "toJSON"> & { readonly stderr: Uint8Array },
+): TransferResult {
+  const { stderr, ...rest } = fields;
+  return {
+    ...rest,
+    stderr: decode(stderr),
+    toJSON: () =>
+      toRecord<ErrorKind>({
+        ...rest,
+        ok: true,
+        kind: null,
+        message: null,
+        exitCode: 0,
+        stdout: new Uint8Array(),
+        stderr,
+      }),
   };
 }
 

@@ -40,6 +40,8 @@ export interface CallResult {
   readonly outFile?: string;
   /** The file in `errdir` that holds this host's stderr. */
   readonly errFile?: string;
+  /** The gateway the host was reached through (see the `gateways` option), if any. */
+  readonly via?: string;
   /** The result as a JSON record, the shape of the CLI's `--json` lines. */
   toJSON(): ResultRecord<ErrorKind>;
 }
@@ -168,7 +170,8 @@ export async function callWith(
   const stdin = parts.length === 0 ? null : sharedBytes(parts);
   const line = (text: string) => remoteCommandLine(text, inputBytes, stopRemote, sudo);
   const fixed = typeof command === "function" ? null : line(command);
-  const lines: string[] = [];
+  /** Per host, its command as given (from a per-host function). */
+  const commands: string[] = [];
   const onResult = options.onResult;
   return await drive(parsed, settings, {
     program: settings.sshPath,
@@ -179,11 +182,12 @@ export async function callWith(
     printOut,
     prepare: typeof command === "function"
       ? (host, index) => {
-        lines[index] = line(stringFor(command, host, index, checkCommand));
+        commands[index] = stringFor(command, host, index, checkCommand);
         return Promise.resolve();
       }
       : undefined,
-    argv: (host, index, connection) => sshArgv(host, fixed ?? lines[index], settings, connection),
+    argv: (host, index, connection) =>
+      sshArgv(host, fixed ?? line(commands[index]), settings, connection),
     result: (host, { exitCode, stdout, stderr, durationMs, attempts }, files) => {
       const refused = sudo !== null && exitCode === 1 ? sudoRefusal(decode(stderr), sudo) : null;
       if (refused !== null) {
@@ -201,6 +205,25 @@ export async function callWith(
         stdout,
         inline ? stderr : [],
       );
+    },
+    gateway: {
+      ask: (indices) => ({
+        op: "call",
+        commands: typeof command === "function" ? indices.map((i) => commands[i]) : [command],
+        options: {
+          inline,
+          stopRemote,
+          ...(sudo === null ? {} : { sudo: sudo.user }),
+          ...(sudo?.password === undefined ? {} : { sudoPassword: sudo.password }),
+        },
+        payload: given === null ? [] : [given],
+      }),
+      result: (host, _index, { exitCode, stdout, stderr, durationMs, attempts }, via, files) =>
+        callResult(
+          { host: host.key, exitCode, durationMs, attempts, via, ...files },
+          [stdout],
+          [stderr],
+        ),
     },
   }, {
     ...observer,
@@ -286,6 +309,7 @@ function callResult(
         stderr: err.bytes(),
         durationMs: fields.durationMs,
         attempts: fields.attempts,
+        via: fields.via,
       });
     },
   };

@@ -11,11 +11,13 @@ import type { ParallaxError } from "../parallax_error.ts";
 import type { TransferOptions } from "../settings/options.ts";
 import { scpUploadArgv } from "../ssh/_scp_argv.ts";
 import { checkLocalSources } from "./_local_sources.ts";
+import { type StagedSources, stageSources } from "./_staged_sources.ts";
 import {
   checkPathArgument,
   prepareTransfer,
   transferPlan,
   type TransferResult,
+  transferResult,
 } from "./_transfer.ts";
 
 /** Options of {@linkcode copy}. */
@@ -72,6 +74,10 @@ export async function copy(
   const { hosts: parsed, settings, transfer } = prepareTransfer(hosts, options);
   await checkLocalSources(sources, transfer.recursive);
   const dsts: string[] = [];
+  // Read once for every gateway (a relayed copy sends each file once per gateway).
+  const staged: StagedSources | null = settings.gateways === null
+    ? null
+    : await stageSources(sources);
   return await drive(
     parsed,
     settings,
@@ -84,6 +90,31 @@ export async function copy(
         prepare(host, index) {
           dsts[index] = stringFor(dst, host, index, checkDst);
           return Promise.resolve();
+        },
+        gateway: {
+          ask: (indices) => ({
+            op: "copy",
+            dsts: typeof dst === "function" ? indices.map((i) => dsts[i]) : [dst],
+            files: staged!.files,
+            options: {
+              recursive: transfer.recursive,
+              preserve: transfer.preserve,
+              compress: transfer.compress,
+              ...(transfer.bandwidthLimit === undefined
+                ? {}
+                : { bandwidthLimit: transfer.bandwidthLimit }),
+            },
+            payload: staged!.payload,
+          }),
+          result: (host, index, { durationMs, attempts, stderr }, via) =>
+            transferResult({
+              host: host.key,
+              path: dsts[index],
+              durationMs,
+              attempts,
+              stderr,
+              via,
+            }),
         },
       },
     ),

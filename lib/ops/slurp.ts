@@ -18,6 +18,7 @@ import {
   prepareTransfer,
   transferPlan,
   type TransferResult,
+  transferResult,
 } from "./_transfer.ts";
 
 /** Options of {@linkcode slurp}. */
@@ -109,6 +110,32 @@ export async function slurp(
             made[index],
           );
           await removeSymlink(targets[index]);
+        },
+        gateway: {
+          ask: (indices) => ({
+            op: "slurp",
+            srcs: typeof src === "function" ? indices.map((i) => srcs[i]) : [src],
+            dst: inside,
+            options: {
+              recursive: transfer.recursive,
+              preserve: transfer.preserve,
+              compress: transfer.compress,
+              ...(transfer.bandwidthLimit === undefined
+                ? {}
+                : { bandwidthLimit: transfer.bandwidthLimit }),
+            },
+            payload: [],
+          }),
+          result: (host, index, { durationMs, attempts, stderr }, via) =>
+            transferResult({
+              host: host.key,
+              path: targets[index],
+              durationMs,
+              attempts,
+              stderr,
+              via,
+            }),
+          fetchInto: (index) => ({ folder: joinPath(localdir, folders[index]), dst: inside }),
         },
         async discard(index) {
           for (const folder of made[index].toReversed()) {

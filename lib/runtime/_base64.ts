@@ -13,6 +13,14 @@ export function encodeBase64(bytes: Uint8Array): string {
   return btoa(binary);
 }
 
+/** The bytes of standard base64 text. */
+export function decodeBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
 const exact = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Whether the bytes are valid UTF-8 (so that their text says exactly what they hold). */

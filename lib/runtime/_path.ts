@@ -31,3 +31,8 @@ export function normalizePath(path: string): string {
 export function dirnamePath(path: string): string {
   return nodePath.dirname(path);
 }
+
+/** The last part of a path, after resolving it (so `.` and `dir/` name the folder itself). */
+export function basenamePath(path: string): string {
+  return nodePath.basename(nodePath.resolve(path));
+}

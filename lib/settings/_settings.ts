@@ -9,6 +9,7 @@ import { readEnvDefaults } from "./_env_defaults.ts";
 import { checkName } from "../hosts/parse.ts";
 import type { CommonOptions } from "./options.ts";
 import type { Pool } from "../engine/pool.ts";
+import { type GatewaySettings, resolveGateways } from "./_gateway_settings.ts";
 
 /** The defaults of the Python original. */
 export const DEFAULT_LIMIT = 32;
@@ -52,6 +53,8 @@ export interface Settings {
   readonly maxFailures: BatchSize | null;
   /** Extra attempts for a host whose connection failed. */
   readonly retries: number;
+  /** The gateways, or null when every host runs directly. */
+  readonly gateways: GatewaySettings | null;
 }
 
 /** A size: a number of hosts, or a percentage of them. */
@@ -119,6 +122,15 @@ export function resolveSettings(options: CommonOptions, defaultTimeout: number):
   if (typeof sshPath !== "string" || sshPath === "") {
     throw new TypeError(`Cannot use sshPath '${sshPath}': expected a program name or path`);
   }
+  const gateways = resolveGateways(options);
+  if (gateways !== null) {
+    const conflict = (["batch", "maxFailures", "password"] as const).find((name) =>
+      options[name] !== undefined
+    );
+    if (conflict !== undefined) {
+      throw new TypeError(`Cannot use ${conflict} with gateways: run the call without one of them`);
+    }
+  }
   return Object.freeze({
     limit,
     timeoutMs: Math.round(timeout * 1000),
@@ -147,6 +159,7 @@ export function resolveSettings(options: CommonOptions, defaultTimeout: number):
     batchPauseMs: pauseMs(batchPause),
     maxFailures: maxFailures === undefined ? null : sizeOf("maxFailures", maxFailures, 0),
     retries,
+    gateways,
   });
 }
 

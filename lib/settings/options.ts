@@ -5,6 +5,7 @@
  */
 
 import type { Pool } from "../engine/pool.ts";
+import type { HostsInput } from "../hosts/parse.ts";
 
 /** Options shared by every operation: scheduling, ssh settings and where output goes. */
 export interface CommonOptions {
@@ -156,6 +157,31 @@ export interface CommonOptions {
    * @default {"ssh"}
    */
   sshPath?: string;
+  /**
+   * Reach hosts through gateways, as ClusterShell's tree mode does: an object mapping each
+   * gateway (an ssh destination as this machine reaches it) to the hosts it serves (any host
+   * input form, names as the gateway resolves them). parallax connects once to each gateway,
+   * starts itself there (`gatewayCommand`) and runs the hosts from there, `gatewayLimit` at a
+   * time; results come back in the same map as without gateways, each with `via`. The hosts
+   * behind a gateway are reached with the gateway's own ssh configuration; `timeout`,
+   * `connectTimeout`, `user`, `port`, `retries`, `inline`, `stopRemote`, `sudo` and the transfer
+   * switches apply to them. Hosts of the call that no gateway lists run directly; listed hosts
+   * not in the call are ignored. Cannot be combined with `batch`, `maxFailures` or `password`.
+   */
+  gateways?: Readonly<Record<string, HostsInput>>;
+  /**
+   * The command that starts parallax on a gateway, as argv; parallax appends `gateway`. The
+   * gateway needs Deno and ssh (and scp for copy and slurp).
+   *
+   * @default {["deno", "run", "--no-prompt", "--allow-run=ssh,scp", "--allow-read", "--allow-write", "--allow-sys=uid", "--allow-env=PARALLAX_USER,PARALLAX_PAR,PARALLAX_OPTIONS,TMPDIR", "jsr:@parallax/parallax@<this version>/cli"]}
+   */
+  gatewayCommand?: readonly string[];
+  /**
+   * ssh processes at once on each gateway.
+   *
+   * @default {32}
+   */
+  gatewayLimit?: number;
 }
 
 /** Options of {@linkcode copy} and {@linkcode slurp}, on top of the common ones. */

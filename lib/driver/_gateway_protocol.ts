@@ -1,0 +1,328 @@
+/**
+ * The conversation between a controller and parallax on a gateway: versioned NDJSON over the ssh
+ * channel, checked on both sides.
+ *
+ * The controller writes one request line to the gateway's stdin, followed by the request's
+ * payload (`payloadBytes` raw bytes: a call's input, or the files of a relayed copy). The gateway
+ * answers on stdout, one event per line: `hello` first (or `refused`), then `output`, `file`,
+ * `data` and `result` events as its hosts run, and `end` last. A host is named by its index in
+ * the request's `hosts`. A side that reads a line it does not understand stops: the gateway with
+ * `refused`, the controller by failing the gateway's hosts with kind `gateway`.
+ *
+ * @module
+ */
+
+/** The protocol's name, in every request and in `hello`. */
+export const PROTOCOL = "parallax-gateway";
+/** The protocol's version; a request or hello with another one is refused. */
+export const PROTOCOL_VERSION = 1;
+
+/** The options the hosts behind a gateway run with (the rest is the gateway's own config). */
+export interface LeafOptions {
+  /** Seconds per host; 0 for none. */
+  readonly timeout: number;
+  readonly connectTimeout: number;
+  readonly limit: number;
+  readonly retries: number;
+  readonly user?: string;
+  readonly port?: number;
+  /** Keep each host's output in its result. */
+  readonly inline: boolean;
+  /** call: stop remote commands with the lifeline. */
+  readonly stopRemote: boolean;
+  /** call: run under sudo as this user. */
+  readonly sudo?: string;
+  readonly sudoPassword?: string;
+  /** copy and slurp: scp's switches. */
+  readonly recursive: boolean;
+  readonly preserve: boolean;
+  readonly compress: boolean;
+  readonly bandwidthLimit?: number;
+}
+
+/** A file or folder of a relayed copy; a file's bytes follow in the payload, in order. */
+export interface StagedEntry {
+  /** Relative path, `/`-separated, no `..`. */
+  readonly path: string;
+  readonly type: "dir" | "file";
+  readonly mode: number;
+  /** A file's size in bytes. */
+  readonly size: number;
+  /** Modification time in ms since the epoch (kept with `preserve`). */
+  readonly mtimeMs: number | null;
+}
+
+interface RequestBase {
+  readonly protocol: typeof PROTOCOL;
+  readonly version: number;
+  /** The hosts as the gateway reaches them (their keys in the controller's map). */
+  readonly hosts: readonly string[];
+  readonly options: LeafOptions;
+  /** Bytes that follow the request line. */
+  readonly payloadBytes: number;
+}
+
+/** What a controller asks a gateway to do. */
+export type GatewayRequest =
+  | RequestBase & {
+    readonly op: "call";
+    /** One command for every host, or one per host. */
+    readonly commands: readonly string[];
+    /** Send `output` events as output arrives. */
+    readonly stream: boolean;
+  }
+  | RequestBase & {
+    readonly op: "copy";
+    /** The top-level entries of `files` are the sources; one destination, or one per host. */
+    readonly dsts: readonly string[];
+    readonly files: readonly StagedEntry[];
+  }
+  | RequestBase & {
+    readonly op: "slurp";
+    /** One source, or one per host. */
+    readonly srcs: readonly string[];
+    /** The relative path each host's file gets inside its folder. */
+    readonly dst: string;
+  };
+
+/** A host's end as a gateway reports it; the streams in base64. */
+export interface LeafRecord {
+  /** The error's kind; null for a result. */
+  readonly kind: string | null;
+  /** The error's reason (its message without the host). */
+  readonly reason: string | null;
+  readonly exitCode: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly attempts: number;
+  readonly durationMs: number | null;
+}
+
+/** What a gateway tells its controller. */
+export type GatewayEvent =
+  | {
+    readonly event: "hello";
+    readonly protocol: typeof PROTOCOL;
+    readonly version: number;
+    readonly parallax: string;
+  }
+  | { readonly event: "refused"; readonly reason: string }
+  | {
+    readonly event: "output";
+    readonly index: number;
+    readonly stream: "stdout" | "stderr";
+    readonly data: string;
+  }
+  /** slurp: an entry of a host's fetched tree; a file's bytes follow in `data` events. */
+  | {
+    readonly event: "file";
+    readonly index: number;
+    readonly path: string;
+    readonly type: "dir" | "file";
+    readonly mode: number;
+    readonly mtimeMs: number | null;
+  }
+  /** slurp: the next bytes of the file opened last. */
+  | { readonly event: "data"; readonly index: number; readonly data: string }
+  | { readonly event: "result"; readonly index: number; readonly record: LeafRecord }
+  | { readonly event: "end" };
+
+/** A protocol line that does not say what it should. */
+export class ProtocolError extends Error {}
+
+/**
+ * Reads a request line.
+ *
+ * @throws {ProtocolError} Saying what is wrong: not JSON, another protocol or version, a field
+ * missing or of the wrong type.
+ */
+export function parseRequest(line: string): GatewayRequest {
+  const value = parseObject(line, "request");
+  if (value.protocol !== PROTOCOL) throw new ProtocolError(`not a ${PROTOCOL} request`);
+  if (value.version !== PROTOCOL_VERSION) {
+    throw new ProtocolError(
+      `protocol version ${
+        JSON.stringify(value.version)
+      } asked, this gateway speaks ${PROTOCOL_VERSION}`,
+    );
+  }
+  const hosts = strings(value, "hosts");
+  if (hosts.length === 0) throw new ProtocolError("request names no host");
+  count(value, "payloadBytes");
+  leafOptions(value.options);
+  const perHost = (field: string) => {
+    const list = strings(value, field);
+    if (list.length !== 1 && list.length !== hosts.length) {
+      throw new ProtocolError(`${field}: expected one, or one per host`);
+    }
+  };
+  switch (value.op) {
+    case "call":
+      perHost("commands");
+      bool(value, "stream");
+      break;
+    case "copy":
+      perHost("dsts");
+      if (!Array.isArray(value.files) || value.files.length === 0) {
+        throw new ProtocolError("files: expected entries");
+      }
+      for (const entry of value.files) stagedEntry(entry);
+      break;
+    case "slurp":
+      perHost("srcs");
+      stagedPath(value.dst);
+      break;
+    default:
+      throw new ProtocolError(`unknown op ${JSON.stringify(value.op)}`);
+  }
+  return value as unknown as GatewayRequest;
+}
+
+/**
+ * Reads an event line, for a request with `hostCount` hosts.
+ *
+ * @throws {ProtocolError} Saying what is wrong.
+ */
+export function parseEvent(line: string, hostCount: number): GatewayEvent {
+  const value = parseObject(line, "event");
+  const index = () => {
+    const i = count(value, "index");
+    if (i >= hostCount) throw new ProtocolError(`index ${i} names no host of the request`);
+  };
+  switch (value.event) {
+    case "hello":
+      if (value.protocol !== PROTOCOL) throw new ProtocolError(`not a ${PROTOCOL} gateway`);
+      if (value.version !== PROTOCOL_VERSION) {
+        throw new ProtocolError(
+          `the gateway speaks protocol version ${
+            JSON.stringify(value.version)
+          } (parallax ${value.parallax}), this controller ${PROTOCOL_VERSION}`,
+        );
+      }
+      text(value, "parallax");
+      break;
+    case "refused":
+      text(value, "reason");
+      break;
+    case "output":
+      index();
+      if (value.stream !== "stdout" && value.stream !== "stderr") {
+        throw new ProtocolError("stream: expected stdout or stderr");
+      }
+      text(value, "data");
+      break;
+    case "file":
+      index();
+      stagedPath(value.path);
+      if (value.type !== "dir" && value.type !== "file") {
+        throw new ProtocolError("type: expected dir or file");
+      }
+      count(value, "mode");
+      break;
+    case "data":
+      index();
+      text(value, "data");
+      break;
+    case "result": {
+      index();
+      const record = value.record as Record<string, unknown> | undefined;
+      if (typeof record !== "object" || record === null) {
+        throw new ProtocolError("record: expected an object");
+      }
+      if (record.kind !== null && typeof record.kind !== "string") {
+        throw new ProtocolError("kind: expected a string or null");
+      }
+      text(record, "stdout");
+      text(record, "stderr");
+      count(record, "attempts");
+      break;
+    }
+    case "end":
+      break;
+    default:
+      throw new ProtocolError(`unknown event ${JSON.stringify(value.event)}`);
+  }
+  return value as unknown as GatewayEvent;
+}
+
+/** One line of NDJSON. */
+export function line(message: GatewayRequest | GatewayEvent): string {
+  return `${JSON.stringify(message)}\n`;
+}
+
+/**
+ * Checks a relative path of a staged or fetched tree: `/`-separated names, none empty, `.` or
+ * `..`, so that it stays inside the folder it is written to.
+ *
+ * @throws {ProtocolError} For any other path.
+ */
+export function stagedPath(path: unknown): string {
+  if (
+    typeof path !== "string" || path === "" || path.includes("\0") ||
+    path.split("/").some((part) => part === "" || part === "." || part === "..")
+  ) {
+    throw new ProtocolError(`path ${JSON.stringify(path)}: expected a relative path`);
+  }
+  return path;
+}
+
+function stagedEntry(entry: unknown): void {
+  if (typeof entry !== "object" || entry === null) throw new ProtocolError("file: not an object");
+  const value = entry as Record<string, unknown>;
+  stagedPath(value.path);
+  if (value.type !== "dir" && value.type !== "file") {
+    throw new ProtocolError("type: expected dir or file");
+  }
+  count(value, "mode");
+  count(value, "size");
+}
+
+function leafOptions(options: unknown): void {
+  if (typeof options !== "object" || options === null) {
+    throw new ProtocolError("options: expected an object");
+  }
+  const value = options as Record<string, unknown>;
+  for (const field of ["timeout", "connectTimeout", "limit", "retries"]) count(value, field, true);
+  for (const field of ["inline", "stopRemote", "recursive", "preserve", "compress"]) {
+    bool(value, field);
+  }
+}
+
+function parseObject(line: string, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    throw new ProtocolError(`${what} is not JSON: ${JSON.stringify(line.slice(0, 80))}`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ProtocolError(`${what} is not a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function strings(value: Record<string, unknown>, field: string): string[] {
+  const list = value[field];
+  if (!Array.isArray(list) || list.some((item) => typeof item !== "string")) {
+    throw new ProtocolError(`${field}: expected an array of strings`);
+  }
+  return list;
+}
+
+function count(value: Record<string, unknown>, field: string, fractional = false): number {
+  const n = value[field];
+  if (typeof n !== "number" || n < 0 || !(fractional ? Number.isFinite(n) : Number.isInteger(n))) {
+    throw new ProtocolError(`${field}: expected a number >= 0`);
+  }
+  return n;
+}
+
+function bool(value: Record<string, unknown>, field: string): void {
+  if (typeof value[field] !== "boolean") {
+    throw new ProtocolError(`${field}: expected true or false`);
+  }
+}
+
+function text(value: Record<string, unknown>, field: string): void {
+  if (typeof value[field] !== "string") throw new ProtocolError(`${field}: expected a string`);
+}

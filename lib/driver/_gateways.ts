@@ -1,0 +1,415 @@
+/**
+ * The controller's side of gateways: one ssh job per gateway that starts parallax there, sends it
+ * the request for the gateway's hosts, and turns its events back into those hosts' results. Every
+ * host gets exactly one result or error, whatever the gateway does.
+ *
+ * Cancellation reaches the hosts behind a gateway through the same lifeline as any remote
+ * command: stopping the gateway's ssh (a cancel, a signal, this process dying) ends its stdin,
+ * the watcher on the gateway stops parallax there (SIGTERM), and parallax stops its own hosts,
+ * their remote commands included; if it is killed instead, their ssh's stdin ends in turn.
+ *
+ * @module
+ */
+
+import type { Engine } from "../engine/_engine.ts";
+import type { JobEnd, JobRequest } from "../engine/_run_queue.ts";
+import type { Host } from "../hosts/parse.ts";
+import { ParallaxError } from "../parallax_error.ts";
+import { decodeBase64 } from "../runtime/_base64.ts";
+import { concatBytes, decode, sharedBytes } from "../runtime/_bytes.ts";
+import { dirnamePath, joinPath } from "../runtime/_path.ts";
+import { shellWord } from "../runtime/_shell_quote.ts";
+import type { Settings } from "../settings/_settings.ts";
+import type { GatewaySettings } from "../settings/_gateway_settings.ts";
+import { classify } from "../ssh/_classify.ts";
+import { withLifeline } from "../ssh/_remote_command.ts";
+import { sshArgv } from "../ssh/_ssh_argv.ts";
+import { logEnd } from "./_console.ts";
+import {
+  type GatewayEvent,
+  type GatewayRequest,
+  type LeafOptions,
+  line,
+  parseEvent,
+  PROTOCOL,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  stagedPath,
+} from "./_gateway_protocol.ts";
+import type { OutputFiles } from "./_output_files.ts";
+import type { GatewayPart, Plan } from "./_plan.ts";
+
+/** The most of a gateway's own stderr kept for its error messages. */
+const STDERR_KEPT = 16 * 1024;
+
+/** What the driver lends the gateways of one run. */
+export interface GatewayRun<R> {
+  readonly engine: Engine;
+  readonly hosts: readonly Host[];
+  readonly settings: Settings;
+  readonly gateways: GatewaySettings;
+  readonly plan: Plan<R> & { readonly gateway: GatewayPart<R> };
+  readonly files: readonly OutputFiles[];
+  readonly signal: AbortSignal;
+  /** Whether the hosts' output is wanted as it arrives. */
+  readonly stream: boolean;
+  /** A host's result or error. */
+  settle(index: number, result: R | ParallaxError): void;
+  /** A piece of a host's output, as it arrived. */
+  output(index: number, stream: "stdout" | "stderr", data: Uint8Array): void;
+  /** A host has ended: its printed lines are complete. */
+  ended(index: number): void;
+}
+
+/** The hosts at `indices` grouped by the gateway that serves them, in order. */
+export function byGateway(
+  hosts: readonly Host[],
+  indices: readonly number[],
+  gateways: GatewaySettings,
+): { direct: number[]; groups: Map<string, { gateway: Host; indices: number[] }> } {
+  const direct: number[] = [];
+  const groups = new Map<string, { gateway: Host; indices: number[] }>();
+  for (const index of indices) {
+    const gateway = gateways.routes.get(hosts[index].key);
+    if (gateway === undefined) {
+      direct.push(index);
+      continue;
+    }
+    const group = groups.get(gateway.key) ?? { gateway, indices: [] };
+    group.indices.push(index);
+    groups.set(gateway.key, group);
+  }
+  return { direct, groups };
+}
+
+/** Runs each gateway's hosts through it; resolves when every one of them is settled. */
+export async function runGateways<R>(
+  run: GatewayRun<R>,
+  groups: ReadonlyMap<string, { gateway: Host; indices: number[] }>,
+): Promise<void> {
+  await Promise.all(
+    [...groups.values()].map(({ gateway, indices }) => runGateway(run, gateway, indices)),
+  );
+}
+
+async function runGateway<R>(
+  run: GatewayRun<R>,
+  gateway: Host,
+  indices: readonly number[],
+): Promise<void> {
+  const { settings } = run;
+  const via = gateway.key;
+  const session = new GatewaySession(run, via, indices);
+  let request: Uint8Array;
+  try {
+    request = requestBytes(run, indices);
+  } catch (error) {
+    session.failAll("local", `cannot send the request to gateway ${via}: ${String(error)}`);
+    return;
+  }
+  const command = withLifeline(
+    [...run.gateways.command, "gateway"].map(shellWord).join(" "),
+    request.byteLength,
+  );
+  const job: JobRequest = {
+    argv: sshArgv(gateway, command, settings),
+    env: {},
+    stdin: request,
+    lifeline: true,
+    // The hosts' own timeouts run on the gateway; its connection lasts as long as they do.
+    timeoutMs: 0,
+    killGraceMs: 2_000,
+    keepOutput: false,
+    streamOutput: true,
+    stdoutFile: null,
+    stderrFile: null,
+  };
+  const stop = new AbortController();
+  session.stop = () => stop.abort();
+  let ending: JobEnd | null = null;
+  await run.engine.run([job], {
+    limit: 1,
+    signal: AbortSignal.any([run.signal, stop.signal]),
+    observer: {
+      output: (_k, stream, data) => session.receive(stream, data),
+      end: (_k, end) => {
+        ending = end;
+      },
+    },
+  });
+  session.close(ending ?? { kind: "not-started" }, job.argv);
+  if (settings.verbose) {
+    const settled = indices.filter((i) => session.settled.has(i)).length;
+    logEnd(via, job.argv, `gateway for ${indices.length} hosts, ${settled} results`);
+  }
+}
+
+/** The request line and payload for the hosts at `indices`, as one shared buffer. */
+function requestBytes<R>(run: GatewayRun<R>, indices: readonly number[]): Uint8Array {
+  const { settings, plan, files } = run;
+  const ask = plan.gateway.ask(indices);
+  const keepForFiles = indices.some((i) => files[i].outFile || files[i].errFile);
+  const options: LeafOptions = {
+    timeout: settings.timeoutMs / 1000,
+    connectTimeout: settings.connectTimeout,
+    limit: run.gateways.limit,
+    retries: settings.retries,
+    ...(settings.user !== undefined ? { user: settings.user } : {}),
+    ...(settings.port !== undefined ? { port: settings.port } : {}),
+    inline: plan.keepOutput || keepForFiles,
+    stopRemote: true,
+    recursive: false,
+    preserve: false,
+    compress: false,
+    ...ask.options,
+  };
+  const payloadBytes = ask.payload.reduce((sum, part) => sum + part.byteLength, 0);
+  const { payload: _, options: __, ...op } = ask;
+  const request = {
+    protocol: PROTOCOL,
+    version: PROTOCOL_VERSION,
+    hosts: indices.map((i) => run.hosts[i].key),
+    options,
+    payloadBytes,
+    ...op,
+    ...(op.op === "call" ? { stream: run.stream } : {}),
+  } as GatewayRequest;
+  return sharedBytes([new TextEncoder().encode(line(request)), ...ask.payload]);
+}
+
+/** One gateway's conversation: its event lines in, its hosts' results out. */
+class GatewaySession<R> {
+  /** Indices of the hosts settled so far. */
+  readonly settled = new Set<number>();
+  /** Stops the gateway's job (after a protocol error). */
+  stop: () => void = () => {};
+  #pending: Uint8Array[] = [];
+  #stderr: Uint8Array[] = [];
+  #stderrBytes = 0;
+  #hello = false;
+  #ended = false;
+  #refused: string | null = null;
+  #broken: string | null = null;
+  /** slurp: the file being written, by the host it belongs to, and its modification time. */
+  #file: { index: number; file: Deno.FsFile } | null = null;
+  #mtime: Date | null = null;
+
+  constructor(
+    private readonly run: GatewayRun<R>,
+    private readonly via: string,
+    private readonly indices: readonly number[],
+  ) {}
+
+  /** A chunk of the gateway's output. */
+  receive(stream: "stdout" | "stderr", data: Uint8Array): void {
+    if (stream === "stderr") {
+      if (this.#stderrBytes < STDERR_KEPT) {
+        this.#stderr.push(data.slice(0, STDERR_KEPT - this.#stderrBytes));
+        this.#stderrBytes += data.byteLength;
+      }
+      return;
+    }
+    if (this.#broken !== null) return;
+    let from = 0;
+    for (let at = data.indexOf(10); at !== -1; at = data.indexOf(10, from)) {
+      this.#pending.push(data.subarray(from, at));
+      const text = decode(concatBytes(this.#pending));
+      this.#pending = [];
+      from = at + 1;
+      try {
+        this.#handle(parseEvent(text, this.indices.length));
+      } catch (error) {
+        this.#break(error instanceof ProtocolError ? error.message : String(error));
+        return;
+      }
+    }
+    if (from < data.byteLength) this.#pending.push(data.slice(from));
+  }
+
+  /** The gateway's job has ended: every host not yet settled gets its error. */
+  close(end: JobEnd, argv: readonly string[]): void {
+    this.#closeFile();
+    if (this.settled.size === this.indices.length) return;
+    const gateway = classify(this.via, end, argv[0], "command", 1);
+    const said = decode(concatBytes(this.#stderr)).trim();
+    const tail = said === "" ? "" : `: ${lastLines(said)}`;
+    // Cancelled by the caller; a gateway that broke the protocol was stopped by this side.
+    if (gateway instanceof ParallaxError && gateway.kind === "cancelled" && this.#broken === null) {
+      const where = this.#hello ? "; its command was stopped on the host" : "";
+      this.failAll("cancelled", `cancelled (through gateway ${this.via}${where})`);
+      return;
+    }
+    const exit = gateway instanceof ParallaxError
+      ? null
+      : `exit ${(gateway as { exitCode: number }).exitCode}`;
+    if (this.#refused !== null) {
+      this.failAll("gateway", `gateway ${this.via} refused the request: ${this.#refused}`);
+    } else if (!this.#hello) {
+      this.failAll(
+        "gateway",
+        this.#broken !== null
+          ? `gateway ${this.via}: ${this.#broken}`
+          : gateway instanceof ParallaxError
+          ? `cannot reach gateway ${gateway.message}`
+          : `gateway ${this.via} did not start parallax (${exit})${tail}`,
+      );
+    } else {
+      const why = this.#broken !== null
+        ? `it broke the protocol (${this.#broken})`
+        : this.#ended
+        ? "it ended without it"
+        : `its connection ended (${
+          gateway instanceof ParallaxError ? gateway.message.slice(this.via.length + 2) : exit
+        }${tail})`;
+      this.failAll(
+        "gateway",
+        `started through gateway ${this.via}, but ${why} before the result came back: the command may have run`,
+      );
+    }
+  }
+
+  /** Settles every host not settled yet with one error. */
+  failAll(kind: "gateway" | "cancelled" | "local", reason: string): void {
+    for (const index of this.indices) {
+      if (this.settled.has(index)) continue;
+      this.#settle(
+        index,
+        new ParallaxError({ host: this.run.hosts[index].key, kind, reason, via: this.via }),
+      );
+    }
+  }
+
+  #settle(index: number, result: R | ParallaxError): void {
+    this.settled.add(index);
+    this.run.ended(index);
+    this.run.settle(index, result);
+  }
+
+  #break(reason: string): void {
+    this.#broken = reason;
+    this.stop();
+  }
+
+  #handle(event: GatewayEvent): void {
+    if (event.event === "hello") {
+      this.#hello = true;
+      return;
+    }
+    if (!this.#hello) throw new ProtocolError(`'${event.event}' before 'hello'`);
+    switch (event.event) {
+      case "refused":
+        this.#refused = event.reason;
+        return;
+      case "end":
+        this.#ended = true;
+        return;
+      case "output":
+        this.run.output(this.indices[event.index], event.stream, decodeBase64(event.data));
+        return;
+      case "file":
+        this.#openFile(this.indices[event.index], event);
+        return;
+      case "data": {
+        const index = this.indices[event.index];
+        if (this.#file?.index !== index) throw new ProtocolError("'data' without its 'file'");
+        const bytes = decodeBase64(event.data);
+        for (let at = 0; at < bytes.byteLength;) {
+          at += this.#file.file.writeSync(bytes.subarray(at));
+        }
+        return;
+      }
+      case "result":
+        this.#closeFile();
+        this.#result(this.indices[event.index], event.record);
+        return;
+    }
+  }
+
+  #result(index: number, record: Extract<GatewayEvent, { event: "result" }>["record"]): void {
+    if (this.settled.has(index)) throw new ProtocolError("a second result for one host");
+    const host = this.run.hosts[index];
+    const stdout = decodeBase64(record.stdout);
+    const stderr = decodeBase64(record.stderr);
+    const files = this.run.files[index];
+    try {
+      if (files.outFile) Deno.writeFileSync(files.outFile, stdout);
+      if (files.errFile) Deno.writeFileSync(files.errFile, stderr);
+    } catch (error) {
+      this.#settle(
+        index,
+        new ParallaxError({
+          host: host.key,
+          kind: "local",
+          reason: `cannot write its output file: ${(error as Error).message}`,
+          attempts: record.attempts,
+          via: this.via,
+        }),
+      );
+      return;
+    }
+    const keep = this.run.plan.keepOutput;
+    const result = record.kind === null
+      ? this.run.plan.gateway.result(
+        host,
+        index,
+        {
+          exitCode: record.exitCode ?? 0,
+          stdout: keep ? stdout : new Uint8Array(),
+          stderr: keep ? stderr : new Uint8Array(),
+          durationMs: record.durationMs ?? 0,
+          attempts: record.attempts,
+        },
+        this.via,
+        files,
+      )
+      : new ParallaxError({
+        host: host.key,
+        kind: record.kind as ParallaxError["kind"],
+        reason: record.reason ?? record.kind,
+        stdoutBytes: stdout,
+        stdout: decode(stdout),
+        stderrBytes: stderr,
+        stderr: decode(stderr),
+        ...(record.exitCode !== null ? { exitCode: record.exitCode } : {}),
+        ...(record.durationMs !== null ? { durationMs: record.durationMs } : {}),
+        attempts: record.attempts,
+        via: this.via,
+      });
+    this.#settle(index, result);
+  }
+
+  #openFile(index: number, event: Extract<GatewayEvent, { event: "file" }>): void {
+    this.#closeFile();
+    const into = this.run.plan.gateway.fetchInto?.(index);
+    if (into === undefined) throw new ProtocolError("'file' in a reply to no slurp");
+    const inside = stagedPath(event.path);
+    if (inside !== into.dst && !inside.startsWith(`${into.dst}/`)) {
+      throw new ProtocolError(`'file' ${JSON.stringify(inside)} outside ${into.dst}`);
+    }
+    const path = joinPath(into.folder, inside);
+    if (event.type === "dir") {
+      Deno.mkdirSync(path, { recursive: true, mode: event.mode & 0o7777 });
+      Deno.chmodSync(path, event.mode & 0o7777);
+      return;
+    }
+    Deno.mkdirSync(dirnamePath(path), { recursive: true });
+    const file = Deno.openSync(path, { write: true, create: true, truncate: true });
+    Deno.chmodSync(path, event.mode & 0o7777);
+    this.#file = { index, file };
+    // Set once the bytes are written.
+    this.#mtime = event.mtimeMs === null ? null : new Date(event.mtimeMs);
+  }
+
+  #closeFile(): void {
+    if (this.#file === null) return;
+    if (this.#mtime !== null) this.#file.file.utimeSync(this.#mtime, this.#mtime);
+    this.#file.file.close();
+    this.#file = null;
+    this.#mtime = null;
+  }
+}
+
+/** The last few lines of a gateway's stderr, for a message. */
+function lastLines(text: string): string {
+  return text.split("\n").slice(-3).join(" / ");
+}

@@ -1,0 +1,256 @@
+/**
+ * parallax on a gateway (`parallax gateway`): reads one request from stdin, runs it on the hosts
+ * it names with the library, and answers on stdout, as `driver/_gateway_protocol.ts` describes.
+ * The controller starts it over ssh; nobody types it.
+ *
+ * It stops its hosts (remote commands included) when told to by a signal: the lifeline watcher
+ * the controller wraps it in sends SIGTERM when the controller's connection ends.
+ *
+ * @module
+ */
+
+import denoJson from "../../deno.json" with { type: "json" };
+import {
+  type GatewayEvent,
+  type GatewayRequest,
+  type LeafRecord,
+  line,
+  parseRequest,
+  PROTOCOL,
+  PROTOCOL_VERSION,
+  ProtocolError,
+} from "../driver/_gateway_protocol.ts";
+import { ParallaxError } from "../parallax_error.ts";
+import { type CallResult, callWith } from "../ops/call.ts";
+import { copy } from "../ops/copy.ts";
+import { slurp } from "../ops/slurp.ts";
+import type { TransferResult } from "../ops/_transfer.ts";
+import { encodeBase64 } from "../runtime/_base64.ts";
+import { concatBytes } from "../runtime/_bytes.ts";
+import { joinPath } from "../runtime/_path.ts";
+import type { TransferOptions } from "../settings/options.ts";
+
+/** Exit status of a gateway that refused its request. */
+const EXIT_REFUSED = 2;
+
+/** Bytes of a fetched file per `data` event. */
+const DATA_CHUNK = 256 * 1024;
+
+/**
+ * Serves one request from stdin; resolves with the exit status.
+ *
+ * @param input The request (default: stdin).
+ * @param output Where the events go (default: stdout).
+ */
+export async function serveGateway(
+  input: ReadableStream<Uint8Array> = Deno.stdin.readable,
+  output: WritableStream<Uint8Array> = Deno.stdout.writable,
+): Promise<number> {
+  const writer = output.getWriter();
+  const encoder = new TextEncoder();
+  const send = (event: GatewayEvent) => writer.write(encoder.encode(line(event)));
+  try {
+    await send({
+      event: "hello",
+      protocol: PROTOCOL,
+      version: PROTOCOL_VERSION,
+      parallax: denoJson.version,
+    });
+    let request: GatewayRequest;
+    let payload: Uint8Array;
+    try {
+      ({ request, payload } = await readRequest(input));
+    } catch (error) {
+      await send({ event: "refused", reason: (error as Error).message });
+      return EXIT_REFUSED;
+    }
+    await serve(request, payload, send);
+    await send({ event: "end" });
+    return 0;
+  } finally {
+    await writer.close().catch(() => {});
+  }
+}
+
+/** Reads the request line and its payload. */
+async function readRequest(
+  input: ReadableStream<Uint8Array>,
+): Promise<{ request: GatewayRequest; payload: Uint8Array }> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of input) chunks.push(chunk);
+  const all = concatBytes(chunks);
+  const newline = all.indexOf(10);
+  if (newline === -1) throw new ProtocolError("no request line on stdin");
+  const request = parseRequest(new TextDecoder().decode(all.subarray(0, newline)));
+  const payload = all.subarray(newline + 1);
+  if (payload.byteLength !== request.payloadBytes) {
+    throw new ProtocolError(
+      `the request announced ${request.payloadBytes} bytes after it, ${payload.byteLength} came`,
+    );
+  }
+  return { request, payload };
+}
+
+type Send = (event: GatewayEvent) => Promise<void>;
+
+/** Runs the request, sending each host's events as they happen. */
+async function serve(request: GatewayRequest, payload: Uint8Array, send: Send): Promise<void> {
+  const indexOf = new Map(request.hosts.map((host, i) => [host, i]));
+  const perHost = (list: readonly string[]) =>
+    list.length === 1 ? list[0] : (_host: unknown, i: number) => list[i];
+  const { options } = request;
+  const common = {
+    timeout: options.timeout,
+    connectTimeout: options.connectTimeout,
+    limit: options.limit,
+    retries: options.retries,
+    ...(options.user !== undefined ? { user: options.user } : {}),
+    ...(options.port !== undefined ? { port: options.port } : {}),
+    quiet: true,
+  };
+  // Events go out in order, each whole: a host's output, then its result.
+  let sending = Promise.resolve();
+  const queue = (make: () => Promise<void>) => {
+    sending = sending.then(make);
+  };
+  const result = (
+    result: CallResult | TransferResult | ParallaxError,
+    extra?: () => Promise<void>,
+  ) =>
+    queue(async () => {
+      await extra?.();
+      const index = indexOf.get(result.host)!;
+      await send({ event: "result", index, record: leafRecord(result) });
+    });
+  if (request.op === "call") {
+    await callWith(request.hosts, perHost(request.commands), {
+      ...common,
+      inline: options.inline,
+      stopRemote: options.stopRemote,
+      ...(options.sudo !== undefined ? { sudo: options.sudo } : {}),
+      ...(options.sudoPassword !== undefined ? { sudoPassword: options.sudoPassword } : {}),
+      ...(payload.byteLength > 0 ? { input: payload } : {}),
+    }, {
+      output: request.stream
+        ? (host, stream, data) =>
+          queue(() =>
+            send({ event: "output", index: indexOf.get(host)!, stream, data: encodeBase64(data) })
+          )
+        : undefined,
+      result: (r) => result(r),
+    });
+  } else {
+    const transfer: TransferOptions = {
+      ...common,
+      recursive: options.recursive,
+      preserve: options.preserve,
+      compress: options.compress,
+      ...(options.bandwidthLimit !== undefined ? { bandwidthLimit: options.bandwidthLimit } : {}),
+    };
+    const staging = await Deno.makeTempDir({ prefix: "parallax-relay-" });
+    try {
+      if (request.op === "copy") {
+        const sources = await unpack(request.files, payload, staging, options.preserve);
+        await copy(request.hosts, sources, perHost(request.dsts), {
+          ...transfer,
+          onResult: (r) => result(r),
+        });
+      } else {
+        await slurp(request.hosts, perHost(request.srcs), request.dst, {
+          ...transfer,
+          localdir: staging,
+          onResult: (r) =>
+            result(r, async () => {
+              if (r instanceof ParallaxError) return;
+              const index = indexOf.get(r.host)!;
+              await sendTree(r.path, request.dst, index, send);
+              await Deno.remove(r.path, { recursive: true }).catch(() => {});
+            }),
+        });
+      }
+      await sending;
+    } finally {
+      await Deno.remove(staging, { recursive: true }).catch(() => {});
+    }
+  }
+  await sending;
+}
+
+/** A host's end as the protocol carries it. */
+function leafRecord(result: CallResult | TransferResult | ParallaxError): LeafRecord {
+  const empty = new Uint8Array();
+  if (result instanceof ParallaxError) {
+    return {
+      kind: result.kind,
+      reason: result.message.slice(result.host.length + 2),
+      exitCode: result.exitCode ?? null,
+      stdout: encodeBase64(result.stdoutBytes ?? empty),
+      stderr: encodeBase64(result.stderrBytes),
+      attempts: result.attempts,
+      durationMs: result.durationMs ?? null,
+    };
+  }
+  const call = "exitCode" in result ? result : null;
+  return {
+    kind: null,
+    reason: null,
+    exitCode: call?.exitCode ?? 0,
+    stdout: encodeBase64(call?.stdoutBytes ?? empty),
+    stderr: encodeBase64(call?.stderrBytes ?? new TextEncoder().encode(result.stderr)),
+    attempts: result.attempts,
+    durationMs: result.durationMs,
+  };
+}
+
+/** Writes a copy's staged files under `staging`; returns the sources (its top-level entries). */
+async function unpack(
+  files: Extract<GatewayRequest, { op: "copy" }>["files"],
+  payload: Uint8Array,
+  staging: string,
+  preserve: boolean,
+): Promise<string[]> {
+  const sources: string[] = [];
+  let at = 0;
+  const times: [string, number][] = [];
+  for (const entry of files) {
+    const path = joinPath(staging, entry.path);
+    if (!entry.path.includes("/")) sources.push(path);
+    if (entry.type === "dir") {
+      await Deno.mkdir(path, { recursive: true });
+    } else {
+      if (at + entry.size > payload.byteLength) throw new ProtocolError("files: payload too short");
+      await Deno.writeFile(path, payload.subarray(at, at + entry.size));
+      at += entry.size;
+    }
+    await Deno.chmod(path, entry.mode & 0o7777);
+    if (preserve && entry.mtimeMs !== null) times.push([path, entry.mtimeMs]);
+  }
+  // Folders' times last: writing into a folder changes its time.
+  for (const [path, mtimeMs] of times.reverse()) {
+    await Deno.utime(path, new Date(mtimeMs), new Date(mtimeMs));
+  }
+  return sources;
+}
+
+/** Sends a fetched file or folder as `file` and `data` events, paths under `dst`. */
+async function sendTree(local: string, dst: string, index: number, send: Send): Promise<void> {
+  const info = await Deno.lstat(local);
+  const mtimeMs = info.mtime?.getTime() ?? null;
+  const mode = info.mode ?? 0o644;
+  if (info.isDirectory) {
+    await send({ event: "file", index, path: dst, type: "dir", mode, mtimeMs });
+    for await (const entry of Deno.readDir(local)) {
+      await sendTree(joinPath(local, entry.name), `${dst}/${entry.name}`, index, send);
+    }
+    return;
+  }
+  if (!info.isFile) return;
+  await send({ event: "file", index, path: dst, type: "file", mode, mtimeMs });
+  using file = await Deno.open(local);
+  const buffer = new Uint8Array(DATA_CHUNK);
+  while (true) {
+    const n = await file.read(buffer);
+    if (n === null) break;
+    await send({ event: "data", index, data: encodeBase64(buffer.subarray(0, n)) });
+  }
+}

@@ -1,0 +1,264 @@
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "./fixture/assert.ts";
+import { denoArgv, ROOT, spawnArgv } from "./fixture/deno_run.ts";
+import { startLab } from "./fixture/lab.ts";
+import { failed, ok } from "./fixture/outcomes.ts";
+import { listProcesses, timeUntil, tracedSleep } from "./fixture/processes.ts";
+import { startSshd } from "./fixture/sshd.ts";
+import { withScript, withTempDir } from "./fixture/temp_dir.ts";
+import { call, type CallEvent, callStream, copy, slurp } from "../mod.ts";
+
+/** `-F` of one ssh_config that includes both of these (ssh reads only one `-F`). */
+async function bothConfigs(a: readonly string[], b: readonly string[]): Promise<string[]> {
+  const path = await Deno.makeTempFile({ prefix: "parallax-both-", suffix: ".conf" });
+  await Deno.writeTextFile(path, `Include ${a[1]}\nInclude ${b[1]}\n`);
+  return ["-F", path];
+}
+
+/** parallax processes serving as gateways (this checkout's cli.ts with `gateway`). */
+async function gatewayProcesses(): Promise<string[]> {
+  return (await listProcesses())
+    .filter(({ args }) => args.includes(`${ROOT}/cli.ts gateway`))
+    .map(({ pid, args }) => `${pid} ${args}`);
+}
+
+Deno.test("through gateways: same keys and order, byte-exact output, via; a leaf is unreachable directly", async () => {
+  await using lab = await startLab({ gateways: 2, leaves: 3 });
+  await using direct = await startSshd({ aliases: 1, prefix: "d" });
+  const [first] = lab.allLeaves;
+  const alone = await call([first], "true", { connectTimeout: 2 });
+  assertEquals(failed(alone.get(first)).kind, "connect");
+
+  // Interleave the leaves of both gateways with a direct host.
+  const [a1, a2, a3] = lab.leaves.get("gw1")!;
+  const [b1, b2, b3] = lab.leaves.get("gw2")!;
+  const hosts = [b2, a1, "d001", b1, a3, b3, a2];
+  const command = `printf 'out %s\\n\\377\\000' "$(hostname -I)"; printf 'err\\n' >&2; exit 3`;
+  const results = await call(hosts, command, {
+    sshExtra: await bothConfigs(lab.sshExtra, direct.sshExtra),
+    gateways: lab.topology,
+    gatewayCommand: lab.gatewayCommand,
+  });
+  assertEquals([...results.keys()], hosts);
+  for (const host of hosts) {
+    const result = ok(results.get(host));
+    assertEquals(result.exitCode, 3);
+    if (host === "d001") {
+      assertEquals(result.via, undefined);
+      continue;
+    }
+    const expected = new Uint8Array([
+      ...new TextEncoder().encode(`out ${host} \n`),
+      0xff,
+      0x00,
+    ]);
+    assertEquals(result.stdoutBytes, expected, host);
+    assertEquals(result.stderr, "err\n");
+    assertEquals(result.via, lab.leaves.get("gw1")!.includes(host) ? "gw1" : "gw2");
+    assertEquals(result.toJSON().via, result.via);
+  }
+});
+
+Deno.test("through gateways: input reaches every leaf; callStream yields output as it comes; per-host commands", async () => {
+  await using lab = await startLab({ gateways: 2, leaves: 2 });
+  const options = {
+    sshExtra: lab.sshExtra,
+    gateways: lab.topology,
+    gatewayCommand: lab.gatewayCommand,
+  };
+  const input = new Uint8Array(200_000).map((_, i) => (i * 7) % 256);
+  const summed = await call(lab.allLeaves, "cksum", { ...options, input });
+  const expected = ok(summed.get(lab.allLeaves[0])).stdout;
+  for (const leaf of lab.allLeaves) assertEquals(ok(summed.get(leaf)).stdout, expected);
+
+  const events: CallEvent[] = [];
+  for await (const event of callStream(lab.allLeaves, "echo one; sleep 0.3; echo two", options)) {
+    events.push(event);
+  }
+  for (const leaf of lab.allLeaves) {
+    const mine = events.filter((e) => e.host === leaf);
+    assertEquals(mine.at(-1)?.type, "result");
+    const said = mine.flatMap((e) => e.type === "output" ? [new TextDecoder().decode(e.data)] : []);
+    assertEquals(said.join(""), "one\ntwo\n");
+  }
+
+  const perHost = await call(lab.allLeaves, (_host, i) => `echo leaf ${i}`, options);
+  lab.allLeaves.forEach((leaf, i) => assertEquals(ok(perHost.get(leaf)).stdout, `leaf ${i}\n`));
+});
+
+Deno.test("a gateway that cannot be reached or cannot start parallax fails its hosts (kind gateway); the others' results stand", async () => {
+  await using lab = await startLab({ gateways: 2, leaves: 2 });
+  await using sshd = await startSshd({ aliases: 1 });
+  const options = { sshExtra: lab.sshExtra, gatewayCommand: lab.gatewayCommand };
+  const [c1, c2] = lab.leaves.get("gw2")!;
+  const unreachable = await call(lab.allLeaves, "echo hi", {
+    ...options,
+    sshExtra: await bothConfigs(lab.sshExtra, sshd.sshExtra),
+    gateways: { refused: lab.leaves.get("gw1")!, gw2: [c1, c2] },
+  });
+  for (const leaf of lab.leaves.get("gw1")!) {
+    const error = failed(unreachable.get(leaf));
+    assertEquals(error.kind, "gateway");
+    assertEquals(error.via, "refused");
+    assertStringIncludes(error.message, "cannot reach gateway refused");
+    assertStringIncludes(error.message, "Connection refused");
+  }
+  for (const leaf of [c1, c2]) assertEquals(ok(unreachable.get(leaf)).stdout, "hi\n");
+
+  const noParallax = await call(lab.allLeaves, "echo hi", {
+    ...options,
+    gateways: lab.topology,
+    gatewayCommand: ["/nonexistent/deno"],
+  });
+  for (const leaf of lab.allLeaves) {
+    const error = failed(noParallax.get(leaf));
+    assertEquals(error.kind, "gateway");
+    assertStringIncludes(error.message, "did not start parallax (exit 127)");
+    assertStringIncludes(error.message, "/nonexistent/deno");
+  }
+
+  // A gateway that speaks another version of the protocol.
+  const hello = '{"event":"hello","protocol":"parallax-gateway","version":99,"parallax":"9.0.0"}';
+  const otherVersion = await call(lab.allLeaves, "echo hi", {
+    ...options,
+    gateways: lab.topology,
+    gatewayCommand: ["sh", "-c", `echo '${hello}'; cat >/dev/null`, "sh"],
+  });
+  for (const leaf of lab.allLeaves) {
+    const error = failed(otherVersion.get(leaf));
+    assertEquals(error.kind, "gateway");
+    assertStringIncludes(error.message, "protocol version 99 (parallax 9.0.0), this controller 1");
+  }
+});
+
+Deno.test("through gateways, a timeout and an abort stop the leaves' commands; nothing is left on either side", async () => {
+  await using lab = await startLab({ gateways: 2, leaves: 2 });
+  const options = {
+    sshExtra: lab.sshExtra,
+    gateways: lab.topology,
+    gatewayCommand: lab.gatewayCommand,
+  };
+  const timed = tracedSleep();
+  const results = await call(lab.allLeaves, timed.command, { ...options, timeout: 1.5 });
+  for (const leaf of lab.allLeaves) {
+    const error = failed(results.get(leaf));
+    assertEquals(error.kind, "timeout");
+    assertEquals(error.via, lab.leaves.get("gw1")!.includes(leaf) ? "gw1" : "gw2");
+  }
+  await timeUntil(timed.gone);
+
+  const aborted = tracedSleep();
+  const controller = new AbortController();
+  const running = call(lab.allLeaves, aborted.command, { ...options, signal: controller.signal });
+  await timeUntil(async () => (await aborted.remote()) === lab.allLeaves.length);
+  controller.abort();
+  for (const result of (await running).values()) assertEquals(failed(result).kind, "cancelled");
+  await timeUntil(aborted.gone);
+  await timeUntil(async () => (await gatewayProcesses()).length === 0);
+});
+
+Deno.test("a SIGKILLed controller, or a broken gateway connection, stops the leaves' commands within 15 s", async () => {
+  await using lab = await startLab({ gateways: 2, leaves: 2 });
+  const sleep = tracedSleep();
+  const script = `
+    import { call } from "${ROOT}/mod.ts";
+    await call(${JSON.stringify(lab.allLeaves)}, ${JSON.stringify(sleep.command)}, {
+      sshExtra: ${JSON.stringify(lab.sshExtra)},
+      gateways: ${JSON.stringify(lab.topology)},
+      gatewayCommand: ${JSON.stringify(lab.gatewayCommand)},
+    });`;
+  await withScript(script, async (path) => {
+    const controller = spawnArgv(denoArgv(["--allow-all"], path));
+    await timeUntil(async () => (await sleep.remote()) === lab.allLeaves.length, 30_000);
+    controller.kill("SIGKILL");
+    await controller.finished();
+    await timeUntil(sleep.gone, 15_000);
+    await timeUntil(async () => (await gatewayProcesses()).length === 0, 15_000);
+  });
+
+  // The controller's ssh to gw1 dies: gw1's leaves fail (they may have run), gw2's finish.
+  const broken = tracedSleep(4);
+  const running = call(lab.allLeaves, broken.command, {
+    sshExtra: lab.sshExtra,
+    gateways: lab.topology,
+    gatewayCommand: lab.gatewayCommand,
+  });
+  await timeUntil(async () => (await broken.remote()) === lab.allLeaves.length, 30_000);
+  const toGw1 = (await listProcesses()).filter(({ args }) =>
+    args.split(" ")[0].endsWith("ssh") && args.includes(" -- gw1 ")
+  );
+  assertEquals(toGw1.length, 1);
+  Deno.kill(toGw1[0].pid, "SIGKILL");
+  const results = await running;
+  for (const leaf of lab.leaves.get("gw1")!) {
+    const error = failed(results.get(leaf));
+    assertEquals(error.kind, "gateway");
+    assertStringIncludes(error.message, "may have run");
+  }
+  for (const leaf of lab.leaves.get("gw2")!) assertEquals(ok(results.get(leaf)).exitCode, 0);
+  await timeUntil(broken.gone, 15_000);
+});
+
+Deno.test("relay copy sends each file once per gateway; slurp brings files back through the gateways", async () => {
+  await using lab = await startLab({ gateways: 2, leaves: 3 });
+  const options = {
+    sshExtra: lab.sshExtra,
+    gateways: lab.topology,
+    gatewayCommand: lab.gatewayCommand,
+  };
+  await withTempDir(async (dir) => {
+    const size = 4_000_000;
+    const data = crypto.getRandomValues(new Uint8Array(65536));
+    const big = new Uint8Array(size).map((_, i) => data[i % data.length] ^ (i >> 16));
+    await Deno.mkdir(`${dir}/tree/sub`, { recursive: true });
+    await Deno.writeFile(`${dir}/tree/big.bin`, big);
+    await Deno.writeTextFile(`${dir}/tree/sub/small.txt`, "small\n");
+    const target = `/tmp/parallax-relay-test-${crypto.randomUUID()}`;
+    const before = await lab.sentToGateways();
+    const copied = await copy(lab.allLeaves, `${dir}/tree`, target, options);
+    const sent = (await lab.sentToGateways()) - before;
+    for (const leaf of lab.allLeaves) {
+      const result = ok(copied.get(leaf));
+      assertEquals(result.path, target);
+      assert(result.via === "gw1" || result.via === "gw2");
+    }
+    assert(sent <= 1.02 * lab.gateways.length * size, `controller sent ${sent} bytes`);
+    try {
+      // Every leaf shares this machine's file system: slurp each leaf's copy back.
+      const localdir = `${dir}/back`;
+      const fetched = await slurp(lab.allLeaves, `${target}`, "tree", { ...options, localdir });
+      for (const leaf of lab.allLeaves) {
+        const result = ok(fetched.get(leaf));
+        assertEquals(result.path, `${localdir}/${leaf}/tree`);
+        assertEquals(await Deno.readFile(`${result.path}/big.bin`), big);
+        assertEquals(await Deno.readTextFile(`${result.path}/sub/small.txt`), "small\n");
+      }
+      const missing = await slurp(lab.allLeaves, "/nonexistent/file", "f", {
+        ...options,
+        localdir,
+      });
+      for (const leaf of lab.allLeaves) assertEquals(failed(missing.get(leaf)).kind, "transfer");
+    } finally {
+      await Deno.remove(target, { recursive: true });
+    }
+    // No staging left on the gateways (they share /tmp with this machine).
+    const staged = [...Deno.readDirSync("/tmp")].filter((e) =>
+      e.name.startsWith("parallax-relay-")
+    );
+    assertEquals(staged.map((e) => e.name), []);
+  });
+});
+
+Deno.test("gateways: malformed options are refused before anything runs", async () => {
+  const bad: [Record<string, unknown>, string][] = [
+    [{ gateways: ["gw1"] }, "expected an object"],
+    [{ gateways: { gw1: ["a"], gw2: ["a"] } }, "under both 'gw1' and 'gw2'"],
+    [{ gateways: { "-oProxyCommand=x": ["a"] } }, "-oProxyCommand=x"],
+    [{ gateways: { gw1: ["a"] }, gatewayCommand: [] }, "gatewayCommand"],
+    [{ gateways: { gw1: ["a"] }, gatewayLimit: 0 }, "gatewayLimit"],
+    [{ gateways: { gw1: ["a"] }, batch: 1 }, "Cannot use batch with gateways"],
+    [{ gateways: { gw1: ["a"] }, maxFailures: 0 }, "Cannot use maxFailures with gateways"],
+  ];
+  for (const [options, message] of bad) {
+    await assertRejects(() => call(["a", "b"], "true", options), Error, message);
+  }
+});
