@@ -1,10 +1,11 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./fixture/assert.ts";
-import { denoArgv, ROOT, spawnArgv } from "./fixture/deno_run.ts";
+import { cleanCliEnv, cli, cliArgv, denoArgv, ROOT, spawnArgv } from "./fixture/deno_run.ts";
 import { startLab } from "./fixture/lab.ts";
-import { failed, ok } from "./fixture/outcomes.ts";
+import { failed, ok, statusLines } from "./fixture/outcomes.ts";
 import { listProcesses, timeUntil, tracedSleep } from "./fixture/processes.ts";
 import { startSshd } from "./fixture/sshd.ts";
-import { withScript, withTempDir } from "./fixture/temp_dir.ts";
+import { onTerminal } from "./fixture/terminal.ts";
+import { withScript, withTempDir, withTempFile } from "./fixture/temp_dir.ts";
 import { call, type CallEvent, callStream, copy, slurp } from "../mod.ts";
 
 /** `-F` of one ssh_config that includes both of these (ssh reads only one `-F`). */
@@ -260,5 +261,141 @@ Deno.test("gateways: malformed options are refused before anything runs", async 
   ];
   for (const [options, message] of bad) {
     await assertRejects(() => call(["a", "b"], "true", options), Error, message);
+  }
+});
+
+Deno.test("CLI: --gateways FILE splits a line's hosts among its gateways; status lines and --json say via", async () => {
+  await using lab = await startLab({ gateways: 2, leaves: 2 });
+  const leaves = lab.allLeaves;
+  await withTempFile(async (file) => {
+    // One line for both gateways: the first half of the hosts to gw1, the rest to gw2, which
+    // is how the lab connects them.
+    await Deno.writeTextFile(file, `# the lab\n\ngw[1-2]: ${leaves.join(",")}\n`);
+    const common = [
+      "-x",
+      lab.sshExtra.join(" "),
+      "--gateways",
+      file,
+      "--gateway-command",
+      lab.gatewayCommand.join(" "),
+      "--gateway-limit",
+      "1",
+      "-H",
+      leaves.join(","),
+    ];
+    const status = await cli(["call", ...common, "-i", "hostname -I"], { env: cleanCliEnv() });
+    assertEquals(status.code, 0, status.stderr);
+    const lines = statusLines(status.stdout);
+    assertEquals(lines.map((l) => l.host).sort(), [...leaves].sort());
+    for (const line of lines) {
+      const via = lab.leaves.get("gw1")!.includes(line.host) ? "gw1" : "gw2";
+      assertEquals(line.rest, ` via ${via}`);
+    }
+    assertStringIncludes(status.stdout, `${leaves[0]} \n`);
+    const json = await cli(["call", ...common, "--json", "exit 2"], { env: cleanCliEnv() });
+    assertEquals(json.code, 5, json.stderr);
+    const records = json.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assertEquals(records.length, leaves.length);
+    for (const record of records) {
+      assertEquals(record.exitCode, 2);
+      assertEquals(record.via, lab.leaves.get("gw1")!.includes(record.host) ? "gw1" : "gw2");
+    }
+  }, { suffix: ".gateways" });
+  await withTempFile(async (file) => {
+    await Deno.writeTextFile(file, "gw1 web1\n");
+    const bad = await cli(["call", "--gateways", file, "-H", "web1", "true"]);
+    assertEquals(bad.code, 2);
+    assertStringIncludes(bad.stderr, ":1: expected 'GATEWAY: HOSTS'");
+  });
+});
+
+Deno.test("CLI through gateways: Ctrl-C at a real terminal, and closing it, stop every leaf's command", async () => {
+  await using lab = await startLab({ gateways: 2, leaves: 2 });
+  const gateways = Object.entries(lab.topology).map(([g, hosts]) => `${g}: ${hosts.join(" ")}`);
+  await withTempFile(async (file) => {
+    await Deno.writeTextFile(file, gateways.join("\n") + "\n");
+    for (const how of ["Ctrl-C", "hang up"]) {
+      const job = tracedSleep(30);
+      const terminal = onTerminal(
+        cliArgv([
+          "call",
+          "-x",
+          lab.sshExtra.join(" "),
+          "--gateways",
+          file,
+          "--gateway-command",
+          lab.gatewayCommand.join(" "),
+          "-H",
+          lab.allLeaves.join(","),
+          job.command,
+        ]),
+        cleanCliEnv({ NO_COLOR: "1" }),
+      );
+      await timeUntil(async () => (await job.remote()) === lab.allLeaves.length, 30_000);
+      if (how === "Ctrl-C") {
+        await terminal.type("\x03");
+        const { code, screen } = await terminal.finished();
+        assertEquals(code, 3, screen);
+        assertEquals(screen.match(/\[FAILURE\] \S+ via gw\d Interrupted/g)?.length, 4, screen);
+      } else {
+        terminal.hangUp();
+        await terminal.finished();
+      }
+      await timeUntil(job.gone, 15_000);
+      await timeUntil(async () => (await gatewayProcesses()).length === 0, 15_000);
+    }
+  });
+});
+
+Deno.test("a gateway says hello, then refuses a request it does not understand", async () => {
+  const { serveGateway } = await import("../lib/gateway/serve.ts");
+  const valid = {
+    protocol: "parallax-gateway",
+    version: 1,
+    op: "call",
+    hosts: ["web1"],
+    commands: ["true"],
+    stream: false,
+    payloadBytes: 0,
+    options: {
+      timeout: 1,
+      connectTimeout: 1,
+      limit: 1,
+      retries: 0,
+      inline: true,
+      stopRemote: true,
+      recursive: false,
+      preserve: false,
+      compress: false,
+    },
+  };
+  const cases: [string, string][] = [
+    ["not json\n", "request is not JSON"],
+    ["", "no request line"],
+    [
+      `${JSON.stringify({ ...valid, version: 2 })}\n`,
+      "protocol version 2 asked, this gateway speaks 1",
+    ],
+    [`${JSON.stringify({ ...valid, op: "format" })}\n`, 'unknown op "format"'],
+    [`${JSON.stringify({ ...valid, hosts: [] })}\n`, "names no host"],
+    [
+      `${JSON.stringify({ ...valid, commands: ["a", "b"] })}\n`,
+      "commands: expected one, or one per host",
+    ],
+    [`${JSON.stringify({ ...valid, payloadBytes: 5 })}\nab`, "announced 5 bytes after it, 2 came"],
+  ];
+  for (const [request, part] of cases) {
+    const chunks: Uint8Array[] = [];
+    const code = await serveGateway(
+      ReadableStream.from([new TextEncoder().encode(request)]),
+      new WritableStream({ write: (chunk) => void chunks.push(chunk) }),
+    );
+    const events = chunks.map((c) => new TextDecoder().decode(c)).join("").trim().split("\n")
+      .map((l) => JSON.parse(l));
+    assertEquals(code, 2);
+    assertEquals(events[0].event, "hello");
+    assertEquals(events[0].version, 1);
+    assertEquals(events[1].event, "refused");
+    assertStringIncludes(events[1].reason, part);
   }
 });

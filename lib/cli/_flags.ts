@@ -43,6 +43,10 @@ export interface CliRun {
   sudoAsk: boolean;
   /** Where `--failed-hosts` writes the hosts that failed or were skipped. */
   failedHosts?: string;
+  /** `--gateways`: the file that says which gateway serves which hosts. */
+  gatewaysFile?: string;
+  gatewayCommand?: string[];
+  gatewayLimit?: number;
   /** Seconds to keep connections after the run (`--persist`), or undefined. */
   persist?: number;
   stop: boolean;
@@ -85,7 +89,14 @@ export interface Flag extends FlagSpec {
   readonly meta?: string;
   readonly help: string;
   /** The help section. */
-  readonly group: "Hosts" | "Connection" | "Rolling" | "Output" | "Command" | "General";
+  readonly group:
+    | "Hosts"
+    | "Connection"
+    | "Gateways"
+    | "Rolling"
+    | "Output"
+    | "Command"
+    | "General";
   /** Applies one occurrence (`true` for a switch). */
   apply(run: CliRun, value: string | true): void;
 }
@@ -202,6 +213,36 @@ export const FLAGS: readonly Flag[] = [
     group: "Connection",
     help: "ssh option, as ssh -o OPT (repeatable; default: PARALLAX_OPTIONS)",
     apply: (run, v) => (run.sshOptions ??= []).push(String(v)),
+  },
+  {
+    long: "gateways",
+    value: true,
+    meta: "FILE",
+    commands: ALL,
+    group: "Gateways",
+    help: "reach hosts through gateways: lines 'GATEWAY: HOSTS', ranges allowed; several\n" +
+      "gateways on a line split its hosts ('gw[1-2]: web[1-64]'); parallax runs itself on each\n" +
+      "gateway and the hosts from there; hosts no line names run directly",
+    apply: (run, v) => run.gatewaysFile = String(v),
+  },
+  {
+    long: "gateway-command",
+    value: true,
+    meta: "CMD",
+    commands: ALL,
+    group: "Gateways",
+    help: "what starts parallax on a gateway, split as a shell would; 'gateway' is appended\n" +
+      "(default: deno run … jsr:@parallax/parallax@VERSION/cli)",
+    apply: (run, v) => run.gatewayCommand = shellWords(String(v)),
+  },
+  {
+    long: "gateway-limit",
+    value: true,
+    meta: "N",
+    commands: ALL,
+    group: "Gateways",
+    help: "at most N ssh processes at once on each gateway (default 32)",
+    apply: (run, v) => run.gatewayLimit = integer("gateway-limit", String(v), 1),
   },
   {
     long: "reuse",

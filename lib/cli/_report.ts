@@ -50,7 +50,11 @@ export function createReporter(
           const status = row.ok ? paint("32", "[SUCCESS]") : paint("31", "[FAILURE]");
           const detail = row.ok ? (row.path ? ` ${row.path}` : "") : ` ${failureReason(row)}`;
           const parts: Uint8Array[] = [
-            encoder.encode(`[${++finished}] ${time} ${status} ${row.host}${detail}\n`),
+            encoder.encode(
+              `[${++finished}] ${time} ${status} ${row.host}${
+                row.via === undefined ? "" : ` via ${row.via}`
+              }${detail}\n`,
+            ),
           ];
           if (style.inline !== "none") parts.push(...withNewline(row.stdout));
           const showStderr = row.kind === null || row.kind === "timeout" ||

@@ -35,6 +35,7 @@ export function toRow(result: AnyResult): Row {
       stderr: result.stderrBytes,
       durationMs: result.durationMs ?? null,
       attempts: result.attempts,
+      via: result.via,
     };
   }
   if ("exitCode" in result) {
@@ -48,6 +49,7 @@ export function toRow(result: AnyResult): Row {
       stderr: result.stderrBytes,
       durationMs: result.durationMs,
       attempts: result.attempts,
+      via: result.via,
     };
   }
   return {
@@ -61,6 +63,7 @@ export function toRow(result: AnyResult): Row {
     durationMs: result.durationMs,
     attempts: result.attempts,
     path: result.path,
+    via: result.via,
   };
 }
 

@@ -19,6 +19,7 @@ import { canReadEnv } from "../runtime/_permissions.ts";
 import type { CommonOptions } from "../settings/options.ts";
 import { parseArgs, type ParsedArgs, UsageError } from "./_args.ts";
 import { type CliRun, type Command, emptyRun, FLAGS, helpText, persistSeconds } from "./_flags.ts";
+import { readGatewaysFile } from "./_gateways_file.ts";
 import { resolveHosts } from "./_hosts.ts";
 import { createReporter, type ReportStyle } from "./_report.ts";
 import { type AnyResult, exitStatus, type Row, toRow } from "./_rows.ts";
@@ -165,6 +166,9 @@ async function execute(
   }
   const options = {
     ...commonOptions(cli),
+    ...(cli.gatewaysFile !== undefined
+      ? { gateways: await readGatewaysFile(cli.gatewaysFile) }
+      : {}),
     signal: controller.signal,
     exitOnSignal: false,
     ...(pool !== null ? { pool } : {}),
@@ -274,6 +278,8 @@ function commonOptions(cli: CliRun): CommonOptions {
     ...(cli.batchPause !== undefined ? { batchPause: cli.batchPause } : {}),
     ...(cli.maxFailures !== undefined ? { maxFailures: cli.maxFailures } : {}),
     ...(cli.retries !== undefined ? { retries: cli.retries } : {}),
+    ...(cli.gatewayCommand !== undefined ? { gatewayCommand: cli.gatewayCommand } : {}),
+    ...(cli.gatewayLimit !== undefined ? { gatewayLimit: cli.gatewayLimit } : {}),
     ...(cli.verbose ? { verbose: true } : {}),
     ...(cli.quiet ? { quiet: true } : {}),
   };
