@@ -1,0 +1,159 @@
+/**
+ * Benchmark: hosts behind gateways, on a lab of network namespaces (4 gateways × 16 leaves by
+ * default; leaves reachable only through their gateway; needs root). In one interleaved run:
+ * parallax `call()` through gateways, the same by hand (`ssh gw 'xargs -P16 ssh leaf …'` on
+ * every gateway at once: the floor), and plain `xargs ssh -J gw leaf` (every leaf's connection
+ * from the controller, through its gateway); then a 10 MB copy to every leaf, relayed by
+ * parallax, by hand, and flat through ProxyJump. For each: wall time, the controller's CPU (user
+ * + system of the whole process tree, from `/usr/bin/time`) and the bytes the controller sent
+ * (the counters of its links to the gateways).
+ *
+ * Usage: deno run -A bench/gateways.ts [--gateways 4] [--leaves 16] [--rounds 3]
+ *
+ * @module
+ */
+
+import { shellQuote } from "../lib/runtime/_shell_quote.ts";
+import { startLab } from "../tests/fixture/lab.ts";
+import { machine, median, sh } from "./timing.ts";
+
+const args = Object.fromEntries(
+  Deno.args.join(" ").matchAll(/--(\w+)[= ](\d+)/g).map((m) => [m[1], Number(m[2])]),
+);
+const rounds = args.rounds ?? 3;
+await using lab = await startLab({ gateways: args.gateways ?? 4, leaves: args.leaves ?? 16 });
+const leaves = lab.allLeaves;
+const cfg = lab.sshExtra[1];
+// The leaves' ssh options on a gateway, as -o words (the lab's gateway command sets them for
+// parallax through PARALLAX_OPTIONS).
+const leafOptions = lab.gatewayCommand[1].replace(/^PARALLAX_OPTIONS=/, "").split(";")
+  .map((o) => `-o ${o}`).join(" ");
+const work = await Deno.makeTempDir({ prefix: "parallax-bench-gw-" });
+await sh(`head -c 10000000 /dev/urandom > ${work}/file10m`);
+
+interface Sample {
+  wall: number;
+  cpu: number;
+  sent: number;
+}
+
+/** Runs a shell line under /usr/bin/time; wall and CPU seconds and bytes sent to the gateways. */
+async function measure(script: string): Promise<Sample> {
+  const before = await lab.sentToGateways();
+  const output = await new Deno.Command("/usr/bin/time", {
+    args: ["-f", "TIME %e %U %S", "sh", "-c", script],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stderr);
+  if (!output.success) throw new Error(`'${script}' failed: ${text}`);
+  const [, wall, user, sys] = /TIME (\S+) (\S+) (\S+)/.exec(text)!;
+  return {
+    wall: Number(wall),
+    cpu: Number(user) + Number(sys),
+    sent: (await lab.sentToGateways()) - before,
+  };
+}
+
+const parallax = (spec: Record<string, unknown>) =>
+  `${shellQuote(Deno.execPath())} run -A ${new URL("run_gateways.ts", import.meta.url).pathname} ${
+    shellQuote(JSON.stringify({
+      hosts: leaves,
+      gateways: lab.topology,
+      sshExtra: lab.sshExtra,
+      gatewayCommand: lab.gatewayCommand,
+      ...spec,
+    }))
+  }`;
+const eachGateway = (line: (gateway: string, hosts: string[]) => string) =>
+  lab.gateways.map((g) => `(${line(g, lab.leaves.get(g)!)}) &`).join("\n") + "\nwait";
+const byHand = (remote: (hosts: string[]) => string) =>
+  eachGateway((g, hosts) => `ssh -F ${cfg} ${g} ${shellQuote(remote(hosts))}`);
+
+const calls: Record<string, string> = {
+  "parallax call() through gateways": parallax({ op: "call", command: "true" }),
+  "by hand: ssh gw 'xargs -P16 ssh leaf true'": byHand((hosts) =>
+    `printf '%s\\n' ${hosts.join(" ")} | xargs -P16 -I{} ssh ${leafOptions} {} true`
+  ),
+  "xargs ssh -J gw leaf true": eachGateway((g, hosts) =>
+    `printf '%s\\n' ${
+      hosts.join(" ")
+    } | xargs -P16 -I{} ssh -F ${cfg} -J ${g} ${leafOptions} {} true`
+  ),
+};
+const dst = `${work}/dst`;
+const copies: Record<string, string> = {
+  "parallax copy() relayed": parallax({ op: "copy", src: `${work}/file10m`, dstDir: dst }),
+  "by hand: scp to gw, then xargs scp there": eachGateway((g, hosts) =>
+    `scp -q -F ${cfg} ${work}/file10m ${g}:${work}/staged-${g} && ssh -F ${cfg} ${g} ${
+      shellQuote(
+        `printf '%s\\n' ${
+          hosts.join(" ")
+        } | xargs -P16 -I{} scp -q ${leafOptions} ${work}/staged-${g} {}:${dst}/{}; rm ${work}/staged-${g}`,
+      )
+    }`
+  ),
+  "flat scp -J gw to every leaf": eachGateway((g, hosts) =>
+    `printf '%s\\n' ${
+      hosts.join(" ")
+    } | xargs -P16 -I{} scp -q -F ${cfg} -J ${g} ${leafOptions} ${work}/file10m {}:${dst}/{}`
+  ),
+};
+
+async function run(contenders: Record<string, string>, n: number) {
+  const samples = new Map(Object.keys(contenders).map((name) => [name, [] as Sample[]]));
+  for (let round = 0; round < n; round++) {
+    for (const [name, script] of Object.entries(contenders)) {
+      await Deno.mkdir(dst, { recursive: true });
+      samples.get(name)!.push(await measure(script));
+      await Deno.remove(dst, { recursive: true });
+    }
+  }
+  return samples;
+}
+
+function report(title: string, samples: Map<string, Sample[]>, floor: string) {
+  const base = median(samples.get(floor)!.map((s) => s.wall));
+  console.log(`\n### ${title}\n`);
+  console.log(
+    "| contender | wall | ÷ floor | controller CPU | per leaf | sent by controller | per leaf |",
+  );
+  console.log("| --- | --- | --- | --- | --- | --- | --- |");
+  for (const [name, list] of samples) {
+    const wall = median(list.map((s) => s.wall));
+    const cpu = median(list.map((s) => s.cpu));
+    const sent = median(list.map((s) => s.sent));
+    console.log(
+      `| ${name} | ${wall.toFixed(2)} s | ${(wall / base).toFixed(2)}× | ${cpu.toFixed(2)} s | ${
+        (cpu * 1000 / leaves.length).toFixed(1)
+      } ms | ${(sent / 1e6).toFixed(2)} MB | ${(sent / leaves.length / 1000).toFixed(1)} KB |`,
+    );
+  }
+}
+
+try {
+  console.log(`${machine ? await machine() : ""}`);
+  console.log(
+    `${lab.gateways.length} gateways × ${
+      leaves.length / lab.gateways.length
+    } leaves, medians of ${rounds}`,
+  );
+  // One warm-up of each, so that Deno's cache and the gateways' first compile are not measured.
+  await run({ ...calls }, 1);
+  report(
+    "`true` on every leaf",
+    await run(calls, rounds),
+    "by hand: ssh gw 'xargs -P16 ssh leaf true'",
+  );
+  const copied = await run(copies, Math.max(1, rounds - 1));
+  report("10 MB copied to every leaf", copied, "by hand: scp to gw, then xargs scp there");
+  const relayed = median(copied.get("parallax copy() relayed")!.map((s) => s.sent));
+  console.log(
+    `\nrelay copy sent ${(relayed / 1e6).toFixed(2)} MB = ${
+      (relayed / (lab.gateways.length * 10_000_000)).toFixed(3)
+    } × gateways × size`,
+  );
+} finally {
+  await Deno.remove(work, { recursive: true });
+}

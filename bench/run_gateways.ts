@@ -1,0 +1,36 @@
+/**
+ * One run through gateways, for `bench/gateways.ts` to time from outside (wall and CPU of this
+ * whole process, as a user's script would cost): `call` of a command, or `copy` of a file to a
+ * per-host destination.
+ *
+ * Usage: deno run -A bench/run_gateways.ts '<json spec>'
+ *
+ * @module
+ */
+
+import { call, copy, isOk } from "../mod.ts";
+
+const spec = JSON.parse(Deno.args[0]) as {
+  op: "call" | "copy";
+  hosts: string[];
+  gateways: Record<string, string[]>;
+  sshExtra: string[];
+  gatewayCommand: string[];
+  command?: string;
+  src?: string;
+  dstDir?: string;
+};
+const options = {
+  sshExtra: spec.sshExtra,
+  gateways: spec.gateways,
+  gatewayCommand: spec.gatewayCommand,
+  gatewayLimit: 16,
+};
+const results = spec.op === "call"
+  ? await call(spec.hosts, spec.command!, options)
+  : await copy(spec.hosts, spec.src!, (host) => `${spec.dstDir}/${host.host}`, options);
+const failed = [...results.values()].filter((r) => !isOk(r));
+if (failed.length > 0) {
+  console.error(`${failed.length} hosts failed: ${JSON.stringify(failed[0])}`);
+  Deno.exit(1);
+}
