@@ -29,6 +29,8 @@ const cfg = lab.sshExtra[1];
 const leafOptions = lab.gatewayCommand[1].replace(/^PARALLAX_OPTIONS=/, "").split(";")
   .map((o) => `-o ${o}`).join(" ");
 const work = await Deno.makeTempDir({ prefix: "parallax-bench-gw-" });
+// The leaves log in as the unprivileged test account, and write under `work/dst`.
+await Deno.chmod(work, 0o755);
 await sh(`head -c 10000000 /dev/urandom > ${work}/file10m`);
 
 interface Sample {
@@ -106,6 +108,7 @@ async function run(contenders: Record<string, string>, n: number) {
   for (let round = 0; round < n; round++) {
     for (const [name, script] of Object.entries(contenders)) {
       await Deno.mkdir(dst, { recursive: true });
+      await Deno.chmod(dst, 0o777);
       samples.get(name)!.push(await measure(script));
       await Deno.remove(dst, { recursive: true });
     }

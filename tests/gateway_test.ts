@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./fixture/assert.ts";
 import { cleanCliEnv, cli, cliArgv, denoArgv, ROOT, spawnArgv } from "./fixture/deno_run.ts";
-import { startLab } from "./fixture/lab.ts";
+import { type Lab, startLab } from "./fixture/lab.ts";
 import { failed, ok, statusLines } from "./fixture/outcomes.ts";
 import { listProcesses, timeUntil, tracedSleep } from "./fixture/processes.ts";
 import { startSshd } from "./fixture/sshd.ts";
@@ -13,6 +13,20 @@ async function bothConfigs(a: readonly string[], b: readonly string[]): Promise<
   const path = await Deno.makeTempFile({ prefix: "parallax-both-", suffix: ".conf" });
   await Deno.writeTextFile(path, `Include ${a[1]}\nInclude ${b[1]}\n`);
   return ["-F", path];
+}
+
+/** The CLI flags that run every leaf of the lab through the gateways of `file`. */
+function gatewayFlags(lab: Lab, file: string): string[] {
+  return [
+    "-x",
+    lab.sshExtra.join(" "),
+    "--gateways",
+    file,
+    "--gateway-command",
+    lab.gatewayCommand.join(" "),
+    "-H",
+    lab.allLeaves.join(","),
+  ];
 }
 
 /** parallax processes serving as gateways (this checkout's cli.ts with `gateway`). */
@@ -271,18 +285,7 @@ Deno.test("CLI: --gateways FILE splits a line's hosts among its gateways; status
     // One line for both gateways: the first half of the hosts to gw1, the rest to gw2, which
     // is how the lab connects them.
     await Deno.writeTextFile(file, `# the lab\n\ngw[1-2]: ${leaves.join(",")}\n`);
-    const common = [
-      "-x",
-      lab.sshExtra.join(" "),
-      "--gateways",
-      file,
-      "--gateway-command",
-      lab.gatewayCommand.join(" "),
-      "--gateway-limit",
-      "1",
-      "-H",
-      leaves.join(","),
-    ];
+    const common = [...gatewayFlags(lab, file), "--gateway-limit", "1"];
     const status = await cli(["call", ...common, "-i", "hostname -I"], { env: cleanCliEnv() });
     assertEquals(status.code, 0, status.stderr);
     const lines = statusLines(status.stdout);
@@ -317,18 +320,7 @@ Deno.test("CLI through gateways: Ctrl-C at a real terminal, and closing it, stop
     for (const how of ["Ctrl-C", "hang up"]) {
       const job = tracedSleep(30);
       const terminal = onTerminal(
-        cliArgv([
-          "call",
-          "-x",
-          lab.sshExtra.join(" "),
-          "--gateways",
-          file,
-          "--gateway-command",
-          lab.gatewayCommand.join(" "),
-          "-H",
-          lab.allLeaves.join(","),
-          job.command,
-        ]),
+        cliArgv(["call", ...gatewayFlags(lab, file), job.command]),
         cleanCliEnv({ NO_COLOR: "1" }),
       );
       await timeUntil(async () => (await job.remote()) === lab.allLeaves.length, 30_000);

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { LeafOptions } from "../driver/_gateway_protocol.ts";
 import type { Plan } from "../driver/_plan.ts";
 import { type Host, type HostsInput, parseHosts } from "../hosts/parse.ts";
 import type { ErrorKind } from "../parallax_error.ts";
@@ -83,6 +84,16 @@ export function transferPlan(
         stderr: concatBytes(stderr),
       }),
     ...extra,
+  };
+}
+
+/** The transfer switches, as the hosts behind a gateway get them. */
+export function leafTransferOptions(transfer: TransferSettings): Partial<LeafOptions> {
+  return {
+    recursive: transfer.recursive,
+    preserve: transfer.preserve,
+    compress: transfer.compress,
+    ...(transfer.bandwidthLimit === undefined ? {} : { bandwidthLimit: transfer.bandwidthLimit }),
   };
 }
 

@@ -14,6 +14,7 @@ import { checkLocalSources } from "./_local_sources.ts";
 import { type StagedSources, stageSources } from "./_staged_sources.ts";
 import {
   checkPathArgument,
+  leafTransferOptions,
   prepareTransfer,
   transferPlan,
   type TransferResult,
@@ -96,14 +97,7 @@ export async function copy(
             op: "copy",
             dsts: typeof dst === "function" ? indices.map((i) => dsts[i]) : [dst],
             files: staged!.files,
-            options: {
-              recursive: transfer.recursive,
-              preserve: transfer.preserve,
-              compress: transfer.compress,
-              ...(transfer.bandwidthLimit === undefined
-                ? {}
-                : { bandwidthLimit: transfer.bandwidthLimit }),
-            },
+            options: leafTransferOptions(transfer),
             payload: staged!.payload,
           }),
           result: (host, index, { durationMs, attempts, stderr }, via) =>

@@ -15,6 +15,7 @@ import type { TransferOptions } from "../settings/options.ts";
 import { scpDownloadArgv } from "../ssh/_scp_argv.ts";
 import {
   checkPathArgument,
+  leafTransferOptions,
   prepareTransfer,
   transferPlan,
   type TransferResult,
@@ -116,14 +117,7 @@ export async function slurp(
             op: "slurp",
             srcs: typeof src === "function" ? indices.map((i) => srcs[i]) : [src],
             dst: inside,
-            options: {
-              recursive: transfer.recursive,
-              preserve: transfer.preserve,
-              compress: transfer.compress,
-              ...(transfer.bandwidthLimit === undefined
-                ? {}
-                : { bandwidthLimit: transfer.bandwidthLimit }),
-            },
+            options: leafTransferOptions(transfer),
             payload: [],
           }),
           result: (host, index, { durationMs, attempts, stderr }, via) =>
