@@ -16,7 +16,7 @@ import type { Host } from "../hosts/parse.ts";
 import { ParallaxError } from "../parallax_error.ts";
 import { missingRunPermission } from "../runtime/_permissions.ts";
 import { delay } from "../runtime/_timer.ts";
-import type { Settings } from "../settings/_settings.ts";
+import { KILL_GRACE_MS, type Settings } from "../settings/_settings.ts";
 import { AskpassServer } from "../ssh/_askpass.ts";
 import { classify } from "../ssh/_classify.ts";
 import { Masters } from "../ssh/_masters.ts";
@@ -25,9 +25,6 @@ import { byGateway, runGateways } from "./_gateways.ts";
 import { type OutputFiles, prepareOutputFiles } from "./_output_files.ts";
 import type { HostObserver, Plan } from "./_plan.ts";
 import { watchSignals } from "./_signals.ts";
-
-/** Milliseconds between SIGTERM and SIGKILL when a job is stopped. */
-export const KILL_GRACE_MS = 2_000;
 
 /** The pause before a retry: 1 s, doubling with each attempt, at most 30 s. */
 function retryPauseMs(attempts: number): number {
@@ -197,19 +194,14 @@ export async function drive<R>(
         jobs.push(job(index, connection));
       }
       const halt = new AbortController();
-      const gateways = viaGateways.length === 0 || settings.gateways === null
+      if (viaGateways.length > 0 && plan.gateway === undefined) {
+        for (const index of viaGateways) {
+          const reason = "this operation cannot run through a gateway";
+          settle(index, new ParallaxError({ host: hosts[index].key, kind: "local", reason }));
+        }
+      }
+      const gateways = viaGateways.length === 0 || !plan.gateway || !settings.gateways
         ? null
-        : plan.gateway === undefined
-        ? viaGateways.forEach((index) =>
-          settle(
-            index,
-            new ParallaxError({
-              host: hosts[index].key,
-              kind: "local",
-              reason: "this operation cannot run through a gateway",
-            }),
-          )
-        )
         : runGateways({
           engine,
           hosts,

@@ -19,7 +19,7 @@ import { decodeBase64 } from "../runtime/_base64.ts";
 import { concatBytes, decode, sharedBytes } from "../runtime/_bytes.ts";
 import { dirnamePath, joinPath } from "../runtime/_path.ts";
 import { shellWord } from "../runtime/_shell_quote.ts";
-import type { Settings } from "../settings/_settings.ts";
+import { KILL_GRACE_MS, type Settings } from "../settings/_settings.ts";
 import type { GatewaySettings } from "../settings/_gateway_settings.ts";
 import { classify } from "../ssh/_classify.ts";
 import { withLifeline } from "../ssh/_remote_command.ts";
@@ -118,7 +118,7 @@ async function runGateway<R>(
     lifeline: true,
     // The hosts' own timeouts run on the gateway; its connection lasts as long as they do.
     timeoutMs: 0,
-    killGraceMs: 2_000,
+    killGraceMs: KILL_GRACE_MS,
     keepOutput: false,
     streamOutput: true,
     stdoutFile: null,
@@ -190,9 +190,8 @@ class GatewaySession<R> {
   #ended = false;
   #refused: string | null = null;
   #broken: string | null = null;
-  /** slurp: the file being written, by the host it belongs to, and its modification time. */
-  #file: { index: number; file: Deno.FsFile } | null = null;
-  #mtime: Date | null = null;
+  /** slurp: the file being written, the host it belongs to, and its modification time. */
+  #file: { index: number; file: Deno.FsFile; mtime: Date | null } | null = null;
 
   constructor(
     private readonly run: GatewayRun<R>,
@@ -395,17 +394,16 @@ class GatewaySession<R> {
     Deno.mkdirSync(dirnamePath(path), { recursive: true });
     const file = Deno.openSync(path, { write: true, create: true, truncate: true });
     Deno.chmodSync(path, event.mode & 0o7777);
-    this.#file = { index, file };
-    // Set once the bytes are written.
-    this.#mtime = event.mtimeMs === null ? null : new Date(event.mtimeMs);
+    // The time is set once the bytes are written.
+    this.#file = { index, file, mtime: event.mtimeMs === null ? null : new Date(event.mtimeMs) };
   }
 
   #closeFile(): void {
     if (this.#file === null) return;
-    if (this.#mtime !== null) this.#file.file.utimeSync(this.#mtime, this.#mtime);
-    this.#file.file.close();
+    const { file, mtime } = this.#file;
+    if (mtime !== null) file.utimeSync(mtime, mtime);
+    file.close();
     this.#file = null;
-    this.#mtime = null;
   }
 }
 

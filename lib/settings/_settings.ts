@@ -22,7 +22,7 @@ export const MAX_TIMEOUT = 30 * 24 * 3600;
 const MAX_RETRIES = 100;
 /** Seconds ssh waits for a connection. */
 export const DEFAULT_CONNECT_TIMEOUT = 10;
-/** Milliseconds between SIGTERM and SIGKILL. */
+/** Milliseconds between SIGTERM and SIGKILL when a job is stopped. */
 export const KILL_GRACE_MS = 2_000;
 
 /** Checked settings shared by every operation. */
