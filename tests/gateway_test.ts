@@ -29,11 +29,16 @@ function gatewayFlags(lab: Lab, file: string): string[] {
   ];
 }
 
-/** parallax processes serving as gateways (this checkout's cli.ts with `gateway`). */
-async function gatewayProcesses(): Promise<string[]> {
-  return (await listProcesses())
-    .filter(({ args }) => args.includes(`${ROOT}/cli.ts gateway`))
-    .map(({ pid, args }) => `${pid} ${args}`);
+/** parallax processes serving as gateways of `lab` (this checkout's cli.ts with `gateway`). */
+async function gatewayProcesses(lab: Lab): Promise<string[]> {
+  const labDir = lab.sshExtra[1].replace(/\/[^/]*$/, "");
+  const mine = async (pid: number) =>
+    (await Deno.readTextFile(`/proc/${pid}/environ`).catch(() => "")).includes(labDir);
+  const found: string[] = [];
+  for (const { pid, args } of await listProcesses()) {
+    if (args.includes(`${ROOT}/cli.ts gateway`) && await mine(pid)) found.push(`${pid} ${args}`);
+  }
+  return found;
 }
 
 Deno.test("through gateways: same keys and order, byte-exact output, via; a leaf is unreachable directly", async () => {
@@ -168,7 +173,7 @@ Deno.test("through gateways, a timeout and an abort stop the leaves' commands; n
   controller.abort();
   for (const result of (await running).values()) assertEquals(failed(result).kind, "cancelled");
   await timeUntil(aborted.gone);
-  await timeUntil(async () => (await gatewayProcesses()).length === 0);
+  await timeUntil(async () => (await gatewayProcesses(lab)).length === 0);
 });
 
 Deno.test("a SIGKILLed controller, or a broken gateway connection, stops the leaves' commands within 15 s", async () => {
@@ -187,7 +192,7 @@ Deno.test("a SIGKILLed controller, or a broken gateway connection, stops the lea
     controller.kill("SIGKILL");
     await controller.finished();
     await timeUntil(sleep.gone, 15_000);
-    await timeUntil(async () => (await gatewayProcesses()).length === 0, 15_000);
+    await timeUntil(async () => (await gatewayProcesses(lab)).length === 0, 15_000);
   });
 
   // The controller's ssh to gw1 dies: gw1's leaves fail (they may have run), gw2's finish.
@@ -199,7 +204,8 @@ Deno.test("a SIGKILLed controller, or a broken gateway connection, stops the lea
   });
   await timeUntil(async () => (await broken.remote()) === lab.allLeaves.length, 30_000);
   const toGw1 = (await listProcesses()).filter(({ args }) =>
-    args.split(" ")[0].endsWith("ssh") && args.includes(" -- gw1 ")
+    args.split(" ")[0].endsWith("ssh") && args.includes(lab.sshExtra[1]) &&
+    args.includes(" -- gw1 ")
   );
   assertEquals(toGw1.length, 1);
   Deno.kill(toGw1[0].pid, "SIGKILL");
@@ -263,6 +269,39 @@ Deno.test("relay copy sends each file once per gateway; slurp brings files back 
   });
 });
 
+Deno.test("through gateways, batches run in turn and maxFailures stops later batches and each gateway's queue", async () => {
+  await using lab = await startLab({ gateways: 2, leaves: 2 });
+  const options = {
+    sshExtra: lab.sshExtra,
+    gateways: lab.topology,
+    gatewayCommand: lab.gatewayCommand,
+  };
+  const [a1, a2] = lab.leaves.get("gw1")!;
+  const [b1, b2] = lab.leaves.get("gw2")!;
+  // The first host fails; its batch (a1, a2) finishes, the next one (gw2's) never starts.
+  const failFirst = (_host: unknown, i: number) => i === 0 ? "exit 1" : "echo ran";
+  const batched = await call([a1, a2, b1, b2], failFirst, { ...options, batch: 2, maxFailures: 0 });
+  assertEquals(ok(batched.get(a1)).exitCode, 1);
+  assertEquals(ok(batched.get(a2)).stdout, "ran\n");
+  for (const leaf of [b1, b2]) {
+    const error = failed(batched.get(leaf));
+    assertEquals(error.kind, "skipped");
+    assertStringIncludes(error.message, "never started: 1 host failed, more than maxFailures 0");
+  }
+  // Without batches, each gateway stops starting its own hosts at the budget: one at a time on
+  // gw1, whose first host fails, so its second is skipped there.
+  const unbatched = await call([a1, a2, b1, b2], failFirst, {
+    ...options,
+    maxFailures: 0,
+    gatewayLimit: 1,
+  });
+  assertEquals(ok(unbatched.get(a1)).exitCode, 1);
+  const skipped = failed(unbatched.get(a2));
+  assertEquals(skipped.kind, "skipped");
+  assertEquals(skipped.via, "gw1");
+  assertEquals(ok(unbatched.get(b1)).stdout, "ran\n");
+});
+
 Deno.test("gateways: malformed options are refused before anything runs", async () => {
   const bad: [Record<string, unknown>, string][] = [
     [{ gateways: ["gw1"] }, "expected an object"],
@@ -270,8 +309,7 @@ Deno.test("gateways: malformed options are refused before anything runs", async 
     [{ gateways: { "-oProxyCommand=x": ["a"] } }, "-oProxyCommand=x"],
     [{ gateways: { gw1: ["a"] }, gatewayCommand: [] }, "gatewayCommand"],
     [{ gateways: { gw1: ["a"] }, gatewayLimit: 0 }, "gatewayLimit"],
-    [{ gateways: { gw1: ["a"] }, batch: 1 }, "Cannot use batch with gateways"],
-    [{ gateways: { gw1: ["a"] }, maxFailures: 0 }, "Cannot use maxFailures with gateways"],
+    [{ gateways: { gw1: ["a"] }, password: "x" }, "Cannot use password with gateways"],
   ];
   for (const [options, message] of bad) {
     await assertRejects(() => call(["a", "b"], "true", options), Error, message);
@@ -334,7 +372,7 @@ Deno.test("CLI through gateways: Ctrl-C at a real terminal, and closing it, stop
         await terminal.finished();
       }
       await timeUntil(job.gone, 15_000);
-      await timeUntil(async () => (await gatewayProcesses()).length === 0, 15_000);
+      await timeUntil(async () => (await gatewayProcesses(lab)).length === 0, 15_000);
     }
   });
 });
@@ -354,6 +392,7 @@ Deno.test("a gateway says hello, then refuses a request it does not understand",
       connectTimeout: 1,
       limit: 1,
       retries: 0,
+      quiet: false,
       inline: true,
       stopRemote: true,
       recursive: false,

@@ -211,7 +211,13 @@ export async function drive<R>(
           files,
           signal,
           stream: plan.printOut || observer.output !== undefined,
-          settle,
+          maxFailures: failures.remaining(),
+          settle(index, result) {
+            settle(index, result);
+            // A host its gateway never started is not a failure of its own.
+            const skipped = result instanceof ParallaxError && result.kind === "skipped";
+            if (!skipped && failed(result) && failures.count()) halt.abort();
+          },
           output: show,
           ended: flush,
         }, byGateway(hosts, viaGateways, settings.gateways).groups);
@@ -335,6 +341,16 @@ class FailureBudget {
   #batchSize = 0;
 
   constructor(private readonly settings: Settings) {}
+
+  /**
+   * What is left of the budget, for a gateway to apply to its own hosts: the failures still
+   * allowed, or the percentage; undefined without a budget.
+   */
+  remaining(): number | string | undefined {
+    const limit = this.settings.maxFailures;
+    if (limit === null) return undefined;
+    return "count" in limit ? Math.max(0, limit.count - this.#total) : `${limit.percent}%`;
+  }
 
   startBatch(size: number): void {
     this.#inBatch = 0;

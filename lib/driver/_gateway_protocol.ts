@@ -26,6 +26,10 @@ export interface LeafOptions {
   readonly retries: number;
   readonly user?: string;
   readonly port?: number;
+  /** ssh prints errors only. */
+  readonly quiet: boolean;
+  /** Failures allowed before the gateway starts no more hosts: a count, or a percentage. */
+  readonly maxFailures?: number | string;
   /** Keep each host's output in its result. */
   readonly inline: boolean;
   /** call: stop remote commands with the lifeline. */
@@ -283,7 +287,13 @@ function leafOptions(options: unknown): void {
   }
   const value = options as Record<string, unknown>;
   for (const field of ["timeout", "connectTimeout", "limit", "retries"]) count(value, field, true);
-  for (const field of ["inline", "stopRemote", "recursive", "preserve", "compress"]) {
+  if (
+    value.maxFailures !== undefined && typeof value.maxFailures !== "string" &&
+    (typeof value.maxFailures !== "number" || !Number.isInteger(value.maxFailures))
+  ) {
+    throw new ProtocolError("maxFailures: expected a count or a percentage");
+  }
+  for (const field of ["quiet", "inline", "stopRemote", "recursive", "preserve", "compress"]) {
     bool(value, field);
   }
 }

@@ -53,6 +53,8 @@ export interface GatewayRun<R> {
   readonly signal: AbortSignal;
   /** Whether the hosts' output is wanted as it arrives. */
   readonly stream: boolean;
+  /** The failure budget each gateway applies to its own hosts (see `maxFailures`). */
+  readonly maxFailures: number | string | undefined;
   /** A host's result or error. */
   settle(index: number, result: R | ParallaxError): void;
   /** A piece of a host's output, as it arrived. */
@@ -156,6 +158,8 @@ function requestBytes<R>(run: GatewayRun<R>, indices: readonly number[]): Uint8A
     retries: settings.retries,
     ...(settings.user !== undefined ? { user: settings.user } : {}),
     ...(settings.port !== undefined ? { port: settings.port } : {}),
+    quiet: settings.quiet,
+    ...(run.maxFailures !== undefined ? { maxFailures: run.maxFailures } : {}),
     inline: plan.keepOutput || keepForFiles,
     stopRemote: true,
     recursive: false,

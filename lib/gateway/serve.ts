@@ -64,7 +64,13 @@ export async function serveGateway(
       await send({ event: "refused", reason: (error as Error).message });
       return EXIT_REFUSED;
     }
-    await serve(request, payload, send);
+    try {
+      await serve(request, payload, send);
+    } catch (error) {
+      // The library refused the request's values (a TypeError or RangeError says which).
+      await send({ event: "refused", reason: (error as Error).message });
+      return EXIT_REFUSED;
+    }
     await send({ event: "end" });
     return 0;
   } finally {
@@ -106,7 +112,8 @@ async function serve(request: GatewayRequest, payload: Uint8Array, send: Send): 
     retries: options.retries,
     ...(options.user !== undefined ? { user: options.user } : {}),
     ...(options.port !== undefined ? { port: options.port } : {}),
-    quiet: true,
+    quiet: options.quiet,
+    ...(options.maxFailures !== undefined ? { maxFailures: options.maxFailures } : {}),
   };
   // Events go out in order, each whole: a host's output, then its result.
   let sending = Promise.resolve();

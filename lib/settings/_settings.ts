@@ -124,11 +124,10 @@ export function resolveSettings(options: CommonOptions, defaultTimeout: number):
   }
   const gateways = resolveGateways(options);
   if (gateways !== null) {
-    const conflict = (["batch", "maxFailures", "password"] as const).find((name) =>
-      options[name] !== undefined
-    );
-    if (conflict !== undefined) {
-      throw new TypeError(`Cannot use ${conflict} with gateways: run the call without one of them`);
+    if (options.password !== undefined) {
+      throw new TypeError(
+        "Cannot use password with gateways: the hosts behind a gateway log in with the gateway's own keys",
+      );
     }
   }
   return Object.freeze({

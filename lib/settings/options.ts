@@ -164,9 +164,10 @@ export interface CommonOptions {
    * starts itself there (`gatewayCommand`) and runs the hosts from there, `gatewayLimit` at a
    * time; results come back in the same map as without gateways, each with `via`. The hosts
    * behind a gateway are reached with the gateway's own ssh configuration; `timeout`,
-   * `connectTimeout`, `user`, `port`, `retries`, `inline`, `stopRemote`, `sudo` and the transfer
-   * switches apply to them. Hosts of the call that no gateway lists run directly; listed hosts
-   * not in the call are ignored. Cannot be combined with `batch`, `maxFailures` or `password`.
+   * `connectTimeout`, `user`, `port`, `quiet`, `retries`, `inline`, `stopRemote`, `sudo` and the
+   * transfer switches apply to them, and `maxFailures` is applied by each gateway to its own hosts
+   * as well as between batches. Hosts of the call that no gateway lists run directly; listed
+   * hosts not in the call are ignored. Cannot be combined with `password`.
    */
   gateways?: Readonly<Record<string, HostsInput>>;
   /**
