@@ -103,6 +103,9 @@ Deno.test("through gateways: input reaches every leaf; callStream yields output 
 
   const perHost = await call(lab.allLeaves, (_host, i) => `echo leaf ${i}`, options);
   lab.allLeaves.forEach((leaf, i) => assertEquals(ok(perHost.get(leaf)).stdout, `leaf ${i}\n`));
+  // PARALLAX_NODENUM is the host's position in the caller's list, behind a gateway too.
+  const nodes = await call(lab.allLeaves, "echo $PARALLAX_NODENUM", options);
+  lab.allLeaves.forEach((leaf, i) => assertEquals(ok(nodes.get(leaf)).stdout, `${i}\n`));
 });
 
 Deno.test("a gateway that cannot be reached or cannot start parallax fails its hosts (kind gateway); the others' results stand", async () => {
@@ -385,6 +388,7 @@ Deno.test("a gateway says hello, then refuses a request it does not understand",
     op: "call",
     hosts: ["web1"],
     commands: ["true"],
+    nodes: [0],
     stream: false,
     payloadBytes: 0,
     options: {

@@ -146,7 +146,7 @@ export async function drive<R>(
       env: {
         ...askpass?.env(),
         PARALLAX_HOST: hosts[index].host,
-        PARALLAX_NODENUM: String(index),
+        PARALLAX_NODENUM: String(plan.nodeNumber?.(index) ?? index),
       },
       stdin: plan.input,
       lifeline: plan.lifeline,

@@ -72,6 +72,8 @@ export type GatewayRequest =
     readonly op: "call";
     /** One command for every host, or one per host. */
     readonly commands: readonly string[];
+    /** Each host's `PARALLAX_NODENUM`: its position in the controller's list. */
+    readonly nodes: readonly number[];
     /** Send `output` events as output arrives. */
     readonly stream: boolean;
   }
@@ -163,6 +165,12 @@ export function parseRequest(line: string): GatewayRequest {
   switch (value.op) {
     case "call":
       perHost("commands");
+      if (
+        !Array.isArray(value.nodes) || value.nodes.length !== hosts.length ||
+        value.nodes.some((n) => typeof n !== "number" || !Number.isInteger(n) || n < 0)
+      ) {
+        throw new ProtocolError("nodes: expected a number per host");
+      }
       bool(value, "stream");
       break;
     case "copy":

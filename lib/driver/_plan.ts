@@ -39,6 +39,11 @@ export interface Plan<R> {
    * that only the operation recognizes).
    */
   result(host: Host, exited: Exited, files: OutputFiles, index: number): R | ParallaxError;
+  /**
+   * The host's `PARALLAX_NODENUM`: its position in the caller's list (default: `index`; a
+   * gateway passes on the controller's).
+   */
+  nodeNumber?(index: number): number;
   /** Local cleanup for a host that failed (a folder made for it that holds nothing). */
   discard?(index: number): Promise<void>;
   /** How the operation runs on hosts behind a gateway; without it, gateways are refused. */
@@ -48,7 +53,12 @@ export interface Plan<R> {
 /** The request of one gateway, as an operation describes it (the driver adds the rest). */
 export type GatewayAsk =
   & (
-    | { readonly op: "call"; readonly commands: readonly string[] }
+    | {
+      readonly op: "call";
+      readonly commands: readonly string[];
+      /** Each host's `PARALLAX_NODENUM` (its position in the controller's list). */
+      readonly nodes: readonly number[];
+    }
     | {
       readonly op: "copy";
       readonly dsts: readonly string[];

@@ -145,7 +145,7 @@ async function serve(request: GatewayRequest, payload: Uint8Array, send: Send): 
           )
         : undefined,
       result: (r) => result(r),
-    });
+    }, request.nodes);
   } else {
     const transfer: TransferOptions = {
       ...common,

@@ -140,7 +140,8 @@ export function call(
 }
 
 /**
- * `call()` with an observer that is told each host's output and result as they happen.
+ * `call()` with an observer that is told each host's output and result as they happen, and the
+ * hosts' `PARALLAX_NODENUM`s where they are not their positions (on a gateway).
  *
  * @throws {TypeError} As {@linkcode call} does.
  */
@@ -149,6 +150,7 @@ export async function callWith(
   command: PerHost<string>,
   options: CallOptions,
   observer: HostObserver<CallResult> = {},
+  nodeNumbers?: readonly number[],
 ): Promise<Map<string, CallResult | ParallaxError>> {
   if (typeof command !== "function") checkCommand(command);
   const parsed = parseHosts(hosts);
@@ -188,6 +190,7 @@ export async function callWith(
       : undefined,
     argv: (host, index, connection) =>
       sshArgv(host, fixed ?? line(commands[index]), settings, connection),
+    ...(nodeNumbers === undefined ? {} : { nodeNumber: (index: number) => nodeNumbers[index] }),
     result: (host, { exitCode, stdout, stderr, durationMs, attempts }, files) => {
       const refused = sudo !== null && exitCode === 1 ? sudoRefusal(decode(stderr), sudo) : null;
       if (refused !== null) {
@@ -210,6 +213,7 @@ export async function callWith(
       ask: (indices) => ({
         op: "call",
         commands: typeof command === "function" ? indices.map((i) => commands[i]) : [command],
+        nodes: indices.map((i) => nodeNumbers?.[i] ?? i),
         options: {
           inline,
           stopRemote,
