@@ -85,6 +85,10 @@ const calls: Record<string, string> = {
   ),
 };
 const dst = `${work}/dst`;
+const clush = await clusterShell();
+if (clush !== null) {
+  calls["ClusterShell tree mode: clush -w leaves true"] = clush(`-w ${leaves.join(",")} true`);
+}
 const copies: Record<string, string> = {
   "parallax copy() relayed": parallax({ op: "copy", src: `${work}/file10m`, dstDir: dst }),
   "by hand: scp to gw, then xargs scp there": eachGateway((g, hosts) =>
@@ -102,6 +106,49 @@ const copies: Record<string, string> = {
     } | xargs -P16 -I{} scp -q -F ${cfg} -J ${g} ${leafOptions} ${work}/file10m {}:${dst}/{}`
   ),
 };
+
+/**
+ * A command line prefix that runs `clush` in tree mode over the lab (a config folder of its own
+ * with the lab's topology and ssh settings), or null when ClusterShell is not installed
+ * (Debian: apt-get install clustershell).
+ */
+async function clusterShell(): Promise<((args: string) => string) | null> {
+  const found = await new Deno.Command("/usr/bin/python3", {
+    args: ["-c", "import ClusterShell"],
+    stderr: "null",
+  }).output().catch(() => null);
+  if (found === null || !found.success) return null;
+  const dir = `${work}/clustershell`;
+  await Deno.mkdir(dir);
+  const leafLines = leafOptions.split(" -o ").map((o) => o.replace(/^-o /, "").replace("=", " "));
+  await Deno.writeTextFile(
+    `${dir}/ssh_config`,
+    `Include ${cfg}\nHost 10.*\n${leafLines.map((o) => `  ${o}`).join("\n")}\n`,
+  );
+  await Deno.writeTextFile(
+    `${dir}/clush.conf`,
+    `[Main]\nfanout: 16\nconnect_timeout: 15\ncommand_timeout: 0\n` +
+      `ssh_options: -F ${dir}/ssh_config -oBatchMode=yes\n`,
+  );
+  const self = new TextDecoder().decode((await new Deno.Command("hostname").output()).stdout)
+    .trim();
+  await Deno.writeTextFile(
+    `${dir}/topology.conf`,
+    `[routes]\n${self}: ${lab.gateways.join(",")}\n` +
+      lab.gateways.map((g) => `${g}: ${lab.leaves.get(g)!.join(",")}\n`).join(""),
+  );
+  // The gateways must run the system's Python, the one ClusterShell is installed for.
+  return (args) =>
+    `CLUSTERSHELL_CFGDIR=${dir} CLUSTERSHELL_GW_PYTHON_EXECUTABLE=/usr/bin/python3 clush ${args}`;
+}
+
+if (clush !== null) {
+  // Every leaf writes the same path of this machine's one file system: a cost of transfer, not a
+  // check of the result.
+  copies["ClusterShell tree mode: clush --copy"] = clush(
+    `-w ${leaves.join(",")} --copy ${work}/file10m --dest ${dst}/`,
+  );
+}
 
 async function run(contenders: Record<string, string>, n: number) {
   const samples = new Map(Object.keys(contenders).map((name) => [name, [] as Sample[]]));
