@@ -222,6 +222,66 @@ Deno.test("a SIGKILLed controller, or a broken gateway connection, stops the lea
   await timeUntil(broken.gone, 15_000);
 });
 
+Deno.test("a cut link to a gateway: both sides give up within 15 s, its leaves' commands stop, the other gateway's hosts finish", async () => {
+  await using lab = await startLab({ gateways: 2, leaves: 2 });
+  const job = tracedSleep(20);
+  const running = call(lab.allLeaves, job.command, {
+    sshExtra: lab.sshExtra,
+    gateways: lab.topology,
+    gatewayCommand: lab.gatewayCommand,
+    timeout: 0,
+  });
+  await timeUntil(async () => (await job.remote()) === 4, 30_000);
+  await lab.cut("gw1");
+  // gw1 hears no heartbeat and stops its hosts; gw2's run on.
+  await timeUntil(async () => (await job.remote()) === 2 && (await job.local()) === 2, 15_000);
+  const results = await running;
+  for (const leaf of lab.leaves.get("gw1")!) {
+    const error = failed(results.get(leaf));
+    assertEquals(error.kind, "gateway");
+    assertStringIncludes(error.message, "may have run");
+  }
+  for (const leaf of lab.leaves.get("gw2")!) assertEquals(ok(results.get(leaf)).exitCode, 0);
+  await timeUntil(job.gone);
+  await lab.cut("gw1", false);
+});
+
+Deno.test("a gateway that says hello and then nothing is given up after 10 s of silence", async () => {
+  await using lab = await startLab({ gateways: 1, leaves: 2 });
+  const hello = '{"event":"hello","protocol":"parallax-gateway","version":1,"parallax":"0.1.0"}';
+  const started = Date.now();
+  const results = await call(lab.allLeaves, "true", {
+    sshExtra: lab.sshExtra,
+    gateways: lab.topology,
+    gatewayCommand: ["sh", "-c", `echo '${hello}'; cat >/dev/null`, "sh"],
+  });
+  for (const leaf of lab.allLeaves) {
+    const error = failed(results.get(leaf));
+    assertEquals(error.kind, "gateway");
+    assertStringIncludes(error.message, "but it fell silent for");
+  }
+  assert(Date.now() - started < 30_000, `given up after ${Date.now() - started} ms`);
+});
+
+Deno.test("maxFailures holds across gateways: the first failure halts the others", async () => {
+  await using lab = await startLab({ gateways: 2, leaves: 2 });
+  const results = await call(lab.allLeaves, "exit 1", {
+    sshExtra: lab.sshExtra,
+    gateways: lab.topology,
+    gatewayCommand: lab.gatewayCommand,
+    limit: 1,
+    gatewayLimit: 1,
+    maxFailures: 0,
+  });
+  const [first, ...rest] = lab.allLeaves;
+  assertEquals(ok(results.get(first)).exitCode, 1);
+  for (const leaf of rest) {
+    const error = failed(results.get(leaf));
+    assertEquals(error.kind, "skipped", leaf);
+    assertStringIncludes(error.message, "1 host failed, more than maxFailures 0");
+  }
+});
+
 Deno.test("relay copy sends each file once per gateway; slurp brings files back through the gateways", async () => {
   await using lab = await startLab({ gateways: 2, leaves: 3 });
   const options = {

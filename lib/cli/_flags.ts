@@ -233,7 +233,14 @@ export const FLAGS: readonly Flag[] = [
     group: "Gateways",
     help: "what starts parallax on a gateway, split as a shell would; 'gateway' is appended\n" +
       "(default: deno run … jsr:@parallax/parallax@VERSION/cli)",
-    apply: (run, v) => run.gatewayCommand = shellWords(String(v)),
+    apply: (run, v) => {
+      run.gatewayCommand = shellWords(String(v));
+      if (run.gatewayCommand.length === 0) {
+        throw new UsageError(
+          "--gateway-command needs a command, e.g. 'deno run -A /opt/parallax/cli.ts'",
+        );
+      }
+    },
   },
   {
     long: "gateway-limit",

@@ -40,7 +40,9 @@ export function parseGatewaysText(text: string, name: string): Record<string, st
     // it is a port: `gw1:2222: web1`).
     const match = /^(\S+?):(?:\s+(.*))?$/.exec(line);
     if (match === null || (match[2] ?? "").trim() === "") {
-      throw new UsageError(`${where}: expected 'GATEWAY: HOSTS', got '${raw.trim()}'`);
+      throw new UsageError(
+        `${where}: expected 'GATEWAY: HOSTS' (a colon, then a blank), got '${raw.trim()}'`,
+      );
     }
     let names: string[];
     let hosts: string[];

@@ -90,6 +90,9 @@ async function run(argv: readonly string[], named: (command: Command) => void): 
   if (cli.output !== "status" && (cli.inline !== "none" || cli.print)) {
     throw new UsageError(`--${cli.output} cannot be used with -i, --inline-stdout or -P`);
   }
+  if ((cli.gatewayCommand !== undefined || cli.gatewayLimit !== undefined) && !cli.gatewaysFile) {
+    throw new UsageError("--gateway-command and --gateway-limit need --gateways FILE");
+  }
   const hosts = await resolveHosts(cli, printError);
   if (cli.sudoAsk) cli.sudo ??= true;
   const asks = [

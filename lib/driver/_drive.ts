@@ -16,6 +16,7 @@ import type { Host } from "../hosts/parse.ts";
 import { ParallaxError } from "../parallax_error.ts";
 import { missingRunPermission } from "../runtime/_permissions.ts";
 import { delay } from "../runtime/_timer.ts";
+import { gatewayOf } from "../settings/_gateway_settings.ts";
 import { KILL_GRACE_MS, type Settings } from "../settings/_settings.ts";
 import { AskpassServer } from "../ssh/_askpass.ts";
 import { classify } from "../ssh/_classify.ts";
@@ -184,7 +185,7 @@ export async function drive<R>(
           failures.count();
           continue;
         }
-        if (settings.gateways?.routes.has(hosts[index].key)) {
+        if (gatewayOf(settings.gateways, hosts[index]) !== undefined) {
           viaGateways.push(index);
           continue;
         }
@@ -194,6 +195,13 @@ export async function drive<R>(
         jobs.push(job(index, connection));
       }
       const halt = new AbortController();
+      // The caller's halt stops this batch's starts as an exceeded budget does.
+      const onHalt = () => {
+        failures.stop(haltReason(settings.halt!));
+        halt.abort();
+      };
+      settings.halt?.addEventListener("abort", onHalt, { once: true });
+      if (settings.halt?.aborted) onHalt();
       if (viaGateways.length > 0 && plan.gateway === undefined) {
         for (const index of viaGateways) {
           const reason = "this operation cannot run through a gateway";
@@ -212,7 +220,12 @@ export async function drive<R>(
           signal,
           stream: plan.printOut || observer.output !== undefined,
           maxFailures: failures.remaining(),
+          halt: halt.signal,
+          haltReason: () => failures.exceeded ?? "the run was halted",
           settle(index, result) {
+            if (result instanceof ParallaxError && plan.discard) {
+              discards.push(plan.discard(index).catch(() => {}));
+            }
             settle(index, result);
             // A host its gateway never started is not a failure of its own.
             const skipped = result instanceof ParallaxError && result.kind === "skipped";
@@ -272,6 +285,7 @@ export async function drive<R>(
         },
       });
       await Promise.all([direct, gateways]);
+      settings.halt?.removeEventListener("abort", onHalt);
     }
     await Promise.all(discards);
     return done();
@@ -342,6 +356,11 @@ class FailureBudget {
 
   constructor(private readonly settings: Settings) {}
 
+  /** Starts no more hosts, for `why` (unless the budget was exceeded already). */
+  stop(why: string): void {
+    this.exceeded ??= why;
+  }
+
   /**
    * What is left of the budget, for a gateway to apply to its own hosts: the failures still
    * allowed, or the percentage; undefined without a budget.
@@ -408,6 +427,14 @@ function describe(end: JobEnd, result: unknown): string {
     return `exit ${end.process.exitCode} in ${(end.process.durationMs / 1000).toFixed(2)} s`;
   }
   return end.kind;
+}
+
+/** Why the caller halted the run: the signal's reason where it is one. */
+function haltReason(signal: AbortSignal): string {
+  const { reason } = signal;
+  if (typeof reason === "string" && reason !== "") return reason;
+  if (reason instanceof Error && reason.name !== "AbortError") return reason.message;
+  return "halted by the caller";
 }
 
 function errorMessage(error: unknown): string {

@@ -3,11 +3,15 @@
  * channel, checked on both sides.
  *
  * The controller writes one request line to the gateway's stdin, followed by the request's
- * payload (`payloadBytes` raw bytes: a call's input, or the files of a relayed copy). The gateway
- * answers on stdout, one event per line: `hello` first (or `refused`), then `output`, `file`,
- * `data` and `result` events as its hosts run, and `end` last. A host is named by its index in
- * the request's `hosts`. A side that reads a line it does not understand stops: the gateway with
- * `refused`, the controller by failing the gateway's hosts with kind `gateway`.
+ * payload (`payloadBytes` raw bytes: a call's input, or the files of a relayed copy), then keeps
+ * stdin open for control lines: an empty line every {@linkcode HEARTBEAT_MS}, and `halt` when the
+ * run's failure budget is used up. The gateway answers on stdout, one event per line: `hello`
+ * first (or `refused`), then `output`, `file`, `data` and `result` events as its hosts run,
+ * `alive` every {@linkcode HEARTBEAT_MS}, and `end` last. A host is named by its index in the
+ * request's `hosts`. Each side gives up on the other after {@linkcode SILENCE_MS} without a
+ * line, and the gateway at the end of its stdin: it then stops its hosts. A side that reads a
+ * line it does not understand stops: the gateway with `refused`, the controller by failing the
+ * gateway's hosts with kind `gateway`.
  *
  * @module
  */
@@ -16,6 +20,14 @@
 export const PROTOCOL = "parallax-gateway";
 /** The protocol's version; a request or hello with another one is refused. */
 export const PROTOCOL_VERSION = 1;
+
+/** Milliseconds between heartbeats, each way. */
+export const HEARTBEAT_MS = 3_000;
+/** Milliseconds without a line after which a side gives up on the other. */
+export const SILENCE_MS = 10_000;
+
+/** A control line from the controller, after the request. */
+export type GatewayControl = { readonly control: "halt"; readonly reason: string };
 
 /** The options the hosts behind a gateway run with (the rest is the gateway's own config). */
 export interface LeafOptions {
@@ -131,6 +143,8 @@ export type GatewayEvent =
   /** slurp: the next bytes of the file opened last. */
   | { readonly event: "data"; readonly index: number; readonly data: string }
   | { readonly event: "result"; readonly index: number; readonly record: LeafRecord }
+  /** A heartbeat: the gateway is there, its hosts still running. */
+  | { readonly event: "alive" }
   | { readonly event: "end" };
 
 /** A protocol line that does not say what it should. */
@@ -249,12 +263,33 @@ export function parseEvent(line: string, hostCount: number): GatewayEvent {
       count(record, "attempts");
       break;
     }
+    case "alive":
     case "end":
       break;
     default:
       throw new ProtocolError(`unknown event ${JSON.stringify(value.event)}`);
   }
   return value as unknown as GatewayEvent;
+}
+
+/**
+ * Reads a control line (an empty one is a heartbeat: null).
+ *
+ * @throws {ProtocolError} Saying what is wrong.
+ */
+export function parseControl(line: string): GatewayControl | null {
+  if (line.trim() === "") return null;
+  const value = parseObject(line, "control line");
+  if (value.control !== "halt") {
+    throw new ProtocolError(`unknown control ${JSON.stringify(value.control)}`);
+  }
+  text(value, "reason");
+  return value as unknown as GatewayControl;
+}
+
+/** A control line. */
+export function control(message: GatewayControl): string {
+  return `${JSON.stringify(message)}\n`;
 }
 
 /** One line of NDJSON. */

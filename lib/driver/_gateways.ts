@@ -18,22 +18,25 @@ import { ParallaxError } from "../parallax_error.ts";
 import { decodeBase64 } from "../runtime/_base64.ts";
 import { concatBytes, decode, sharedBytes } from "../runtime/_bytes.ts";
 import { dirnamePath, joinPath } from "../runtime/_path.ts";
+import { after, type Timer } from "../runtime/_timer.ts";
 import { shellWord } from "../runtime/_shell_quote.ts";
 import { KILL_GRACE_MS, type Settings } from "../settings/_settings.ts";
-import type { GatewaySettings } from "../settings/_gateway_settings.ts";
+import { gatewayOf, type GatewaySettings } from "../settings/_gateway_settings.ts";
 import { classify } from "../ssh/_classify.ts";
-import { withLifeline } from "../ssh/_remote_command.ts";
 import { sshArgv } from "../ssh/_ssh_argv.ts";
 import { logEnd } from "./_console.ts";
 import {
+  control,
   type GatewayEvent,
   type GatewayRequest,
+  HEARTBEAT_MS,
   type LeafOptions,
   line,
   parseEvent,
   PROTOCOL,
   PROTOCOL_VERSION,
   ProtocolError,
+  SILENCE_MS,
   stagedPath,
 } from "./_gateway_protocol.ts";
 import type { OutputFiles } from "./_output_files.ts";
@@ -41,6 +44,21 @@ import type { GatewayPart, Plan } from "./_plan.ts";
 
 /** The most of a gateway's own stderr kept for its error messages. */
 const STDERR_KEPT = 16 * 1024;
+
+/**
+ * Milliseconds a gateway has, after its connection's `connectTimeout`, to start parallax and say
+ * hello (a first start may download and compile it).
+ */
+const START_MS = 60_000;
+
+/** ssh's own keepalives on a gateway's connection: a dead link ends ssh within 15 s. */
+const HEARTBEAT_SSH_OPTIONS = ["ServerAliveInterval=5", "ServerAliveCountMax=3"];
+
+const encoder = new TextEncoder();
+
+/** Matches ANSI escape sequences (colours in a gateway's messages). */
+// deno-lint-ignore no-control-regex
+const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
 
 /** What the driver lends the gateways of one run. */
 export interface GatewayRun<R> {
@@ -55,6 +73,10 @@ export interface GatewayRun<R> {
   readonly stream: boolean;
   /** The failure budget each gateway applies to its own hosts (see `maxFailures`). */
   readonly maxFailures: number | string | undefined;
+  /** Aborted when the run's failure budget is exceeded: the gateways start no more hosts. */
+  readonly halt: AbortSignal;
+  /** Why the run halted (for the hosts a gateway then skips). */
+  haltReason(): string;
   /** A host's result or error. */
   settle(index: number, result: R | ParallaxError): void;
   /** A piece of a host's output, as it arrived. */
@@ -72,7 +94,7 @@ export function byGateway(
   const direct: number[] = [];
   const groups = new Map<string, { gateway: Host; indices: number[] }>();
   for (const index of indices) {
-    const gateway = gateways.routes.get(hosts[index].key);
+    const gateway = gatewayOf(gateways, hosts[index]);
     if (gateway === undefined) {
       direct.push(index);
       continue;
@@ -109,12 +131,13 @@ async function runGateway<R>(
     session.failAll("local", `cannot send the request to gateway ${via}: ${String(error)}`);
     return;
   }
-  const command = withLifeline(
-    [...run.gateways.command, "gateway"].map(shellWord).join(" "),
-    request.byteLength,
-  );
+  // parallax on the gateway reads its stdin itself: the request, then the control lines that
+  // follow (a heartbeat, a halt); its end, or a silence, means this side is gone.
+  const command = `exec env NO_COLOR=1 ${
+    [...run.gateways.command, "gateway"].map(shellWord).join(" ")
+  }`;
   const job: JobRequest = {
-    argv: sshArgv(gateway, command, settings),
+    argv: sshArgv(gateway, command, settings, HEARTBEAT_SSH_OPTIONS),
     env: {},
     stdin: request,
     lifeline: true,
@@ -129,9 +152,11 @@ async function runGateway<R>(
   const stop = new AbortController();
   session.stop = () => stop.abort();
   let ending: JobEnd | null = null;
-  await run.engine.run([job], {
+  const handle = run.engine.start([job], {
     limit: 1,
     signal: AbortSignal.any([run.signal, stop.signal]),
+    // A gateway still waiting for its turn when the run halts is never started.
+    halt: run.halt,
     observer: {
       output: (_k, stream, data) => session.receive(stream, data),
       end: (_k, end) => {
@@ -139,6 +164,25 @@ async function runGateway<R>(
       },
     },
   });
+  const say = (text: string) => handle.write(0, encoder.encode(text));
+  const onHalt = () => say(control({ control: "halt", reason: run.haltReason() }));
+  run.halt.addEventListener("abort", onHalt, { once: true });
+  const startedAt = Date.now();
+  const helloWithinMs = settings.connectTimeout * 1000 + START_MS;
+  let beat: Timer | null = null;
+  const heartbeat = () => {
+    say("\n");
+    const problem = session.silence(Date.now() - startedAt, helloWithinMs);
+    if (problem !== null) session.giveUp(problem);
+    beat = after(HEARTBEAT_MS, heartbeat);
+  };
+  beat = after(HEARTBEAT_MS, heartbeat);
+  try {
+    await handle.done;
+  } finally {
+    (beat as Timer | null)?.clear();
+    run.halt.removeEventListener("abort", onHalt);
+  }
   session.close(ending ?? { kind: "not-started" }, job.argv);
   if (settings.verbose) {
     const settled = indices.filter((i) => session.settled.has(i)).length;
@@ -192,6 +236,8 @@ class GatewaySession<R> {
   #stderrBytes = 0;
   #hello = false;
   #ended = false;
+  /** When the gateway last said anything (ms since the epoch). */
+  #heard = Date.now();
   #refused: string | null = null;
   #broken: string | null = null;
   /** slurp: the file being written, the host it belongs to, and its modification time. */
@@ -213,6 +259,7 @@ class GatewaySession<R> {
       return;
     }
     if (this.#broken !== null) return;
+    this.#heard = Date.now();
     let from = 0;
     for (let at = data.indexOf(10); at !== -1; at = data.indexOf(10, from)) {
       this.#pending.push(data.subarray(from, at));
@@ -222,7 +269,11 @@ class GatewaySession<R> {
       try {
         this.#handle(parseEvent(text, this.indices.length));
       } catch (error) {
-        this.#break(error instanceof ProtocolError ? error.message : String(error));
+        const message = error instanceof ProtocolError ? error.message : String(error);
+        const hint = this.#hello
+          ? ""
+          : " (does a start-up file of the gateway's shell print to stdout?)";
+        this.giveUp(`broke the protocol: ${message}${hint}`);
         return;
       }
     }
@@ -234,9 +285,13 @@ class GatewaySession<R> {
     this.#closeFile();
     if (this.settled.size === this.indices.length) return;
     const gateway = classify(this.via, end, argv[0], "command", 1);
-    const said = decode(concatBytes(this.#stderr)).trim();
+    if (end.kind === "not-started" && this.run.halt.aborted && !this.run.signal.aborted) {
+      this.failAll("skipped", `never started: ${this.run.haltReason()}`);
+      return;
+    }
+    const said = decode(concatBytes(this.#stderr)).replace(ANSI, "").trim();
     const tail = said === "" ? "" : `: ${lastLines(said)}`;
-    // Cancelled by the caller; a gateway that broke the protocol was stopped by this side.
+    // Cancelled by the caller; a gateway given up on was stopped by this side.
     if (gateway instanceof ParallaxError && gateway.kind === "cancelled" && this.#broken === null) {
       const where = this.#hello ? "; its command was stopped on the host" : "";
       this.failAll("cancelled", `cancelled (through gateway ${this.via}${where})`);
@@ -251,14 +306,14 @@ class GatewaySession<R> {
       this.failAll(
         "gateway",
         this.#broken !== null
-          ? `gateway ${this.via}: ${this.#broken}`
+          ? `gateway ${this.via} ${this.#broken}${tail}`
           : gateway instanceof ParallaxError
           ? `cannot reach gateway ${gateway.message}`
           : `gateway ${this.via} did not start parallax (${exit})${tail}`,
       );
     } else {
       const why = this.#broken !== null
-        ? `it broke the protocol (${this.#broken})`
+        ? `it ${this.#broken}`
         : this.#ended
         ? "it ended without it"
         : `its connection ended (${
@@ -272,7 +327,7 @@ class GatewaySession<R> {
   }
 
   /** Settles every host not settled yet with one error. */
-  failAll(kind: "gateway" | "cancelled" | "local", reason: string): void {
+  failAll(kind: "gateway" | "cancelled" | "local" | "skipped", reason: string): void {
     for (const index of this.indices) {
       if (this.settled.has(index)) continue;
       this.#settle(
@@ -288,9 +343,25 @@ class GatewaySession<R> {
     this.run.settle(index, result);
   }
 
-  #break(reason: string): void {
-    this.#broken = reason;
+  /** Stops the gateway's job: `why` completes "the gateway …" in its hosts' errors. */
+  giveUp(why: string): void {
+    if (this.#broken !== null) return;
+    this.#broken = why;
     this.stop();
+  }
+
+  /**
+   * Why to give up on a gateway that has been quiet too long, or null: no hello within
+   * `helloWithinMs` of its start (`runningMs` ago), or nothing heard for `SILENCE_MS` since.
+   */
+  silence(runningMs: number, helloWithinMs: number): string | null {
+    if (!this.#hello) {
+      return runningMs > helloWithinMs
+        ? `did not start parallax within ${Math.round(helloWithinMs / 1000)} s`
+        : null;
+    }
+    const quietMs = Date.now() - this.#heard;
+    return quietMs > SILENCE_MS ? `fell silent for ${Math.round(quietMs / 1000)} s` : null;
   }
 
   #handle(event: GatewayEvent): void {
@@ -305,6 +376,8 @@ class GatewaySession<R> {
         return;
       case "end":
         this.#ended = true;
+        return;
+      case "alive":
         return;
       case "output":
         this.run.output(this.indices[event.index], event.stream, decodeBase64(event.data));

@@ -42,6 +42,14 @@ export interface EngineOptions {
   readonly workerUrl?: URL;
 }
 
+/** A run in progress. */
+export interface RunHandle {
+  /** Resolves once every job of the run has ended (see {@linkcode Engine.run}). */
+  readonly done: Promise<void>;
+  /** Writes bytes to the held stdin of the running job at `index`; false if it is not running. */
+  write(index: number, data: Uint8Array): boolean;
+}
+
 /** A worker and the jobs it has been given. */
 interface Slot {
   worker: Worker | null;
@@ -92,6 +100,16 @@ export class Engine {
    * @throws {TypeError} When the pool is closed.
    */
   run(jobs: readonly JobRequest[], options: RunOptions): Promise<void> {
+    return this.start(jobs, options).done;
+  }
+
+  /**
+   * {@linkcode run}, with a handle that can also write to the held stdin of the run's running
+   * jobs (those with `lifeline`).
+   *
+   * @throws {TypeError} When the pool is closed.
+   */
+  start(jobs: readonly JobRequest[], options: RunOptions): RunHandle {
     if (this.#closed) throw new TypeError("Cannot run on a closed pool: create a new Pool");
     const queue = new RunQueue(jobs, options, () => this.#pump());
     const { signal, halt } = options;
@@ -102,11 +120,12 @@ export class Engine {
     this.#queues.add(queue);
     if (signal?.aborted) queue.cancel();
     else this.#pump();
-    return queue.done.finally(() => {
+    const done = queue.done.finally(() => {
       signal?.removeEventListener("abort", onAbort);
       halt?.removeEventListener("abort", onHalt);
       this.#queues.delete(queue);
     });
+    return { done, write: (index, data) => queue.write(index, data) };
   }
 
   /**
@@ -227,7 +246,10 @@ export class Engine {
     this.#running++;
     this.#fdsInUse += fds;
     slot.jobs.set(job.id, { queue, index, fds, watchdog, pid: null });
-    queue.running.set(index, () => worker.postMessage({ type: "cancel", id: job.id }));
+    queue.running.set(index, {
+      cancel: () => worker.postMessage({ type: "cancel", id: job.id } satisfies ToWorker),
+      write: (data) => worker.postMessage({ type: "write", id: job.id, data } satisfies ToWorker),
+    });
     worker.postMessage({ type: "run", job } satisfies ToWorker);
   }
 

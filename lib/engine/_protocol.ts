@@ -84,8 +84,15 @@ export interface CancelMessage {
   readonly now?: boolean;
 }
 
+/** Main thread → worker: more bytes for a running job's held stdin (see `lifeline`). */
+export interface WriteMessage {
+  readonly type: "write";
+  readonly id: number;
+  readonly data: Uint8Array;
+}
+
 /** Every message the main thread sends to a worker. */
-export type ToWorker = RunMessage | CancelMessage;
+export type ToWorker = RunMessage | CancelMessage | WriteMessage;
 
 /** Worker → main thread: a job's process has started (its pid is its process group). */
 export interface StartedMessage {

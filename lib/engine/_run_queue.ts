@@ -50,10 +50,18 @@ export interface RunOptions {
   readonly observer: JobObserver;
 }
 
+/** What the engine lets a run do to one of its running jobs. */
+export interface RunningJob {
+  /** Stops the job. */
+  cancel(): void;
+  /** Writes bytes to its held stdin. */
+  write(data: Uint8Array): void;
+}
+
 /** A run's queue. The engine takes jobs from it with {@linkcode RunQueue.take}. */
 export class RunQueue {
-  /** Running jobs by index, each with the function that cancels it. */
-  readonly running = new Map<number, () => void>();
+  /** Running jobs by index. */
+  readonly running = new Map<number, RunningJob>();
   #next = 0;
   #ended = 0;
   #cancelled = false;
@@ -96,9 +104,19 @@ export class RunQueue {
     if (!this.#cancelled) {
       this.#cancelled = true;
       this.#endUnstarted();
-      for (const cancel of this.running.values()) cancel();
+      for (const job of this.running.values()) job.cancel();
     }
     return this.done;
+  }
+
+  /**
+   * Writes bytes to the held stdin of the job at `index`; false when it is not running (not
+   * started yet, or ended).
+   */
+  write(index: number, data: Uint8Array): boolean {
+    const job = this.running.get(index);
+    job?.write(data);
+    return job !== undefined;
   }
 
   /** Records the end of the job at `index` (or schedules its retry, if the observer asks). */

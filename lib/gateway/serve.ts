@@ -13,12 +13,15 @@ import denoJson from "../../deno.json" with { type: "json" };
 import {
   type GatewayEvent,
   type GatewayRequest,
+  HEARTBEAT_MS,
   type LeafRecord,
   line,
+  parseControl,
   parseRequest,
   PROTOCOL,
   PROTOCOL_VERSION,
   ProtocolError,
+  SILENCE_MS,
 } from "../driver/_gateway_protocol.ts";
 import { ParallaxError } from "../parallax_error.ts";
 import { type CallResult, callWith } from "../ops/call.ts";
@@ -28,6 +31,7 @@ import type { TransferResult } from "../ops/_transfer.ts";
 import { encodeBase64 } from "../runtime/_base64.ts";
 import { concatBytes } from "../runtime/_bytes.ts";
 import { joinPath } from "../runtime/_path.ts";
+import { after, type Timer } from "../runtime/_timer.ts";
 import type { TransferOptions } from "../settings/options.ts";
 
 /** Exit status of a gateway that refused its request. */
@@ -39,6 +43,10 @@ const DATA_CHUNK = 256 * 1024;
 /**
  * Serves one request from stdin; resolves with the exit status.
  *
+ * After the request, stdin carries the controller's control lines: a heartbeat every few
+ * seconds, and `halt`. Its end, or a silence of {@linkcode SILENCE_MS}, means the controller is
+ * gone (killed, or its link broken): the hosts are then stopped, their remote commands too.
+ *
  * @param input The request (default: stdin).
  * @param output Where the events go (default: stdout).
  */
@@ -48,7 +56,20 @@ export async function serveGateway(
 ): Promise<number> {
   const writer = output.getWriter();
   const encoder = new TextEncoder();
-  const send = (event: GatewayEvent) => writer.write(encoder.encode(line(event)));
+  /** Aborted when the controller is gone: the hosts are stopped. */
+  const gone = new AbortController();
+  /** Aborted by the controller's `halt`: no more hosts start. */
+  const halt = new AbortController();
+  const send: Send = async (event) => {
+    if (gone.signal.aborted) return;
+    try {
+      await writer.write(encoder.encode(line(event)));
+    } catch {
+      gone.abort("its connection to the controller ended");
+    }
+  };
+  const reader = input.getReader();
+  let beat: Timer | null = null;
   try {
     await send({
       event: "hello",
@@ -58,49 +79,139 @@ export async function serveGateway(
     });
     let request: GatewayRequest;
     let payload: Uint8Array;
+    let rest: Uint8Array;
     try {
-      ({ request, payload } = await readRequest(input));
+      ({ request, payload, rest } = await readRequest(reader));
     } catch (error) {
       await send({ event: "refused", reason: (error as Error).message });
       return EXIT_REFUSED;
     }
+    const watching = watchController(reader, rest, gone, halt);
+    const alive = () => {
+      send({ event: "alive" });
+      beat = after(HEARTBEAT_MS, alive);
+    };
+    beat = after(HEARTBEAT_MS, alive);
     try {
-      await serve(request, payload, send);
+      await serve(request, payload, send, gone.signal, halt.signal);
     } catch (error) {
       // The library refused the request's values (a TypeError or RangeError says which).
       await send({ event: "refused", reason: (error as Error).message });
       return EXIT_REFUSED;
+    } finally {
+      watching.stop();
     }
     await send({ event: "end" });
     return 0;
   } finally {
+    (beat as Timer | null)?.clear();
+    reader.cancel().catch(() => {});
     await writer.close().catch(() => {});
   }
 }
 
-/** Reads the request line and its payload. */
+/** Reads the request line and its payload; `rest` is what came after them. */
 async function readRequest(
-  input: ReadableStream<Uint8Array>,
-): Promise<{ request: GatewayRequest; payload: Uint8Array }> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of input) chunks.push(chunk);
-  const all = concatBytes(chunks);
-  const newline = all.indexOf(10);
-  if (newline === -1) throw new ProtocolError("no request line on stdin");
-  const request = parseRequest(new TextDecoder().decode(all.subarray(0, newline)));
-  const payload = all.subarray(newline + 1);
-  if (payload.byteLength !== request.payloadBytes) {
-    throw new ProtocolError(
-      `the request announced ${request.payloadBytes} bytes after it, ${payload.byteLength} came`,
-    );
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+): Promise<{ request: GatewayRequest; payload: Uint8Array; rest: Uint8Array }> {
+  const head: Uint8Array[] = [];
+  let newline = -1;
+  while (newline === -1) {
+    const { value, done } = await reader.read();
+    if (done) throw new ProtocolError("no request line on stdin");
+    head.push(value);
+    newline = value.indexOf(10);
   }
-  return { request, payload };
+  const all = concatBytes(head);
+  const end = all.byteLength - head.at(-1)!.byteLength + newline;
+  const request = parseRequest(new TextDecoder().decode(all.subarray(0, end)));
+  const payload = new Uint8Array(request.payloadBytes);
+  let tail = all.subarray(end + 1);
+  let filled = 0;
+  while (true) {
+    const take = Math.min(tail.byteLength, payload.byteLength - filled);
+    payload.set(tail.subarray(0, take), filled);
+    filled += take;
+    tail = tail.subarray(take);
+    if (filled === payload.byteLength) return { request, payload, rest: tail };
+    const { value, done } = await reader.read();
+    if (done) {
+      throw new ProtocolError(
+        `the request announced ${request.payloadBytes} bytes after it, ${filled} came`,
+      );
+    }
+    tail = value;
+  }
+}
+
+/**
+ * Reads the controller's control lines (`rest` first) until stopped: `halt` aborts `halt`; the
+ * end of stdin or a silence of {@linkcode SILENCE_MS} aborts `gone`.
+ */
+function watchController(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  rest: Uint8Array,
+  gone: AbortController,
+  halt: AbortController,
+): { stop(): void } {
+  let heard = Date.now();
+  let stopped = false;
+  let pending = "";
+  const decoder = new TextDecoder();
+  const take = (bytes: Uint8Array) => {
+    heard = Date.now();
+    pending += decoder.decode(bytes, { stream: true });
+    const lines = pending.split("\n");
+    pending = lines.pop()!;
+    for (const text of lines) {
+      try {
+        const message = parseControl(text);
+        if (message?.control === "halt") halt.abort(message.reason);
+      } catch {
+        // A control line of a later protocol: nothing this gateway can act on.
+      }
+    }
+  };
+  let check: Timer | null = null;
+  const watch = () => {
+    if (Date.now() - heard > SILENCE_MS) {
+      gone.abort(`no word from the controller for ${SILENCE_MS / 1000} s`);
+      return;
+    }
+    check = after(1_000, watch);
+  };
+  check = after(1_000, watch);
+  take(rest);
+  (async () => {
+    try {
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        take(value);
+      }
+    } catch {
+      // Cancelled, or stdin failed: either way the controller is not there.
+    }
+    if (!stopped) gone.abort("its connection to the controller ended");
+  })();
+  return {
+    stop() {
+      stopped = true;
+      (check as Timer | null)?.clear();
+    },
+  };
 }
 
 type Send = (event: GatewayEvent) => Promise<void>;
 
 /** Runs the request, sending each host's events as they happen. */
-async function serve(request: GatewayRequest, payload: Uint8Array, send: Send): Promise<void> {
+async function serve(
+  request: GatewayRequest,
+  payload: Uint8Array,
+  send: Send,
+  signal: AbortSignal,
+  halt: AbortSignal,
+): Promise<void> {
   const indexOf = new Map(request.hosts.map((host, i) => [host, i]));
   const perHost = (list: readonly string[]) =>
     list.length === 1 ? list[0] : (_host: unknown, i: number) => list[i];
@@ -114,7 +225,11 @@ async function serve(request: GatewayRequest, payload: Uint8Array, send: Send): 
     ...(options.port !== undefined ? { port: options.port } : {}),
     quiet: options.quiet,
     ...(options.maxFailures !== undefined ? { maxFailures: options.maxFailures } : {}),
+    signal,
+    halt,
   };
+  /** A relayed copy's or a slurp's private folder here, which messages do not name. */
+  let staging: string | null = null;
   // Events go out in order, each whole: a host's output, then its result.
   let sending = Promise.resolve();
   const queue = (make: () => Promise<void>) => {
@@ -127,7 +242,7 @@ async function serve(request: GatewayRequest, payload: Uint8Array, send: Send): 
     queue(async () => {
       await extra?.();
       const index = indexOf.get(result.host)!;
-      await send({ event: "result", index, record: leafRecord(result) });
+      await send({ event: "result", index, record: leafRecord(result, staging) });
     });
   if (request.op === "call") {
     await callWith(request.hosts, perHost(request.commands), {
@@ -154,7 +269,7 @@ async function serve(request: GatewayRequest, payload: Uint8Array, send: Send): 
       compress: options.compress,
       ...(options.bandwidthLimit !== undefined ? { bandwidthLimit: options.bandwidthLimit } : {}),
     };
-    const staging = await Deno.makeTempDir({ prefix: "parallax-relay-" });
+    staging = await Deno.makeTempDir({ prefix: "parallax-relay-" });
     try {
       if (request.op === "copy") {
         const sources = await unpack(request.files, payload, staging, options.preserve);
@@ -183,13 +298,20 @@ async function serve(request: GatewayRequest, payload: Uint8Array, send: Send): 
   await sending;
 }
 
-/** A host's end as the protocol carries it. */
-function leafRecord(result: CallResult | TransferResult | ParallaxError): LeafRecord {
+/**
+ * A host's end as the protocol carries it; a path under `staging` is named in its reason as the
+ * controller's side knows it (relative: the source's own name).
+ */
+function leafRecord(
+  result: CallResult | TransferResult | ParallaxError,
+  staging: string | null,
+): LeafRecord {
   const empty = new Uint8Array();
   if (result instanceof ParallaxError) {
+    const reason = result.message.slice(result.host.length + 2);
     return {
       kind: result.kind,
-      reason: result.message.slice(result.host.length + 2),
+      reason: staging === null ? reason : reason.replaceAll(`${staging}/`, ""),
       exitCode: result.exitCode ?? null,
       stdout: encodeBase64(result.stdoutBytes ?? empty),
       stderr: encodeBase64(result.stderrBytes),

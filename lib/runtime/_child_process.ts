@@ -29,6 +29,11 @@ export interface Child {
   /** Closes stdin, even in the middle of writing the input; does nothing when already closed. */
   closeStdin(): void;
   /**
+   * Writes more bytes to a held stdin (see {@linkcode SpawnOptions.holdStdin}), after the input
+   * and whatever was written before; does nothing once stdin is closed.
+   */
+  writeStdin(bytes: Uint8Array): void;
+  /**
    * Sends a signal to the child (ssh and scp pass it on to what they started); does nothing once
    * the child has exited.
    */
@@ -87,6 +92,7 @@ export function spawnChild(argv: readonly string[], options: SpawnOptions): Chil
     stderr: options.output === "null" ? null : process.stderr,
     status,
     closeStdin: () => stdin?.close(),
+    writeStdin: (bytes) => stdin?.write(bytes),
     kill(signal) {
       if (exited) return;
       try {
@@ -98,15 +104,17 @@ export function spawnChild(argv: readonly string[], options: SpawnOptions): Chil
   };
 }
 
-/** Writes the input to a child's stdin, then closes it or holds it open until asked. */
+/** Writes the input to a child's stdin, then closes it or holds it open for more, or until asked. */
 class StdinFeeder {
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   #closed = false;
   #writing = true;
+  /** The writes so far, in order: each waits for the one before. */
+  #queue: Promise<void>;
 
   constructor(stdin: WritableStream<Uint8Array>, bytes: Uint8Array | null, hold: boolean) {
     this.#writer = stdin.getWriter();
-    this.#feed(bytes ?? new Uint8Array(), hold);
+    this.#queue = this.#feed(bytes ?? new Uint8Array(), hold);
   }
 
   async #feed(bytes: Uint8Array, hold: boolean): Promise<void> {
@@ -125,6 +133,20 @@ class StdinFeeder {
     }
     this.#writing = false;
     if (!hold) this.close();
+  }
+
+  /** Writes `bytes` after everything written before (a held stdin only). */
+  write(bytes: Uint8Array): void {
+    this.#queue = this.#queue.then(async () => {
+      if (this.#closed) return;
+      this.#writing = true;
+      try {
+        await this.#writer.write(bytes);
+      } catch {
+        // The process closed its stdin: nothing more to say to it.
+      }
+      this.#writing = false;
+    });
   }
 
   /** Closes stdin; in the middle of a write, drops the rest of the input. */

@@ -35,6 +35,17 @@ export interface GatewaySettings {
   readonly limit: number;
   /** The gateway of each host it serves, by host key. */
   readonly routes: ReadonlyMap<string, Host>;
+  /** The gateway of each host listed by name alone (no user, no port), by that name. */
+  readonly byName: ReadonlyMap<string, Host>;
+}
+
+/**
+ * The gateway that serves `host`, if one does: the one that lists it as written, else the one
+ * that lists its name alone (so `admin@web1:2222` goes where `web1` does, as `--exclude` reads
+ * names).
+ */
+export function gatewayOf(gateways: GatewaySettings | null, host: Host): Host | undefined {
+  return gateways?.routes.get(host.key) ?? gateways?.byName.get(host.host);
 }
 
 /** The options this module reads. */
@@ -77,9 +88,11 @@ export function resolveGateways(options: GatewayOptions): GatewaySettings | null
     );
   }
   const routes = new Map<string, Host>();
+  const byName = new Map<string, Host>();
   for (const [name, served] of Object.entries(gateways)) {
     const gateway = parseHostEntry(name);
     for (const host of parseHosts(served)) {
+      if (host.user === undefined && host.port === undefined) byName.set(host.host, gateway);
       const other = routes.get(host.key);
       if (other !== undefined) {
         throw new TypeError(
@@ -94,5 +107,6 @@ export function resolveGateways(options: GatewayOptions): GatewaySettings | null
     command: Object.freeze([...gatewayCommand]),
     limit: gatewayLimit,
     routes,
+    byName,
   });
 }

@@ -39,6 +39,8 @@ export interface Settings {
   readonly verbose: boolean;
   readonly quiet: boolean;
   readonly signal?: AbortSignal;
+  /** Aborting starts no more hosts; running ones finish. */
+  readonly halt?: AbortSignal;
   readonly pool?: Pool;
   readonly poolSize?: number;
   readonly sshPath: string;
@@ -82,6 +84,7 @@ export function resolveSettings(options: CommonOptions, defaultTimeout: number):
     verbose = env.verbose ?? false,
     quiet = false,
     signal,
+    halt,
     pool,
     poolSize,
     sshPath = "ssh",
@@ -143,6 +146,7 @@ export function resolveSettings(options: CommonOptions, defaultTimeout: number):
     verbose,
     quiet,
     signal,
+    halt,
     pool,
     poolSize,
     sshPath,

@@ -84,6 +84,12 @@ export interface CommonOptions {
   /** Aborting kills the running jobs, never starts queued ones, and reports them `cancelled`. */
   signal?: AbortSignal;
   /**
+   * Aborting starts no more hosts: the running ones finish, and every host not started yet is a
+   * `ParallaxError` of kind `skipped` that gives the signal's reason (a string, or an `Error`'s
+   * message), as when `maxFailures` is exceeded. Through gateways, it reaches the gateways too.
+   */
+  halt?: AbortSignal;
+  /**
    * While the call runs, SIGINT (Ctrl-C), SIGTERM and SIGHUP (terminal closed) cancel it: every
    * unfinished host is stopped, its remote command too, and reported `cancelled`. ssh and scp run
    * in sessions of their own, so a terminal's signals reach only this process, which decides. A

@@ -36,6 +36,9 @@ scope.onmessage = ({ data: message }) => {
     case "cancel":
       running.get(message.id)?.cancel(message.now ?? false);
       break;
+    case "write":
+      running.get(message.id)?.write(message.data);
+      break;
   }
 };
 

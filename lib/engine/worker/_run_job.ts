@@ -38,18 +38,29 @@ export interface RunningJob {
    * marks it cancelled.
    */
   cancel(now: boolean): void;
+  /** Writes bytes to the process's held stdin (a job with `lifeline`), once it has started. */
+  write(bytes: Uint8Array): void;
 }
 
 /** Starts a job; never throws: every failure is part of its end. */
 export function runJob(spec: JobSpec, events: JobEvents): RunningJob {
   const cancel = new AbortController();
   let stopper: Stopper | null = null;
-  const end = execute(spec, events, cancel.signal, (s) => stopper = s);
+  /** Bytes asked to be written before the process started. */
+  const early: Uint8Array[] = [];
+  const end = execute(spec, events, cancel.signal, (s) => {
+    stopper = s;
+    for (const bytes of early.splice(0)) s.child.writeStdin(bytes);
+  });
   return {
     end,
     cancel(now) {
       cancel.abort();
       if (now) stopper?.kill();
+    },
+    write(bytes) {
+      if (stopper === null) early.push(bytes);
+      else stopper.child.writeStdin(bytes);
     },
   };
 }
@@ -155,7 +166,7 @@ class Stopper {
   reason: "timedOut" | "cancelled" | null = null;
   #kill: Timer | null = null;
 
-  constructor(private readonly child: Child, private readonly graceMs: number) {}
+  constructor(readonly child: Child, private readonly graceMs: number) {}
 
   stop(reason: "timedOut" | "cancelled"): void {
     if (this.reason !== null) return;
