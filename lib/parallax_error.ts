@@ -18,7 +18,8 @@ import { type ResultRecord, toRecord } from "./record.ts";
  *   problem, a full disk;
  * - `spawn`: ssh could not be started (missing program, missing `--allow-run`);
  * - `local`: a problem on this machine (an output file, a worker that died);
- * - `skipped`: never started, because too many hosts had failed (`maxFailures`);
+ * - `skipped`: never started, because too many hosts had failed (`maxFailures`) or the caller
+ *   halted the run (`halt`);
  * - `gateway`: the host's gateway (see the `gateways` option) could not be reached or could not
  *   start parallax (the host did not run), or its connection ended before the host's result came
  *   back (the message says so: the command may have run).

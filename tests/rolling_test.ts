@@ -345,3 +345,21 @@ Deno.test("a per-host function that throws counts against maxFailures; the failu
   });
   assertEquals(queue[0], hosts[0], "the failing host comes first");
 });
+
+Deno.test("halt: the running host finishes, the rest are skipped with the signal's reason", async () => {
+  await using sshd = await startSshd({ aliases: 4 });
+  const halt = new AbortController();
+  const results = await call(sshd.aliases, "sleep 0.5; echo done", {
+    sshExtra: sshd.sshExtra,
+    limit: 1,
+    halt: halt.signal,
+    onResult: () => halt.abort("the canary failed its checks"),
+  });
+  const [first, ...rest] = sshd.aliases;
+  assertEquals(ok(results.get(first)).stdout, "done\n");
+  for (const alias of rest) {
+    const error = failed(results.get(alias));
+    assertEquals(error.kind, "skipped");
+    assertStringIncludes(error.message, "never started: the canary failed its checks");
+  }
+});
