@@ -69,7 +69,20 @@ export async function serveGateway(
     }
   };
   const reader = input.getReader();
+  // Heartbeats both ways from the start (a large request may take a while to arrive): an alive
+  // event every few seconds, and any byte from the controller counts as a word from it.
+  let heard = Date.now();
+  const hear = () => heard = Date.now();
   let beat: Timer | null = null;
+  const heartbeat = () => {
+    if (Date.now() - heard > SILENCE_MS) {
+      gone.abort(`no word from the controller for ${SILENCE_MS / 1000} s`);
+      reader.cancel().catch(() => {});
+      return;
+    }
+    send({ event: "alive" });
+    beat = after(HEARTBEAT_MS, heartbeat);
+  };
   try {
     await send({
       event: "hello",
@@ -77,21 +90,17 @@ export async function serveGateway(
       version: PROTOCOL_VERSION,
       parallax: denoJson.version,
     });
+    beat = after(HEARTBEAT_MS, heartbeat);
     let request: GatewayRequest;
     let payload: Uint8Array;
     let rest: Uint8Array;
     try {
-      ({ request, payload, rest } = await readRequest(reader));
+      ({ request, payload, rest } = await readRequest(reader, hear));
     } catch (error) {
       await send({ event: "refused", reason: (error as Error).message });
       return EXIT_REFUSED;
     }
-    const watching = watchController(reader, rest, gone, halt);
-    const alive = () => {
-      send({ event: "alive" });
-      beat = after(HEARTBEAT_MS, alive);
-    };
-    beat = after(HEARTBEAT_MS, alive);
+    const watching = watchController(reader, rest, hear, gone, halt);
     try {
       await serve(request, payload, send, gone.signal, halt.signal);
     } catch (error) {
@@ -113,12 +122,14 @@ export async function serveGateway(
 /** Reads the request line and its payload; `rest` is what came after them. */
 async function readRequest(
   reader: ReadableStreamDefaultReader<Uint8Array>,
+  hear: () => void,
 ): Promise<{ request: GatewayRequest; payload: Uint8Array; rest: Uint8Array }> {
   const head: Uint8Array[] = [];
   let newline = -1;
   while (newline === -1) {
     const { value, done } = await reader.read();
     if (done) throw new ProtocolError("no request line on stdin");
+    hear();
     head.push(value);
     newline = value.indexOf(10);
   }
@@ -140,26 +151,27 @@ async function readRequest(
         `the request announced ${request.payloadBytes} bytes after it, ${filled} came`,
       );
     }
+    hear();
     tail = value;
   }
 }
 
 /**
- * Reads the controller's control lines (`rest` first) until stopped: `halt` aborts `halt`; the
- * end of stdin or a silence of {@linkcode SILENCE_MS} aborts `gone`.
+ * Reads the controller's control lines (`rest` first) until stopped, telling `hear` of each
+ * byte: `halt` aborts `halt`; the end of stdin aborts `gone`.
  */
 function watchController(
   reader: ReadableStreamDefaultReader<Uint8Array>,
   rest: Uint8Array,
+  hear: () => void,
   gone: AbortController,
   halt: AbortController,
 ): { stop(): void } {
-  let heard = Date.now();
   let stopped = false;
   let pending = "";
   const decoder = new TextDecoder();
   const take = (bytes: Uint8Array) => {
-    heard = Date.now();
+    hear();
     pending += decoder.decode(bytes, { stream: true });
     const lines = pending.split("\n");
     pending = lines.pop()!;
@@ -172,15 +184,6 @@ function watchController(
       }
     }
   };
-  let check: Timer | null = null;
-  const watch = () => {
-    if (Date.now() - heard > SILENCE_MS) {
-      gone.abort(`no word from the controller for ${SILENCE_MS / 1000} s`);
-      return;
-    }
-    check = after(1_000, watch);
-  };
-  check = after(1_000, watch);
   take(rest);
   (async () => {
     try {
@@ -197,7 +200,6 @@ function watchController(
   return {
     stop() {
       stopped = true;
-      (check as Timer | null)?.clear();
     },
   };
 }
