@@ -167,12 +167,15 @@ async function runGateway<R>(
   const say = (text: string) => handle.write(0, encoder.encode(text));
   const onHalt = () => say(control({ control: "halt", reason: run.haltReason() }));
   run.halt.addEventListener("abort", onHalt, { once: true });
-  const startedAt = Date.now();
   const helloWithinMs = settings.connectTimeout * 1000 + START_MS;
+  /** When the gateway's ssh was first found running (it may wait for a slot of the pool). */
+  let startedAt: number | null = null;
   let beat: Timer | null = null;
   const heartbeat = () => {
-    say("\n");
-    const problem = session.silence(Date.now() - startedAt, helloWithinMs);
+    if (say("\n")) startedAt ??= Date.now();
+    const problem = startedAt === null
+      ? null
+      : session.silence(Date.now() - startedAt, helloWithinMs);
     if (problem !== null) session.giveUp(problem);
     beat = after(HEARTBEAT_MS, heartbeat);
   };
@@ -229,7 +232,7 @@ function requestBytes<R>(run: GatewayRun<R>, indices: readonly number[]): Uint8A
 class GatewaySession<R> {
   /** Indices of the hosts settled so far. */
   readonly settled = new Set<number>();
-  /** Stops the gateway's job (after a protocol error). */
+  /** Stops the gateway's job (when this side gives up on it). */
   stop: () => void = () => {};
   #pending: Uint8Array[] = [];
   #stderr: Uint8Array[] = [];
