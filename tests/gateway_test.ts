@@ -2,7 +2,13 @@ import { assert, assertEquals, assertRejects, assertStringIncludes } from "./fix
 import { cleanCliEnv, cli, cliArgv, denoArgv, ROOT, spawnArgv } from "./fixture/deno_run.ts";
 import { type Lab, startLab } from "./fixture/lab.ts";
 import { failed, ok, statusLines } from "./fixture/outcomes.ts";
-import { listProcesses, timeUntil, tracedSleep } from "./fixture/processes.ts";
+import {
+  listProcesses,
+  remoteProcesses,
+  timeUntil,
+  tracedSleep,
+  uniqueSleep,
+} from "./fixture/processes.ts";
 import { startSshd } from "./fixture/sshd.ts";
 import { onTerminal } from "./fixture/terminal.ts";
 import { withScript, withTempDir, withTempFile } from "./fixture/temp_dir.ts";
@@ -103,6 +109,10 @@ Deno.test("through gateways: input reaches every leaf; callStream yields output 
 
   const perHost = await call(lab.allLeaves, (_host, i) => `echo leaf ${i}`, options);
   lab.allLeaves.forEach((leaf, i) => assertEquals(ok(perHost.get(leaf)).stdout, `leaf ${i}\n`));
+  // The call's user is its hosts' (here overridden by the gateway's PARALLAX_OPTIONS), never the
+  // gateways' login, which comes from their own entry or ssh_config.
+  const asUser = await call(lab.allLeaves, "id -un", { ...options, user: "nosuchuser" });
+  for (const leaf of lab.allLeaves) assertEquals(ok(asUser.get(leaf)).stdout, `${lab.leafUser}\n`);
   // PARALLAX_NODENUM is the host's position in the caller's list, behind a gateway too.
   const nodes = await call(lab.allLeaves, "echo $PARALLAX_NODENUM", options);
   lab.allLeaves.forEach((leaf, i) => assertEquals(ok(nodes.get(leaf)).stdout, `${i}\n`));
@@ -263,6 +273,22 @@ Deno.test("a gateway that says hello and then nothing is given up after 10 s of 
   assert(Date.now() - started < 30_000, `given up after ${Date.now() - started} ms`);
 });
 
+Deno.test("a gateway that hangs before it starts parallax is stopped there when the call ends", async () => {
+  await using lab = await startLab({ gateways: 1, leaves: 1 });
+  const hung = uniqueSleep(300);
+  const controller = new AbortController();
+  const running = call(lab.allLeaves, "true", {
+    sshExtra: lab.sshExtra,
+    gateways: lab.topology,
+    gatewayCommand: ["sh", "-c", `exec ${hung}`, "sh"],
+    signal: controller.signal,
+  });
+  await timeUntil(async () => (await remoteProcesses(hung)).length === 1, 30_000);
+  controller.abort();
+  assertEquals(failed((await running).get(lab.allLeaves[0])).kind, "cancelled");
+  await timeUntil(async () => (await remoteProcesses(hung)).length === 0, 15_000);
+});
+
 Deno.test("maxFailures holds across gateways: the first failure halts the others", async () => {
   await using lab = await startLab({ gateways: 2, leaves: 2 });
   const results = await call(lab.allLeaves, "exit 1", {
@@ -363,6 +389,11 @@ Deno.test("through gateways, batches run in turn and maxFailures stops later bat
   assertEquals(skipped.kind, "skipped");
   assertEquals(skipped.via, "gw1");
   assertEquals(ok(unbatched.get(b1)).stdout, "ran\n");
+  // A halt aborted before the call: nothing starts, through gateways or not.
+  const halted = await call([a1, b1], "true", { ...options, halt: AbortSignal.abort("frozen") });
+  for (const leaf of [a1, b1]) {
+    assertStringIncludes(failed(halted.get(leaf)).message, "never started: frozen");
+  }
 });
 
 Deno.test("gateways: malformed options are refused before anything runs", async () => {

@@ -590,8 +590,9 @@ const EXAMPLES: Record<Command, string[]> = {
 
 const EXIT_STATUS =
   "Exit status: 0 all succeeded, 1 miscellaneous error, 2 usage error, 3 a host was\n" +
-  "killed, timed out or interrupted, 4 an ssh (or scp) error on some host, sudo refusing, or a\n" +
-  "host skipped by --max-failures, 5 a remote command exited nonzero.";
+  "killed, timed out or interrupted, 4 an ssh (or scp) error on some host, sudo refusing, a\n" +
+  "host skipped by --max-failures, or a gateway failing its hosts, 5 a remote command exited\n" +
+  "nonzero.";
 
 /** The help of one command, or of the CLI (`main`). */
 export function helpText(command: Command | "main"): string {

@@ -23,6 +23,7 @@ import { shellWord } from "../runtime/_shell_quote.ts";
 import { KILL_GRACE_MS, type Settings } from "../settings/_settings.ts";
 import { gatewayOf, type GatewaySettings } from "../settings/_gateway_settings.ts";
 import { classify } from "../ssh/_classify.ts";
+import { withStdinLifeline } from "../ssh/_remote_command.ts";
 import { sshArgv } from "../ssh/_ssh_argv.ts";
 import { logEnd } from "./_console.ts";
 import {
@@ -132,12 +133,15 @@ async function runGateway<R>(
     return;
   }
   // parallax on the gateway reads its stdin itself: the request, then the control lines that
-  // follow (a heartbeat, a halt); its end, or a silence, means this side is gone.
-  const command = `exec env NO_COLOR=1 ${
-    [...run.gateways.command, "gateway"].map(shellWord).join(" ")
-  }`;
+  // follow (a heartbeat, a halt); its end, or a silence, means this side is gone. The lifeline
+  // stops it as well if stdin ends before it has started reading (a start that hangs).
+  const command = withStdinLifeline(
+    `env NO_COLOR=1 ${[...run.gateways.command, "gateway"].map(shellWord).join(" ")}`,
+  );
+  // The call's user and port are its hosts'; a gateway logs in as its own entry or ssh says.
+  const toGateway = { ...settings, user: undefined, port: undefined };
   const job: JobRequest = {
-    argv: sshArgv(gateway, command, settings, HEARTBEAT_SSH_OPTIONS),
+    argv: sshArgv(gateway, command, toGateway, HEARTBEAT_SSH_OPTIONS),
     env: {},
     stdin: request,
     lifeline: true,

@@ -119,6 +119,7 @@ export class Engine {
     halt?.addEventListener("abort", onHalt, { once: true });
     this.#queues.add(queue);
     if (signal?.aborted) queue.cancel();
+    else if (halt?.aborted) queue.halt();
     else this.#pump();
     const done = queue.done.finally(() => {
       signal?.removeEventListener("abort", onAbort);

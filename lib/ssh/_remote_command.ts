@@ -51,6 +51,24 @@ export function withLifeline(command: string, inputBytes: number, group = "$$"):
 }
 
 /**
+ * `command` with the whole of stdin (not only an input of known length) and the same lifeline:
+ * stdin reaches the command through a private FIFO, fed by a background reader; when stdin ends
+ * and the command still runs, its process group is stopped (SIGTERM, then SIGKILL two seconds
+ * later). For a program that reads its own control stream on stdin (parallax on a gateway) and
+ * must still be stopped if it never gets to reading it (a start that hangs). Needs `mktemp -d`
+ * and `mkfifo`.
+ */
+export function withStdinLifeline(command: string): string {
+  return [
+    "exec 3<&0",
+    'd=$(mktemp -d) && mkfifo "$d/in" || exit 125',
+    // The FIFO opens once both ends do; it is unlinked then, so nothing is left behind.
+    `{ rm -rf "$d"; cat <&3; ${stopGroup("$$")}; } >"$d/in" 2>/dev/null &`,
+    `exec ${command} <"$d/in" 3<&-`,
+  ].join("\n");
+}
+
+/**
  * The command line a call sends: `command` as given, with the lifeline when `stopRemote`, run
  * through sudo when `sudo` is given.
  */
