@@ -4,6 +4,8 @@ import { resolveSettings } from "../lib/settings/_settings.ts";
 import { sshArgv } from "../lib/ssh/_ssh_argv.ts";
 import { parseHosts } from "../mod.ts";
 import { LinePrinter } from "../lib/driver/_console.ts";
+import { HeldOutput } from "../lib/ops/_held_output.ts";
+import { GrowingBytes, releaseBytes } from "../lib/runtime/_bytes.ts";
 
 const [web1, admin2] = parseHosts(["web1", "admin@web2:2222"]);
 const settingsOf = (options: Parameters<typeof resolveSettings>[0]) => resolveSettings(options, 60);
@@ -156,4 +158,59 @@ Deno.test("LinePrinter writes a chunk's whole lines in one write, and a long lin
   printer.push(bytes("\nd\n"));
   assertEquals(writes.join(""), `h: ${long}\nh: d\n`);
   assertEquals(writes.length, 5, "prefix, two parts, the line's end, then the next lines at once");
+});
+
+Deno.test("LinePrinter keeps nothing it was given: the caller may reuse or let go of a chunk", () => {
+  const writes: string[] = [];
+  const printer = new LinePrinter("h: ", (data) => writes.push(new TextDecoder().decode(data)));
+  const chunk = new TextEncoder().encode("one\ntw");
+  printer.push(chunk);
+  chunk.fill(0x21);
+  releaseBytes(chunk);
+  assertEquals(chunk.byteLength, 0, "the chunk's memory is gone");
+  printer.push(new TextEncoder().encode("o\n"));
+  printer.flush();
+  assertEquals(writes.join(""), "h: one\nh: two\n");
+});
+
+Deno.test("GrowingBytes holds the bytes once, past its first reservation, and hands them over", () => {
+  const bytes = new GrowingBytes();
+  const piece = new Uint8Array(65_000).map((_, i) => i % 251);
+  for (let i = 0; i < 40; i++) bytes.append(piece);
+  assertEquals(bytes.length, 2_600_000);
+  const all = bytes.take();
+  assertEquals(all.byteLength, 2_600_000);
+  assertEquals(all.buffer.byteLength, 2_600_000, "no spare room is held");
+  for (let i = 0; i < 40; i++) {
+    assertEquals(all.subarray(i * 65_000, (i + 1) * 65_000), piece);
+  }
+  assertEquals(bytes.length, 0, "taking leaves it empty");
+  bytes.append(Uint8Array.of(1, 2, 3));
+  const small = bytes.take();
+  assertEquals(small, Uint8Array.of(1, 2, 3));
+  assertEquals(
+    (small.buffer as ArrayBuffer).resizable,
+    false,
+    "a few bytes are a plain copy of their own",
+  );
+  releaseBytes(all);
+  assertEquals(all.byteLength, 0, "released: the reservation is given back");
+});
+
+Deno.test("HeldOutput gives the same bytes back after the text, valid UTF-8 or not", () => {
+  const text = "añ€😀\n".repeat(50_000);
+  const valid = new GrowingBytes();
+  valid.append(new TextEncoder().encode(text));
+  const held = new HeldOutput([valid.take()]);
+  assertEquals(held.text(), text);
+  assertEquals(held.bytes(), new TextEncoder().encode(text), "encoded again, byte-exact");
+
+  const invalid = new Uint8Array(200_000).fill(0x41);
+  invalid[100_000] = 0xff;
+  const raw = new GrowingBytes();
+  raw.append(invalid);
+  const odd = new HeldOutput([raw.take()]);
+  assertEquals(odd.text().length, 200_000);
+  assertEquals(odd.text()[100_000], "\ufffd");
+  assertEquals(odd.bytes(), invalid, "not valid UTF-8: the bytes stay as they were");
 });

@@ -52,13 +52,16 @@ export function writeTo(stream: Stream, data: Uint8Array): void {
 
 /**
  * Writes `prefix` + line for every complete line pushed, bytes unchanged. A partial line is kept
- * as the chunks that hold it and written once it completes, without joining them: a long line
- * is held once.
+ * as copies of the parts that hold it and written once it completes, without joining them: a long
+ * line is held once. Nothing pushed is kept, so the caller may let it go at once.
  */
 export class LinePrinter {
   readonly #prefix: Uint8Array;
   #pending: Uint8Array[] = [];
+  /** Whole lines with their prefixes are put together here, used again for every chunk. */
+  #scratch = new Uint8Array(0);
 
+  /** `write` must be done with the bytes when it returns (it writes synchronously). */
   constructor(prefix: string, private readonly write: (data: Uint8Array) => void) {
     this.#prefix = encoder.encode(prefix);
   }
@@ -70,7 +73,7 @@ export class LinePrinter {
   push(data: Uint8Array): void {
     const last = data.lastIndexOf(NEWLINE);
     if (last < 0) {
-      if (data.byteLength > 0) this.#pending.push(data);
+      if (data.byteLength > 0) this.#pending.push(data.slice());
       return;
     }
     let from = 0;
@@ -79,7 +82,7 @@ export class LinePrinter {
       this.#print(data.subarray(0, from));
     }
     if (from <= last) this.write(this.#prefixed(data.subarray(from, last + 1)));
-    if (last + 1 < data.byteLength) this.#pending.push(data.subarray(last + 1));
+    if (last + 1 < data.byteLength) this.#pending.push(data.slice(last + 1));
   }
 
   /** Prints a final line that had no newline. */
@@ -93,11 +96,15 @@ export class LinePrinter {
     for (const part of parts) this.write(part);
   }
 
-  /** Whole lines (`lines` ends with a newline), each with the prefix, in one buffer. */
+  /** Whole lines (`lines` ends with a newline), each with the prefix, in the scratch buffer. */
   #prefixed(lines: Uint8Array): Uint8Array {
     let count = 0;
     for (let at = lines.indexOf(NEWLINE); at >= 0; at = lines.indexOf(NEWLINE, at + 1)) count++;
-    const out = new Uint8Array(count * this.#prefix.byteLength + lines.byteLength);
+    const size = count * this.#prefix.byteLength + lines.byteLength;
+    if (this.#scratch.byteLength < size) {
+      this.#scratch = new Uint8Array(Math.max(size, this.#scratch.byteLength * 2));
+    }
+    const out = this.#scratch.subarray(0, size);
     let to = 0;
     for (let from = 0; from < lines.byteLength;) {
       const end = lines.indexOf(NEWLINE, from) + 1;

@@ -14,6 +14,7 @@ import { Pool } from "../engine/pool.ts";
 import { defaultPoolSize, type Engine, workerLoadProblem } from "../engine/_engine.ts";
 import type { Host } from "../hosts/parse.ts";
 import { ParallaxError } from "../parallax_error.ts";
+import { releaseBytes } from "../runtime/_bytes.ts";
 import { missingRunPermission } from "../runtime/_permissions.ts";
 import { delay } from "../runtime/_timer.ts";
 import { gatewayOf } from "../settings/_gateway_settings.ts";
@@ -122,14 +123,17 @@ export async function drive<R>(
     await using _askpass = askpass;
 
     const printers = new Map<number, Record<"stdout" | "stderr", LinePrinter>>();
-    /** A piece of a host's output: printed (`printOut`) and told to the observer. */
+    /**
+     * A piece of a host's output: printed (`printOut`) and told to the observer, whose promise
+     * (if any) says when it is used.
+     */
     const show = (index: number, stream: "stdout" | "stderr", data: Uint8Array) => {
       const key = hosts[index].key;
       if (plan.printOut) {
         if (!printers.has(index)) printers.set(index, printersFor(key));
         printers.get(index)![stream].push(data);
       }
-      observer.output?.(key, stream, data);
+      return observer.output?.(key, stream, data);
     };
     /** A host has ended: its last partial lines are printed. */
     const flush = (index: number) => {
@@ -239,7 +243,13 @@ export async function drive<R>(
         signal,
         halt: halt.signal,
         observer: {
-          output: (k, stream, data) => show(runnable[k], stream, data),
+          output(k, stream, data) {
+            if (observer.output !== undefined) return show(runnable[k], stream, data);
+            // Printed and seen by no one else: its memory goes back now, not at the next
+            // collection (a fast host's output would otherwise pile up as garbage).
+            show(runnable[k], stream, data);
+            releaseBytes(data);
+          },
           end(k, end) {
             const index = runnable[k];
             const host = hosts[index];

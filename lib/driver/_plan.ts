@@ -103,8 +103,11 @@ export interface GatewayPart<R> {
 
 /** Told what happens to each host as it happens: the one observer of a call. */
 export interface HostObserver<R> {
-  /** A piece of a host's output, as it arrived. */
-  output?(host: string, stream: "stdout" | "stderr", data: Uint8Array): void;
+  /**
+   * A piece of a host's output, as it arrived. A promise returned says when it has been used:
+   * the host's output is read no more than a window (256 KiB) ahead of that.
+   */
+  output?(host: string, stream: "stdout" | "stderr", data: Uint8Array): void | Promise<void>;
   /** A host's result or error, as soon as it is known. A throw rejects the call at its end. */
   result?(result: R | ParallaxError): void;
 }

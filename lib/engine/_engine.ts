@@ -261,7 +261,12 @@ export class Engine {
       if (assignment === undefined) return;
       if (data.type === "started") assignment.pid = data.pid;
       else if (data.type === "chunk") {
-        assignment.queue.options.observer.output?.(assignment.index, data.stream, data.data);
+        const { id, stream, data: bytes } = data;
+        const size = bytes.byteLength;
+        const ack = () => worker.postMessage({ type: "ack", id, bytes: size } satisfies ToWorker);
+        const used = assignment.queue.options.observer.output?.(assignment.index, stream, bytes);
+        if (used instanceof Promise) used.then(ack, ack);
+        else ack();
       } else this.#finish(slot, data.id, { kind: "ran", process: data.end });
     };
     worker.onerror = (event) => {

@@ -91,8 +91,18 @@ export interface WriteMessage {
   readonly data: Uint8Array;
 }
 
+/**
+ * Main thread → worker: it is done with `bytes` of a job's forwarded output. A worker sends at
+ * most a window (256 KiB) of a job's output ahead of these, so a slow consumer slows the job.
+ */
+export interface AckMessage {
+  readonly type: "ack";
+  readonly id: number;
+  readonly bytes: number;
+}
+
 /** Every message the main thread sends to a worker. */
-export type ToWorker = RunMessage | CancelMessage | WriteMessage;
+export type ToWorker = RunMessage | CancelMessage | WriteMessage | AckMessage;
 
 /** Worker → main thread: a job's process has started (its pid is its process group). */
 export interface StartedMessage {
@@ -102,8 +112,8 @@ export interface StartedMessage {
 }
 
 /**
- * Worker → main thread: a piece of a job's output, sent only when `streamOutput` is set. Its
- * buffer is transferred when the worker keeps no part of it, copied otherwise.
+ * Worker → main thread: a piece of a job's output, sent only when `streamOutput` is set; the main
+ * thread owns it alone, and answers with an {@linkcode AckMessage} once it has used it.
  */
 export interface ChunkMessage {
   readonly type: "chunk";

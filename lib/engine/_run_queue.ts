@@ -24,8 +24,12 @@ export type JobEnd =
 
 /** Told what happens to a run's jobs, by index. */
 export interface JobObserver {
-  /** A chunk of output of a job that streams its output. */
-  output?(index: number, stream: "stdout" | "stderr", data: Uint8Array): void;
+  /**
+   * A chunk of output of a job that streams its output. A promise returned says when the chunk
+   * has been used: until then it counts against the job's window, and the job reads no further
+   * past it.
+   */
+  output?(index: number, stream: "stdout" | "stderr", data: Uint8Array): void | Promise<void>;
   /**
    * A job has ended (each job once, in the order they end). Returning `{ retryAfterMs }` asks
    * for the job to run again after that pause instead: `end` is then told again when that attempt

@@ -234,9 +234,7 @@ async function serve(
   let staging: string | null = null;
   // Events go out in order, each whole: a host's output, then its result.
   let sending = Promise.resolve();
-  const queue = (make: () => Promise<void>) => {
-    sending = sending.then(make);
-  };
+  const queue = (make: () => Promise<void>): Promise<void> => sending = sending.then(make);
   const result = (
     result: CallResult | TransferResult | ParallaxError,
     extra?: () => Promise<void>,
@@ -255,6 +253,7 @@ async function serve(
       ...(options.sudoPassword !== undefined ? { sudoPassword: options.sudoPassword } : {}),
       ...(payload.byteLength > 0 ? { input: payload } : {}),
     }, {
+      // Used once sent: a controller slower than the leaves holds them back here too.
       output: request.stream
         ? (host, stream, data) =>
           queue(() =>

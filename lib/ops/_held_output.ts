@@ -6,7 +6,7 @@
  * @module
  */
 
-import { concatBytes } from "../runtime/_bytes.ts";
+import { concatBytes, releaseBytes } from "../runtime/_bytes.ts";
 
 const lossy = new TextDecoder();
 const encoder = new TextEncoder();
@@ -43,6 +43,8 @@ export class HeldOutput {
       for (const [i, chunk] of chunks.entries()) {
         text += exact.decode(chunk, { stream: i < chunks.length - 1 });
       }
+      // The text holds it all now: the bytes, never handed out, go back to the system at once.
+      for (const chunk of chunks) releaseBytes(chunk);
       this.#chunks = null;
       return this.#text = text;
     } catch {

@@ -29,7 +29,8 @@ export type CallEvent =
  * processes are gone.
  *
  * With `inline: false` the results hold no output, so memory stays small however much the hosts
- * print, as long as the loop consumes the chunks as they come (`outdir` keeps a copy on disk).
+ * print (`outdir` keeps a copy on disk). A loop slower than the hosts holds them back rather than
+ * gathering their output: each host's output is read at most about 256 KiB ahead of the loop.
  *
  * @param hosts As for {@linkcode call}.
  * @param command As for {@linkcode call}.
@@ -53,10 +54,14 @@ export async function* callStream(
   command: PerHost<string>,
   options: CallOptions = {},
 ): AsyncGenerator<CallEvent, void, undefined> {
-  const queue: CallEvent[] = [];
+  /** Events not yet taken, each with what to call once the loop has used it. */
+  const queue: { event: CallEvent; used?: () => void }[] = [];
   let wake: (() => void) | null = null;
-  const push = (event: CallEvent) => {
-    queue.push(event);
+  /** The loop has been left: nothing more is taken. */
+  let left = false;
+  const push = (event: CallEvent, used?: () => void) => {
+    if (left) return used?.();
+    queue.push({ event, used });
     wake?.();
   };
   const stop = new AbortController();
@@ -64,7 +69,10 @@ export async function* callStream(
   let finished = false;
   let failure: { error: unknown } | null = null;
   const running = callWith(hosts, command, { ...options, signal }, {
-    output: (host, stream, data) => push({ type: "output", host, stream, data }),
+    // A chunk counts as used once the loop asks for the next event: a loop slower than the
+    // hosts holds their output back (256 KiB each) instead of gathering it here.
+    output: (host, stream, data) =>
+      new Promise<void>((used) => push({ type: "output", host, stream, data }, used)),
     result: (result) => push({ type: "result", host: result.host, result }),
   })
     .catch((error) => {
@@ -77,7 +85,9 @@ export async function* callStream(
   try {
     while (true) {
       if (queue.length > 0) {
-        yield queue.shift()!;
+        const { event, used } = queue.shift()!;
+        yield event;
+        used?.();
         continue;
       }
       if (finished) break;
@@ -86,7 +96,10 @@ export async function* callStream(
     }
     if (failure !== null) throw (failure as { error: unknown }).error;
   } finally {
+    left = true;
     if (!finished) stop.abort();
+    // Left early: what was never taken is let go, so the hosts being stopped are not held back.
+    for (const { used } of queue.splice(0)) used?.();
     await running;
   }
 }

@@ -39,6 +39,9 @@ scope.onmessage = ({ data: message }) => {
     case "write":
       running.get(message.id)?.write(message.data);
       break;
+    case "ack":
+      running.get(message.id)?.acknowledge(message.bytes);
+      break;
   }
 };
 

@@ -1,16 +1,20 @@
 /**
- * Reads one output stream of a job to its end, and is the one owner of its bytes: each chunk is
- * either kept (for the job's end) or handed to the main thread by transfer, never both.
+ * Reads one output stream of a job to its end through one reused buffer, and is the one owner of
+ * its bytes: what is kept (for the job's end) is copied into one growing buffer, or for a tail
+ * into chunks of its own; what is forwarded is a copy at its exact size that the main thread then
+ * owns alone, so it can let it go the moment it is used.
  *
  * @module
  */
 
+import { GrowingBytes } from "../../runtime/_bytes.ts";
 import type { OutputFile } from "./_output_file.ts";
+import type { StreamWindow } from "./_stream_window.ts";
 
 /** Without `keepOutput`, the last this many bytes of stderr are still kept (ssh's messages). */
 export const STDERR_TAIL_BYTES = 64 * 1024;
 
-/** The buffer a stream that nobody keeps is read into (the size of a pipe's reads). */
+/** The buffer a stream is read into (the size of a pipe's reads). */
 const READ_BUFFER_BYTES = 64 * 1024;
 
 /** What a reader keeps of its stream. */
@@ -28,9 +32,12 @@ export class OutputReader {
   total = 0;
   /** A local problem (writing the file, reading the pipe): its message. */
   localError: string | null = null;
+  /** What "tail" keeps: the last chunks. */
   readonly #chunks: Uint8Array[] = [];
   #kept = 0;
-  #reader: ReadableStreamDefaultReader<Uint8Array> | ReadableStreamBYOBReader | null = null;
+  /** What "all" keeps: every byte, in one growing buffer. */
+  readonly #all: GrowingBytes | null;
+  #reader: ReadableStreamBYOBReader | null = null;
   #abandoned = false;
 
   constructor(
@@ -38,33 +45,27 @@ export class OutputReader {
     private readonly keep: Keep,
     private file: OutputFile | null,
     private readonly forward: Forward | null,
-  ) {}
+    private readonly window: StreamWindow | null = null,
+  ) {
+    this.#all = keep === "all" ? new GrowingBytes() : null;
+  }
 
   /** Reads to the end. Never rejects: a failure is recorded in `localError`. */
   async read(stream: ReadableStream<Uint8Array> | null): Promise<void> {
     if (stream === null) return;
-    // A stream that only goes to a file (or nowhere) is read into one buffer, used again and
-    // again: no allocation per read, so memory stays flat however much the host prints.
-    const reuse = this.keep === "none" && this.forward === null;
+    // Read into one buffer, used again and again: no allocation per read. What is kept or
+    // forwarded is copied out of it at its exact size, so memory holds those bytes and no more.
     try {
-      if (reuse) {
-        const reader = stream.getReader({ mode: "byob" });
-        this.#reader = reader;
-        let buffer = new Uint8Array(READ_BUFFER_BYTES);
-        while (true) {
-          const { value, done } = await reader.read(buffer);
-          if (done || value === undefined) break;
-          await this.#take(value);
-          buffer = new Uint8Array(value.buffer);
-        }
-      } else {
-        const reader = stream.getReader();
-        this.#reader = reader;
-        while (true) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          await this.#take(value);
-        }
+      const reader = stream.getReader({ mode: "byob" });
+      this.#reader = reader;
+      let buffer = new Uint8Array(READ_BUFFER_BYTES);
+      while (true) {
+        if (this.forward !== null) await this.window?.room();
+        if (this.#abandoned) break;
+        const { value, done } = await reader.read(buffer);
+        if (done || value === undefined) break;
+        await this.#take(value);
+        buffer = new Uint8Array(value.buffer);
       }
     } catch (error) {
       // Cancelled by abandon() after the process exited: what was read is kept. Anything else
@@ -83,9 +84,10 @@ export class OutputReader {
     this.#reader?.cancel().catch(() => {});
   }
 
-  /** The kept chunks, in order; the caller takes ownership. */
+  /** The kept bytes, as chunks in order; the caller takes ownership. */
   kept(): Uint8Array[] {
-    return this.#chunks;
+    if (this.#all === null) return this.#chunks;
+    return this.#all.length === 0 ? [] : [this.#all.take()];
   }
 
   async #take(data: Uint8Array): Promise<void> {
@@ -98,20 +100,25 @@ export class OutputReader {
         this.file = null;
       }
     }
-    if (this.keep === "none") {
-      this.forward?.(data, true);
+    // `data` is a view of the read buffer, which the next read fills again.
+    if (this.#all !== null) this.#all.append(data);
+    if (this.keep !== "tail") {
+      if (this.forward !== null) this.#forward(data.slice(), true);
       return;
     }
-    // A short read can sit in a much larger buffer: keep a copy of its bytes, not the buffer.
-    const own = data.byteLength * 2 < data.buffer.byteLength ? data.slice() : data;
+    const own = data.slice();
     this.#chunks.push(own);
     this.#kept += own.byteLength;
-    if (this.keep === "tail") {
-      while (this.#kept - this.#chunks[0].byteLength >= STDERR_TAIL_BYTES) {
-        this.#kept -= this.#chunks.shift()!.byteLength;
-      }
+    while (this.#kept - this.#chunks[0].byteLength >= STDERR_TAIL_BYTES) {
+      this.#kept -= this.#chunks.shift()!.byteLength;
     }
-    this.forward?.(own, false);
+    this.#forward(own, false);
+  }
+
+  #forward(data: Uint8Array, transfer: boolean): void {
+    if (this.forward === null) return;
+    this.window?.sent(data.byteLength);
+    this.forward(data, transfer);
   }
 }
 

@@ -10,6 +10,7 @@ import { type Child, spawnChild } from "../../runtime/_child_process.ts";
 import { after, type Timer } from "../../runtime/_timer.ts";
 import { OutputFile } from "./_output_file.ts";
 import { type Forward, OutputReader } from "./_output_reader.ts";
+import { StreamWindow } from "./_stream_window.ts";
 
 /**
  * How long to wait, after the process has exited, for more output or the pipes' end. Seconds can
@@ -40,6 +41,8 @@ export interface RunningJob {
   cancel(now: boolean): void;
   /** Writes bytes to the process's held stdin (a job with `lifeline`), once it has started. */
   write(bytes: Uint8Array): void;
+  /** The main thread is done with `bytes` of the output forwarded to it. */
+  acknowledge(bytes: number): void;
 }
 
 /** Starts a job; never throws: every failure is part of its end. */
@@ -48,7 +51,8 @@ export function runJob(spec: JobSpec, events: JobEvents): RunningJob {
   let stopper: Stopper | null = null;
   /** Bytes asked to be written before the process started. */
   const early: Uint8Array[] = [];
-  const end = execute(spec, events, cancel.signal, (s) => {
+  const window = new StreamWindow();
+  const end = execute(spec, events, cancel.signal, window, (s) => {
     stopper = s;
     for (const bytes of early.splice(0)) s.child.writeStdin(bytes);
   });
@@ -62,6 +66,7 @@ export function runJob(spec: JobSpec, events: JobEvents): RunningJob {
       if (stopper === null) early.push(bytes);
       else stopper.child.writeStdin(bytes);
     },
+    acknowledge: (bytes) => window.acknowledge(bytes),
   };
 }
 
@@ -83,6 +88,7 @@ async function execute(
   spec: JobSpec,
   events: JobEvents,
   cancelled: AbortSignal,
+  window: StreamWindow,
   started: (stopper: Stopper) => void,
 ): Promise<ProcessEnd> {
   const startedAt = performance.now();
@@ -111,7 +117,7 @@ async function execute(
       return ended({ spawnError: { name, message } });
     }
     events.started(child.pid);
-    const stopper = new Stopper(child, spec.killGraceMs);
+    const stopper = new Stopper(child, spec.killGraceMs, window);
     started(stopper);
     const onCancel = () => stopper.stop("cancelled");
     cancelled.addEventListener("abort", onCancel, { once: true });
@@ -126,12 +132,14 @@ async function execute(
       spec.keepOutput ? "all" : "none",
       files[0],
       forward("stdout"),
+      window,
     );
     const err = new OutputReader(
       "stderr",
       spec.keepOutput ? "all" : "tail",
       files[1],
       forward("stderr"),
+      window,
     );
     const reading = Promise.all([out.read(child.stdout), err.read(child.stderr)]);
     const status = await child.status;
@@ -139,7 +147,7 @@ async function execute(
     cancelled.removeEventListener("abort", onCancel);
     child.closeStdin();
     const drainMs = stopper.reason === null ? PIPE_DRAIN_MS : STOPPED_DRAIN_MS;
-    const complete = await drainOrAbandon(reading, [out, err], drainMs);
+    const complete = await drainOrAbandon(reading, [out, err], window, drainMs);
     stopper.dispose();
     return ended({
       exitCode: status.code,
@@ -166,11 +174,17 @@ class Stopper {
   reason: "timedOut" | "cancelled" | null = null;
   #kill: Timer | null = null;
 
-  constructor(readonly child: Child, private readonly graceMs: number) {}
+  constructor(
+    readonly child: Child,
+    private readonly graceMs: number,
+    private readonly window: StreamWindow,
+  ) {}
 
   stop(reason: "timedOut" | "cancelled"): void {
     if (this.reason !== null) return;
     this.reason = reason;
+    // What is left in the pipes is read without waiting for the main thread.
+    this.window.open();
     this.child.closeStdin();
     this.child.kill("SIGTERM");
     this.#kill = after(this.graceMs, () => this.child.kill("SIGKILL"));
@@ -191,11 +205,13 @@ class Stopper {
  * Waits for both output pipes to reach EOF. A grandchild that inherited them (a backgrounded
  * process on the far side of ssh, say) can hold them open after the process has exited: once
  * `graceMs` pass with no byte arriving, the readers are cancelled rather than waiting forever.
- * While bytes keep coming (a loaded machine can be seconds behind), it waits.
+ * While bytes keep coming (a loaded machine can be seconds behind), or a reader waits for the main
+ * thread to use what it was sent, it waits.
  */
 async function drainOrAbandon(
   reading: Promise<unknown>,
   readers: OutputReader[],
+  window: StreamWindow,
   graceMs: number,
 ): Promise<boolean> {
   let finished = false;
@@ -203,7 +219,7 @@ async function drainOrAbandon(
   let seen = -1;
   while (true) {
     const bytes = readers.reduce((sum, r) => sum + r.total, 0);
-    if (bytes === seen) break;
+    if (bytes === seen && !window.waiting) break;
     seen = bytes;
     let timer: Timer | undefined;
     const grace = new Promise<void>((resolve) => timer = after(graceMs, resolve));
@@ -216,6 +232,7 @@ async function drainOrAbandon(
     if (finished) return true;
   }
   for (const reader of readers) reader.abandon();
+  window.open();
   await reading;
   return false;
 }
