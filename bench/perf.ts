@@ -5,7 +5,7 @@
  * (as root). Logs in as the test sshd's unprivileged account, whose shell reads no start-up files.
  *
  * Usage: deno run -A bench/perf.ts [--rounds 3]
- * [--only first,repeat,output,input,lines,overhead,pool]
+ * [--only first,repeat,output,input,lines,overhead,pool] [--sizes 32,128,512]
  *
  * @module
  */
@@ -17,6 +17,8 @@ const argText = Deno.args.join(" ");
 const rounds = Number(/--rounds[= ](\d+)/.exec(argText)?.[1] ?? 3);
 const only = /--only[= ](\S+)/.exec(argText)?.[1].split(",");
 const wanted = (section: string) => only === undefined || only.includes(section);
+/** `--sizes 512`: first contact at these host counts only. */
+const sizes = /--sizes[= ](\S+)/.exec(argText)?.[1].split(",").map(Number) ?? [32, 128, 512];
 const ROOT = new URL("..", import.meta.url).pathname;
 const PYTHON = "/usr/bin/python3";
 
@@ -125,7 +127,7 @@ const python = (n: number, limit: number, command: string, repeat = false) => [
 console.log(`# parallax benchmarks\n\nmachine: ${await machine()}; ${rounds} rounds\n`);
 
 if (wanted("first")) {
-  for (const n of [32, 128, 512]) {
+  for (const n of sizes) {
     for (const limit of [32, 128]) {
       await compare(`call "true", first contact: N=${n}, limit ${limit}`, [
         { name: `xargs -P ${limit} ssh`, argv: xargs(n, limit, "true") },
@@ -219,6 +221,28 @@ if (wanted("input")) {
     {
       name: "parallax, input: shared Uint8Array",
       argv: deno({ hostsFile: hostsFile(n), command, limit: 8, inputFile, sharedInput: true }),
+      heldMiB,
+    },
+    {
+      name: "parallax CLI, -I < file",
+      argv: [
+        "sh",
+        "-c",
+        `exec "$0" "$@" < ${inputFile} > /dev/null`,
+        Deno.execPath(),
+        "run",
+        "-A",
+        `${ROOT}cli.ts`,
+        "call",
+        "-h",
+        hostsFile(n),
+        "-p",
+        "8",
+        "-x",
+        `-F ${cfg}`,
+        "-I",
+        command,
+      ],
       heldMiB,
     },
   ]);

@@ -4,7 +4,7 @@
  * prints the wall time of the second (the repeat call) in ms. `read` says what the caller then
  * reads of every result (`bytes`: `stdoutBytes`, `text`: `stdout.length`); `stream` consumes
  * `callStream()` instead; `inputFile` sends that file's bytes as input (`sharedInput`: read into
- * a SharedArrayBuffer first).
+ * a SharedArrayBuffer first; `textInput`: as a string).
  *
  * @module
  */
@@ -27,6 +27,7 @@ const spec = JSON.parse(Deno.args[0]) as {
   printOut?: boolean;
   inputFile?: string;
   sharedInput?: boolean;
+  textInput?: boolean;
 };
 const hosts = (await Deno.readTextFile(spec.hostsFile)).split("\n").filter((h) => h !== "");
 const pool = new Pool({ size: spec.poolSize, reuse: spec.reuse ?? false });
@@ -73,14 +74,17 @@ try {
   await pool.close();
 }
 
-async function readInput(path: string): Promise<Uint8Array> {
+async function readInput(path: string): Promise<Uint8Array | string> {
+  if (spec.textInput) return await Deno.readTextFile(path);
   if (!spec.sharedInput) return await Deno.readFile(path);
   const file = await Deno.open(path);
   try {
     const shared = new Uint8Array(new SharedArrayBuffer((await file.stat()).size));
+    const chunk = new Uint8Array(1 << 20);
     for (let at = 0; at < shared.byteLength;) {
-      const chunk = new Uint8Array(Math.min(1 << 20, shared.byteLength - at));
-      const n = await file.read(chunk);
+      const n = await file.read(
+        chunk.subarray(0, Math.min(chunk.byteLength, shared.byteLength - at)),
+      );
       if (n === null) break;
       shared.set(chunk.subarray(0, n), at);
       at += n;

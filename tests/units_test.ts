@@ -1,11 +1,11 @@
-import { assertEquals, assertThrows } from "./fixture/assert.ts";
+import { assert, assertEquals, assertThrows } from "./fixture/assert.ts";
 import { safeNames } from "../lib/driver/_output_files.ts";
 import { resolveSettings } from "../lib/settings/_settings.ts";
 import { sshArgv } from "../lib/ssh/_ssh_argv.ts";
 import { parseHosts } from "../mod.ts";
 import { LinePrinter } from "../lib/driver/_console.ts";
 import { HeldOutput } from "../lib/ops/_held_output.ts";
-import { GrowingBytes, releaseBytes } from "../lib/runtime/_bytes.ts";
+import { GrowingBytes, readShared, releaseBytes, sharedBytes } from "../lib/runtime/_bytes.ts";
 
 const [web1, admin2] = parseHosts(["web1", "admin@web2:2222"]);
 const settingsOf = (options: Parameters<typeof resolveSettings>[0]) => resolveSettings(options, 60);
@@ -213,4 +213,24 @@ Deno.test("HeldOutput gives the same bytes back after the text, valid UTF-8 or n
   assertEquals(odd.text().length, 200_000);
   assertEquals(odd.text()[100_000], "\ufffd");
   assertEquals(odd.bytes(), invalid, "not valid UTF-8: the bytes stay as they were");
+});
+
+Deno.test("sharedBytes() writes strings as UTF-8 straight into shared memory, bytes exact", () => {
+  const text = "héllo €😀\n".repeat(10_000);
+  const prefix = Uint8Array.of(1, 2, 3);
+  const joined = sharedBytes([prefix, text]);
+  assert(joined.buffer instanceof SharedArrayBuffer);
+  assertEquals(joined.slice(0, 3), prefix);
+  assertEquals(joined.slice(3), new TextEncoder().encode(text));
+  const already = new Uint8Array(new SharedArrayBuffer(4)).fill(7);
+  assertEquals(sharedBytes([already]) === already, true, "shared already: used as it is");
+});
+
+Deno.test("readShared() reads a stream once into shared memory, past its first reservation", async () => {
+  const piece = new Uint8Array(100_000).map((_, i) => i % 253);
+  const stream = new Blob(Array.from({ length: 30 }, () => piece)).stream();
+  const bytes = await readShared(stream);
+  assert(bytes.buffer instanceof SharedArrayBuffer);
+  assertEquals(bytes.byteLength, 3_000_000);
+  for (let i = 0; i < 30; i++) assertEquals(bytes.slice(i * 100_000, (i + 1) * 100_000), piece);
 });

@@ -15,6 +15,7 @@ import { compactHosts } from "../hosts/range.ts";
 import { call } from "../ops/call.ts";
 import { copy } from "../ops/copy.ts";
 import { slurp } from "../ops/slurp.ts";
+import { readShared } from "../runtime/_bytes.ts";
 import { canReadEnv } from "../runtime/_permissions.ts";
 import type { CommonOptions } from "../settings/options.ts";
 import { parseArgs, type ParsedArgs, UsageError } from "./_args.ts";
@@ -330,8 +331,9 @@ async function readFromTerminal(prompt: string): Promise<string> {
   }
 }
 
-async function readStdin(): Promise<Uint8Array> {
-  return new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
+/** The input for every host, read once into memory the workers share. */
+function readStdin(): Promise<Uint8Array> {
+  return readShared(Deno.stdin.readable);
 }
 
 function useColor(): boolean {

@@ -160,16 +160,16 @@ export async function callWith(
     throw new TypeError("Cannot use input: expected a string or a Uint8Array");
   }
   const sudo = sudoRequest(options);
-  const given = input === undefined
-    ? null
-    : typeof input === "string"
-    ? new TextEncoder().encode(input)
-    : input;
-  const inputBytes = given?.byteLength ?? 0;
   const prefix = sudo === null ? null : sudoInputPrefix(sudo);
   // One copy for every host, in memory the workers share (none if the caller's is shared).
-  const parts = [prefix, given].filter((part): part is Uint8Array => (part?.byteLength ?? 0) > 0);
-  const stdin = parts.length === 0 ? null : sharedBytes(parts);
+  const parts = [prefix, input ?? null].filter((part) => part !== null && part.length > 0);
+  const stdin = parts.length === 0 ? null : sharedBytes(parts as (Uint8Array | string)[]);
+  const given = input === undefined
+    ? null
+    : stdin === null
+    ? new Uint8Array()
+    : stdin.subarray(prefix?.byteLength ?? 0);
+  const inputBytes = given?.byteLength ?? 0;
   const line = (text: string) => remoteCommandLine(text, inputBytes, stopRemote, sudo);
   const fixed = typeof command === "function" ? null : line(command);
   /** Per host, its command as given (from a per-host function). */

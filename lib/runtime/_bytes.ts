@@ -19,6 +19,7 @@ export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
 }
 
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 
 /** Decodes output as UTF-8, replacing invalid bytes. */
 export function decode(bytes: Uint8Array | readonly Uint8Array[]): string {
@@ -27,20 +28,84 @@ export function decode(bytes: Uint8Array | readonly Uint8Array[]): string {
 
 /**
  * The parts joined into memory that every worker can read without a copy of its own (a
- * `SharedArrayBuffer`): one copy, whatever the number of hosts. One part that is shared already is
- * used as it is.
+ * `SharedArrayBuffer`): one copy, whatever the number of hosts. A string is written there as
+ * UTF-8 directly, with no copy of its own on the way; one part that is shared already is used as
+ * it is.
  */
-export function sharedBytes(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1 && parts[0].buffer instanceof SharedArrayBuffer) return parts[0];
+export function sharedBytes(parts: readonly (Uint8Array | string)[]): Uint8Array {
+  const [first] = parts;
+  if (
+    parts.length === 1 && typeof first !== "string" && first.buffer instanceof SharedArrayBuffer
+  ) {
+    return first;
+  }
+  // Room for the longest UTF-8 a string can take: only the pages written become memory.
+  const most = parts.reduce((sum, p) => sum + (typeof p === "string" ? p.length * 3 : p.length), 0);
+  const memory = reserveShared(most);
+  const bytes = memory === null
+    ? parts.map((p) => typeof p === "string" ? encoder.encode(p) : p)
+    : parts;
   const all = new Uint8Array(
-    new SharedArrayBuffer(parts.reduce((sum, part) => sum + part.byteLength, 0)),
+    memory ?? new SharedArrayBuffer(bytes.reduce((sum, p) => sum + p.length, 0)),
   );
   let offset = 0;
-  for (const part of parts) {
-    all.set(part, offset);
-    offset += part.byteLength;
+  for (const part of bytes) {
+    if (typeof part === "string") {
+      offset += encoder.encodeInto(part, all.subarray(offset)).written;
+    } else {
+      all.set(part, offset);
+      offset += part.byteLength;
+    }
   }
-  return all;
+  return all.subarray(0, offset);
+}
+
+/**
+ * Reads a stream to its end into memory every worker can read (as {@linkcode sharedBytes}): the
+ * bytes are held once, with no chunks or join beside them.
+ */
+export async function readShared(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  let memory = new SharedArrayBuffer(0, { maxByteLength: FIRST_RESERVATION });
+  let length = 0;
+  const reader = stream.getReader({ mode: "byob" });
+  try {
+    let buffer = new Uint8Array(64 * 1024);
+    while (true) {
+      const { value, done } = await reader.read(buffer);
+      if (done || value === undefined) break;
+      const need = length + value.byteLength;
+      if (need > memory.byteLength) {
+        const size = Math.max(need, memory.byteLength * 2);
+        if (size <= memory.maxByteLength) memory.grow(size);
+        else {
+          const next = reserveShared(size, Math.max(size * 2, memory.maxByteLength * 16)) ??
+            new SharedArrayBuffer(size, { maxByteLength: size * 2 });
+          new Uint8Array(next).set(new Uint8Array(memory, 0, length));
+          memory = next;
+        }
+      }
+      new Uint8Array(memory, length, value.byteLength).set(value);
+      length = need;
+      buffer = new Uint8Array(value.buffer);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  return new Uint8Array(memory, 0, length);
+}
+
+/**
+ * Shared memory of `size` bytes that can grow to `most`, or null where the system refuses that
+ * much address space. Pages never written are never memory.
+ */
+function reserveShared(size: number, most = size): SharedArrayBuffer | null {
+  try {
+    const memory = new SharedArrayBuffer(0, { maxByteLength: Math.max(most, size) });
+    memory.grow(size);
+    return memory;
+  } catch {
+    return null;
+  }
 }
 
 /** What a growing buffer reserves at first; past it, a larger reservation takes the bytes once. */

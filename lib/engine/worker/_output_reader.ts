@@ -17,6 +17,12 @@ export const STDERR_TAIL_BYTES = 64 * 1024;
 /** The buffer a stream is read into (the size of a pipe's reads). */
 const READ_BUFFER_BYTES = 64 * 1024;
 
+/** Read buffers no reader is using, for the next ones: a job's start allocates none. */
+const spareBuffers: ArrayBuffer[] = [];
+
+/** More spare buffers than this are let go (as many as 64 streams read at once). */
+const MOST_SPARE_BUFFERS = 128;
+
 /** What a reader keeps of its stream. */
 export type Keep = "all" | "tail" | "none";
 
@@ -53,19 +59,23 @@ export class OutputReader {
   /** Reads to the end. Never rejects: a failure is recorded in `localError`. */
   async read(stream: ReadableStream<Uint8Array> | null): Promise<void> {
     if (stream === null) return;
-    // Read into one buffer, used again and again: no allocation per read. What is kept or
-    // forwarded is copied out of it at its exact size, so memory holds those bytes and no more.
+    // Read into one buffer, used again and again (and by the next job after this one): no
+    // allocation per read. What is kept or forwarded is copied out of it at its exact size, so
+    // memory holds those bytes and no more.
+    let buffer = new Uint8Array(spareBuffers.pop() ?? new ArrayBuffer(READ_BUFFER_BYTES));
     try {
       const reader = stream.getReader({ mode: "byob" });
       this.#reader = reader;
-      let buffer = new Uint8Array(READ_BUFFER_BYTES);
       while (true) {
         if (this.forward !== null) await this.window?.room();
         if (this.#abandoned) break;
         const { value, done } = await reader.read(buffer);
+        if (value !== undefined) buffer = new Uint8Array(value.buffer);
         if (done || value === undefined) break;
         await this.#take(value);
-        buffer = new Uint8Array(value.buffer);
+      }
+      if (buffer.byteLength === READ_BUFFER_BYTES && spareBuffers.length < MOST_SPARE_BUFFERS) {
+        spareBuffers.push(buffer.buffer as ArrayBuffer);
       }
     } catch (error) {
       // Cancelled by abandon() after the process exited: what was read is kept. Anything else
