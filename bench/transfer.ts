@@ -29,6 +29,7 @@ await sh(
   `seq -f 'line %08g of a log file that compresses well' 1 230000 | head -c 10000000 > ${dir}/file10m`,
 );
 await Deno.mkdir(`${dir}/remote`);
+await Deno.chmod(`${dir}/remote`, 0o777); // the aliases log in as the unprivileged test account
 const cfg = sshd.configPath;
 const python = await hasPythonParallax();
 

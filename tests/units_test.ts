@@ -234,3 +234,13 @@ Deno.test("readShared() reads a stream once into shared memory, past its first r
   assertEquals(bytes.byteLength, 3_000_000);
   for (let i = 0; i < 30; i++) assertEquals(bytes.slice(i * 100_000, (i + 1) * 100_000), piece);
 });
+
+Deno.test("HeldOutput keeps a leading BOM and a genuine U+FFFD byte-exact", () => {
+  for (const text of ["\ufeffwith a BOM\n", "a genuine \ufffd replacement character\n"]) {
+    const grown = new GrowingBytes();
+    grown.append(new TextEncoder().encode(text.repeat(20_000)));
+    const held = new HeldOutput([grown.take()]);
+    assertEquals(held.text(), text.repeat(20_000));
+    assertEquals(held.bytes(), new TextEncoder().encode(text.repeat(20_000)));
+  }
+});

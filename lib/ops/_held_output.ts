@@ -37,24 +37,41 @@ export class HeldOutput {
     if (this.#text !== undefined) return this.#text;
     if (this.#bytes !== undefined) return this.#text = lossy.decode(this.#bytes);
     const chunks = this.#chunks!;
-    const exact = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-    try {
-      let text = "";
-      for (const [i, chunk] of chunks.entries()) {
-        text += exact.decode(chunk, { stream: i < chunks.length - 1 });
-      }
+    const text = exactText(chunks);
+    if (text !== null) {
       // The text holds it all now: the bytes, never handed out, go back to the system at once.
       for (const chunk of chunks) releaseBytes(chunk);
       this.#chunks = null;
       return this.#text = text;
-    } catch {
-      // Not valid UTF-8: the bytes stay, the text replaces what cannot be decoded.
-      const streaming = new TextDecoder();
-      let text = "";
-      for (const [i, chunk] of chunks.entries()) {
-        text += streaming.decode(chunk, { stream: i < chunks.length - 1 });
-      }
-      return this.#text = text;
     }
+    // Not valid UTF-8: the bytes stay, the text replaces what cannot be decoded.
+    const streaming = new TextDecoder();
+    let lossyText = "";
+    for (const chunk of chunks) lossyText += streaming.decode(chunk, { stream: true });
+    return this.#text = lossyText + streaming.decode();
   }
+}
+
+const REPLACEMENT = "\ufffd";
+
+/** The text of bytes that are valid UTF-8 (every byte kept, a BOM too), or null. */
+function exactText(chunks: readonly Uint8Array[]): string | null {
+  // The fast way: the lossy decoder marks every invalid sequence with U+FFFD, so a text without
+  // one is exact. It drops a leading BOM, so bytes that start with one take the slow way.
+  if (chunks.length === 1 && !startsWithBom(chunks[0])) {
+    const text = lossy.decode(chunks[0]);
+    if (!text.includes(REPLACEMENT)) return text;
+  }
+  const exact = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  try {
+    let text = "";
+    for (const chunk of chunks) text += exact.decode(chunk, { stream: true });
+    return text + exact.decode();
+  } catch {
+    return null;
+  }
+}
+
+function startsWithBom(bytes: Uint8Array): boolean {
+  return bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
 }
