@@ -53,7 +53,7 @@ export interface ProcessEnd {
   readonly timedOut: boolean;
   /** The job was cancelled by the main thread and stopped. */
   readonly cancelled: boolean;
-  /** Captured stdout, as the chunks read (none unless `keepOutput`). */
+  /** Captured stdout: one chunk holding it all (none unless `keepOutput`). */
   readonly stdout: readonly Uint8Array[];
   /** Captured stderr: all of it with `keepOutput`, else its last 64 KiB (for classifying). */
   readonly stderr: readonly Uint8Array[];
