@@ -55,7 +55,8 @@ export interface RecordFields<K extends string = string> {
   readonly via?: string;
 }
 
-const decoder = new TextDecoder();
+/** Lossy where it must be, but a leading BOM is text like any other: kept. */
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** The record of a host's end. */
 export function toRecord<K extends string>(fields: RecordFields<K>): ResultRecord<K> {

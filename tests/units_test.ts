@@ -5,7 +5,14 @@ import { sshArgv } from "../lib/ssh/_ssh_argv.ts";
 import { parseHosts } from "../mod.ts";
 import { LinePrinter } from "../lib/driver/_console.ts";
 import { HeldOutput } from "../lib/ops/_held_output.ts";
-import { GrowingBytes, readShared, releaseBytes, sharedBytes } from "../lib/runtime/_bytes.ts";
+import {
+  decode,
+  GrowingBytes,
+  readShared,
+  releaseBytes,
+  sharedBytes,
+} from "../lib/runtime/_bytes.ts";
+import { toRecord } from "../lib/record.ts";
 
 const [web1, admin2] = parseHosts(["web1", "admin@web2:2222"]);
 const settingsOf = (options: Parameters<typeof resolveSettings>[0]) => resolveSettings(options, 60);
@@ -243,4 +250,30 @@ Deno.test("HeldOutput keeps a leading BOM and a genuine U+FFFD byte-exact", () =
     assertEquals(held.text(), text.repeat(20_000));
     assertEquals(held.bytes(), new TextEncoder().encode(text.repeat(20_000)));
   }
+});
+
+Deno.test("a leading BOM stays in the text however the output is read, and in its record", () => {
+  const bytes = Uint8Array.of(0xef, 0xbb, 0xbf, 0x68, 0x69);
+  const bytesFirst = new HeldOutput([bytes.slice()]);
+  assertEquals(bytesFirst.bytes(), bytes);
+  assertEquals(bytesFirst.text(), "\ufeffhi", "text after the bytes");
+  const invalid = Uint8Array.of(0xef, 0xbb, 0xbf, 0xff);
+  assertEquals(
+    new HeldOutput([invalid.slice()]).text(),
+    "\ufeff\ufffd",
+    "not UTF-8: lossy, BOM kept",
+  );
+  const record = toRecord({
+    host: "h",
+    ok: true,
+    kind: null,
+    message: null,
+    exitCode: 0,
+    stdout: bytes,
+    stderr: bytes,
+    durationMs: 1,
+    attempts: 1,
+  });
+  assertEquals([record.stdout, record.stderr], ["\ufeffhi", "\ufeffhi"]);
+  assertEquals(decode(bytes), "\ufeffhi");
 });

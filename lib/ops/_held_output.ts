@@ -8,7 +8,10 @@
 
 import { concatBytes, releaseBytes } from "../runtime/_bytes.ts";
 
-const lossy = new TextDecoder();
+/** Replaces what is not UTF-8; keeps a leading BOM, as every byte. */
+const lossy = new TextDecoder("utf-8", { ignoreBOM: true });
+/** The fastest decoder (its default options), which drops a leading BOM. */
+const fast = new TextDecoder();
 const encoder = new TextEncoder();
 
 /** One stream of a result. */
@@ -45,7 +48,7 @@ export class HeldOutput {
       return this.#text = text;
     }
     // Not valid UTF-8: the bytes stay, the text replaces what cannot be decoded.
-    const streaming = new TextDecoder();
+    const streaming = new TextDecoder("utf-8", { ignoreBOM: true });
     let lossyText = "";
     for (const chunk of chunks) lossyText += streaming.decode(chunk, { stream: true });
     return this.#text = lossyText + streaming.decode();
@@ -59,7 +62,7 @@ function exactText(chunks: readonly Uint8Array[]): string | null {
   // The fast way: the lossy decoder marks every invalid sequence with U+FFFD, so a text without
   // one is exact. It drops a leading BOM, so bytes that start with one take the slow way.
   if (chunks.length === 1 && !startsWithBom(chunks[0])) {
-    const text = lossy.decode(chunks[0]);
+    const text = fast.decode(chunks[0]);
     if (!text.includes(REPLACEMENT)) return text;
   }
   const exact = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });

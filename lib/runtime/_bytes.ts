@@ -18,7 +18,8 @@ export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
   return all;
 }
 
-const decoder = new TextDecoder();
+/** Lossy where it must be, but a leading BOM is text like any other: kept. */
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 const encoder = new TextEncoder();
 
 /** Decodes output as UTF-8, replacing invalid bytes. */
