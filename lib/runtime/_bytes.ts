@@ -42,7 +42,7 @@ export function sharedBytes(parts: readonly (Uint8Array | string)[]): Uint8Array
   }
   // Room for the longest UTF-8 a string can take: only the pages written become memory.
   const most = parts.reduce((sum, p) => sum + (typeof p === "string" ? p.length * 3 : p.length), 0);
-  const memory = reserveShared(most);
+  const memory = reserveShared(most, most);
   const bytes = memory === null
     ? parts.map((p) => typeof p === "string" ? encoder.encode(p) : p)
     : parts;
@@ -66,40 +66,27 @@ export function sharedBytes(parts: readonly (Uint8Array | string)[]): Uint8Array
  * bytes are held once, with no chunks or join beside them.
  */
 export async function readShared(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  let memory = new SharedArrayBuffer(0, { maxByteLength: FIRST_RESERVATION });
-  let length = 0;
+  const bytes = new GrowingBytes(true);
   const reader = stream.getReader({ mode: "byob" });
   try {
     let buffer = new Uint8Array(64 * 1024);
     while (true) {
       const { value, done } = await reader.read(buffer);
       if (done || value === undefined) break;
-      const need = length + value.byteLength;
-      if (need > memory.byteLength) {
-        const size = Math.max(need, memory.byteLength * 2);
-        if (size <= memory.maxByteLength) memory.grow(size);
-        else {
-          const next = reserveShared(size, Math.max(size * 2, memory.maxByteLength * 16)) ??
-            new SharedArrayBuffer(size, { maxByteLength: size * 2 });
-          new Uint8Array(next).set(new Uint8Array(memory, 0, length));
-          memory = next;
-        }
-      }
-      new Uint8Array(memory, length, value.byteLength).set(value);
-      length = need;
+      bytes.append(value);
       buffer = new Uint8Array(value.buffer);
     }
   } finally {
     reader.releaseLock();
   }
-  return new Uint8Array(memory, 0, length);
+  return bytes.take();
 }
 
 /**
  * Shared memory of `size` bytes that can grow to `most`, or null where the system refuses that
  * much address space. Pages never written are never memory.
  */
-function reserveShared(size: number, most = size): SharedArrayBuffer | null {
+function reserveShared(size: number, most: number): SharedArrayBuffer | null {
   try {
     const memory = new SharedArrayBuffer(0, { maxByteLength: Math.max(most, size) });
     memory.grow(size);
@@ -117,13 +104,18 @@ const SMALL_BYTES = 64 * 1024;
 
 /**
  * Bytes appended piece by piece into one buffer, held once. The buffer is a resizable
- * `ArrayBuffer`: its pages come straight from the system as it grows and go back with it, so
- * neither the pieces nor a final join are ever held beside the bytes (joining thousands of 64 KiB
- * chunks left them behind in the allocator, twice the output in memory).
+ * `ArrayBuffer` (or, `shared`, a growable `SharedArrayBuffer` every worker can read): its pages come
+ * straight from the system as it grows and go back with it, so neither the pieces nor a final join
+ * are ever held beside the bytes (joining thousands of 64 KiB chunks left them behind in the
+ * allocator, twice the output in memory).
  */
 export class GrowingBytes {
-  #buffer = reserve(0, FIRST_RESERVATION);
+  #buffer: ArrayBuffer | SharedArrayBuffer;
   #length = 0;
+
+  constructor(private readonly shared = false) {
+    this.#buffer = reserve(0, FIRST_RESERVATION, shared);
+  }
 
   /** Bytes appended so far. */
   get length(): number {
@@ -142,8 +134,9 @@ export class GrowingBytes {
   take(): Uint8Array {
     const buffer = this.#buffer;
     const length = this.#length;
-    this.#buffer = reserve(0, FIRST_RESERVATION);
+    this.#buffer = reserve(0, FIRST_RESERVATION, this.shared);
     this.#length = 0;
+    if (buffer instanceof SharedArrayBuffer) return new Uint8Array(buffer, 0, length);
     if (length <= SMALL_BYTES) return new Uint8Array(buffer, 0, length).slice();
     buffer.resize(length);
     return new Uint8Array(buffer, 0, length);
@@ -153,10 +146,12 @@ export class GrowingBytes {
     const buffer = this.#buffer;
     const size = Math.max(need, buffer.byteLength * 2, SMALL_BYTES);
     if (need <= buffer.maxByteLength) {
-      buffer.resize(Math.min(size, buffer.maxByteLength));
+      const room = Math.min(size, buffer.maxByteLength);
+      if (buffer instanceof SharedArrayBuffer) buffer.grow(room);
+      else buffer.resize(room);
       return;
     }
-    const next = reserve(size, Math.max(need * 2, buffer.maxByteLength * 16));
+    const next = reserve(size, Math.max(need * 2, buffer.maxByteLength * 16), this.shared);
     new Uint8Array(next).set(new Uint8Array(buffer, 0, this.#length));
     this.#buffer = next;
   }
@@ -181,13 +176,15 @@ export function releaseBytes(bytes: Uint8Array): void {
 }
 
 /**
- * A resizable buffer of `size` bytes that can grow to `most` in place; where the system refuses
- * that much address space, one that holds `size` exactly (growing it then moves the bytes).
+ * A buffer of `size` bytes that can grow to `most` in place (`shared`: a `SharedArrayBuffer`);
+ * where the system refuses that much address space, one that holds `size` exactly (growing it then
+ * moves the bytes).
  */
-function reserve(size: number, most: number): ArrayBuffer {
+function reserve(size: number, most: number, shared: boolean): ArrayBuffer | SharedArrayBuffer {
+  const Memory = shared ? SharedArrayBuffer : ArrayBuffer;
   try {
-    return new ArrayBuffer(size, { maxByteLength: most });
+    return new Memory(size, { maxByteLength: most });
   } catch {
-    return new ArrayBuffer(size, { maxByteLength: size });
+    return new Memory(size, { maxByteLength: size });
   }
 }
