@@ -23,12 +23,45 @@ Deno.test("a held Pool runs many calls on the same workers and closes them", asy
         assert(!(result instanceof ParallaxError), String(result));
         assertEquals(result.stdout, `${round}\n`);
       }
-      assertEquals(engineOf(pool).liveWorkers, 2);
+      // Four processes fit one worker's share: the second is never started.
+      assertEquals(engineOf(pool).liveWorkers, 1);
     }
   } finally {
     await pool.close();
   }
   assertEquals(engineOf(pool).liveWorkers, 0);
+});
+
+Deno.test("a second worker starts only when the first runs its share of processes", async () => {
+  await using sshd = await startSshd({ aliases: 4 });
+  const engine = new Engine({ size: 2, limit: 32, reuse: false, workerShare: 2 });
+  const settings = resolveSettings({ sshExtra: sshd.sshExtra }, 60);
+  const hosts = parseHosts(sshd.aliases);
+  const jobs = (count: number): JobRequest[] =>
+    hosts.slice(0, count).map((host) => ({
+      argv: sshArgv(host, "sleep 1", settings),
+      env: {},
+      stdin: null,
+      lifeline: false,
+      timeoutMs: 0,
+      killGraceMs: 2_000,
+      keepOutput: true,
+      streamOutput: false,
+      stdoutFile: null,
+      stderrFile: null,
+    }));
+  const ends: JobEnd[] = [];
+  const observer = { end: (index: number, end: JobEnd) => void (ends[index] = end) };
+  try {
+    await engine.run(jobs(2), { limit: 2, observer });
+    assertEquals(engine.liveWorkers, 1, "two processes fit the first worker's share");
+    await engine.run(jobs(3), { limit: 3, observer });
+    assertEquals(engine.liveWorkers, 2, "the third process starts the second worker");
+    assertEquals(ends.map((end) => end.kind), ["ran", "ran", "ran"]);
+  } finally {
+    await engine.close();
+  }
+  assertEquals(engine.liveWorkers, 0);
 });
 
 Deno.test("a worker that dies loses no job: its jobs are reported lost, its processes killed", async () => {
@@ -39,6 +72,7 @@ Deno.test("a worker that dies loses no job: its jobs are reported lost, its proc
     limit: 32,
     reuse: false,
     workerUrl: new URL("./fixture/crashing_worker.ts", import.meta.url),
+    workerShare: 1,
   });
   const settings = resolveSettings({ sshExtra: sshd.sshExtra }, 60);
   const [h1, h2, h3, h4] = parseHosts(sshd.aliases);

@@ -9,8 +9,8 @@ import { attachEngine, defaultPoolSize, Engine } from "./_engine.ts";
 /** Options of {@linkcode Pool}. */
 export interface PoolOptions {
   /**
-   * Number of workers. Each worker runs many processes at once, so a few are enough; workers are
-   * started on first use.
+   * At most this many workers. Each worker runs many processes at once, so a few are enough: the
+   * first starts on first use, and another only when every started one runs 32 processes.
    *
    * @default {Math.min(2, navigator.hardwareConcurrency)}
    */

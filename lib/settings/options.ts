@@ -152,7 +152,8 @@ export interface CommonOptions {
    */
   reuse?: boolean;
   /**
-   * Workers in the pool the call starts for itself (ignored when `pool` is given).
+   * At most this many workers in the pool the call starts for itself (ignored when `pool` is
+   * given); another worker starts only when every started one runs 32 processes.
    *
    * @default {Math.min(2, navigator.hardwareConcurrency)}
    */
