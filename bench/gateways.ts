@@ -2,11 +2,14 @@
  * Benchmark: hosts behind gateways, on a lab of network namespaces (4 gateways × 16 leaves by
  * default; leaves reachable only through their gateway; needs root). In one interleaved run:
  * parallax `call()` through gateways, the same by hand (`ssh gw 'xargs -P16 ssh leaf …'` on
- * every gateway at once: the floor), and plain `xargs ssh -J gw leaf` (every leaf's connection
- * from the controller, through its gateway); then a 10 MB copy to every leaf, relayed by
- * parallax, by hand, and flat through ProxyJump. For each: wall time, the controller's CPU (user
- * + system of the whole process tree, from `/usr/bin/time`) and the bytes the controller sent
- * (the counters of its links to the gateways).
+ * every gateway at once: the floor; once more with each leaf's ssh in a session of its own, as
+ * parallax runs them), parallax's CLI run on each gateway by hand (what the gateways' own Deno
+ * costs), and plain `xargs ssh -J gw leaf` (every leaf's connection from the controller, through
+ * its gateway); then a 10 MB copy to every leaf, relayed by parallax, by hand, and flat through
+ * ProxyJump. For each: wall time, the controller's CPU (user + system of the whole process tree,
+ * from `/usr/bin/time`), the whole machine's CPU meanwhile (gateways and leaves share its cores,
+ * so their CPU becomes wall time) and the bytes the controller sent (the counters of its links to
+ * the gateways).
  *
  * Usage: deno run -A bench/gateways.ts [--gateways 4] [--leaves 16] [--rounds 3]
  *
@@ -36,12 +39,22 @@ await sh(`head -c 10000000 /dev/urandom > ${work}/file10m`);
 interface Sample {
   wall: number;
   cpu: number;
+  /** CPU seconds the whole machine spent meanwhile (gateways and leaves included). */
+  machineCpu: number;
   sent: number;
+}
+
+/** CPU seconds this machine has spent busy so far (`/proc/stat`: user, nice, system, irq, softirq). */
+function machineCpu(): number {
+  const [user, nice, system, , , irq, softirq] = Deno.readTextFileSync("/proc/stat")
+    .split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  return (user + nice + system + irq + softirq) / 100;
 }
 
 /** Runs a shell line under /usr/bin/time; wall and CPU seconds and bytes sent to the gateways. */
 async function measure(script: string): Promise<Sample> {
   const before = await lab.sentToGateways();
+  const busy = machineCpu();
   const output = await new Deno.Command("/usr/bin/time", {
     args: ["-f", "TIME %e %U %S", "sh", "-c", script],
     stdin: "null",
@@ -54,6 +67,7 @@ async function measure(script: string): Promise<Sample> {
   return {
     wall: Number(wall),
     cpu: Number(user) + Number(sys),
+    machineCpu: machineCpu() - busy,
     sent: (await lab.sentToGateways()) - before,
   };
 }
@@ -77,6 +91,14 @@ const calls: Record<string, string> = {
   "parallax call() through gateways": parallax({ op: "call", command: "true" }),
   "by hand: ssh gw 'xargs -P16 ssh leaf true'": byHand((hosts) =>
     `printf '%s\\n' ${hosts.join(" ")} | xargs -P16 -I{} ssh ${leafOptions} {} true`
+  ),
+  "by hand, each leaf's ssh in a session (setsid -w), as parallax runs them": byHand((hosts) =>
+    `printf '%s\\n' ${hosts.join(" ")} | xargs -P16 -I{} setsid -w ssh ${leafOptions} {} true`
+  ),
+  "parallax's CLI run on each gateway by hand": byHand((hosts) =>
+    `${lab.gatewayCommand.map(shellQuote).join(" ")} call -p 16 -H ${
+      shellQuote(hosts.join(" "))
+    } true`
   ),
   "xargs ssh -J gw leaf true": eachGateway((g, hosts) =>
     `printf '%s\\n' ${
@@ -167,17 +189,20 @@ function report(title: string, samples: Map<string, Sample[]>, floor: string) {
   const base = median(samples.get(floor)!.map((s) => s.wall));
   console.log(`\n### ${title}\n`);
   console.log(
-    "| contender | wall | ÷ floor | controller CPU | per leaf | sent by controller | per leaf |",
+    "| contender | wall | ÷ floor | controller CPU | per leaf | machine CPU | sent by controller | per leaf |",
   );
-  console.log("| --- | --- | --- | --- | --- | --- | --- |");
+  console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
   for (const [name, list] of samples) {
     const wall = median(list.map((s) => s.wall));
     const cpu = median(list.map((s) => s.cpu));
     const sent = median(list.map((s) => s.sent));
+    const machine = median(list.map((s) => s.machineCpu));
     console.log(
       `| ${name} | ${wall.toFixed(2)} s | ${(wall / base).toFixed(2)}× | ${cpu.toFixed(2)} s | ${
         (cpu * 1000 / leaves.length).toFixed(1)
-      } ms | ${(sent / 1e6).toFixed(2)} MB | ${(sent / leaves.length / 1000).toFixed(1)} KB |`,
+      } ms | ${machine.toFixed(2)} s | ${(sent / 1e6).toFixed(2)} MB | ${
+        (sent / leaves.length / 1000).toFixed(1)
+      } KB |`,
     );
   }
 }

@@ -4,8 +4,25 @@ import { startSshd } from "./fixture/sshd.ts";
 import { call, ParallaxError, parseHosts, Pool } from "../mod.ts";
 import { Engine, engineOf } from "../lib/engine/_engine.ts";
 import type { JobEnd, JobRequest } from "../lib/engine/_run_queue.ts";
-import { resolveSettings } from "../lib/settings/_settings.ts";
+import type { Host } from "../lib/hosts/parse.ts";
+import { resolveSettings, type Settings } from "../lib/settings/_settings.ts";
 import { sshArgv } from "../lib/ssh/_ssh_argv.ts";
+
+/** A job that runs `command` on `host` through ssh, its output kept, no timeout. */
+function sshJob(host: Host, command: string, settings: Settings): JobRequest {
+  return {
+    argv: sshArgv(host, command, settings),
+    env: {},
+    stdin: null,
+    lifeline: false,
+    timeoutMs: 0,
+    killGraceMs: 2_000,
+    keepOutput: true,
+    streamOutput: false,
+    stdoutFile: null,
+    stderrFile: null,
+  };
+}
 
 Deno.test("Pool refuses a size or limit that is not a positive integer", () => {
   assertThrows(() => new Pool({ size: 0 }), RangeError, "size 0");
@@ -37,19 +54,8 @@ Deno.test("a second worker starts only when the first runs its share of processe
   const engine = new Engine({ size: 2, limit: 32, reuse: false, workerShare: 2 });
   const settings = resolveSettings({ sshExtra: sshd.sshExtra }, 60);
   const hosts = parseHosts(sshd.aliases);
-  const jobs = (count: number): JobRequest[] =>
-    hosts.slice(0, count).map((host) => ({
-      argv: sshArgv(host, "sleep 1", settings),
-      env: {},
-      stdin: null,
-      lifeline: false,
-      timeoutMs: 0,
-      killGraceMs: 2_000,
-      keepOutput: true,
-      streamOutput: false,
-      stdoutFile: null,
-      stderrFile: null,
-    }));
+  const jobs = (count: number) =>
+    hosts.slice(0, count).map((host) => sshJob(host, "sleep 1", settings));
   const ends: JobEnd[] = [];
   const observer = { end: (index: number, end: JobEnd) => void (ends[index] = end) };
   try {
@@ -76,18 +82,7 @@ Deno.test("a worker that dies loses no job: its jobs are reported lost, its proc
   });
   const settings = resolveSettings({ sshExtra: sshd.sshExtra }, 60);
   const [h1, h2, h3, h4] = parseHosts(sshd.aliases);
-  const job = (host: typeof h1, command: string): JobRequest => ({
-    argv: sshArgv(host, command, settings),
-    env: {},
-    stdin: null,
-    lifeline: false,
-    timeoutMs: 0,
-    killGraceMs: 2_000,
-    keepOutput: true,
-    streamOutput: false,
-    stdoutFile: null,
-    stderrFile: null,
-  });
+  const job = (host: typeof h1, command: string) => sshJob(host, command, settings);
   // Jobs go to the less busy worker in turn: worker 0 gets jobs 0 and 2, and crashes.
   const jobs = [
     job(h1, `sleep 4; echo survived # ${marker} CRASH-THIS-WORKER`),
