@@ -6,6 +6,7 @@
  */
 
 import { encodeBase64, isUtf8 } from "./runtime/_base64.ts";
+import { decode } from "./runtime/_bytes.ts";
 
 /**
  * A host's end as JSON: text fields, and base64 ones where a stream is not valid UTF-8. `K` is
@@ -55,9 +56,6 @@ export interface RecordFields<K extends string = string> {
   readonly via?: string;
 }
 
-/** Lossy where it must be, but a leading BOM is text like any other: kept. */
-const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
-
 /** The record of a host's end. */
 export function toRecord<K extends string>(fields: RecordFields<K>): ResultRecord<K> {
   return {
@@ -66,8 +64,8 @@ export function toRecord<K extends string>(fields: RecordFields<K>): ResultRecor
     kind: fields.kind,
     message: fields.message,
     exitCode: fields.exitCode,
-    stdout: decoder.decode(fields.stdout),
-    stderr: decoder.decode(fields.stderr),
+    stdout: decode(fields.stdout),
+    stderr: decode(fields.stderr),
     ...(isUtf8(fields.stdout) ? {} : { stdoutBase64: encodeBase64(fields.stdout) }),
     ...(isUtf8(fields.stderr) ? {} : { stderrBase64: encodeBase64(fields.stderr) }),
     attempts: fields.attempts,

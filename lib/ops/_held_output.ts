@@ -6,10 +6,8 @@
  * @module
  */
 
-import { concatBytes, releaseBytes } from "../runtime/_bytes.ts";
+import { concatBytes, decode, releaseBytes } from "../runtime/_bytes.ts";
 
-/** Replaces what is not UTF-8; keeps a leading BOM, as every byte. */
-const lossy = new TextDecoder("utf-8", { ignoreBOM: true });
 /** The fastest decoder (its default options), which drops a leading BOM. */
 const fast = new TextDecoder();
 const encoder = new TextEncoder();
@@ -38,7 +36,7 @@ export class HeldOutput {
 
   text(): string {
     if (this.#text !== undefined) return this.#text;
-    if (this.#bytes !== undefined) return this.#text = lossy.decode(this.#bytes);
+    if (this.#bytes !== undefined) return this.#text = decode(this.#bytes);
     const chunks = this.#chunks!;
     const text = exactText(chunks);
     if (text !== null) {
@@ -48,10 +46,7 @@ export class HeldOutput {
       return this.#text = text;
     }
     // Not valid UTF-8: the bytes stay, the text replaces what cannot be decoded.
-    const streaming = new TextDecoder("utf-8", { ignoreBOM: true });
-    let lossyText = "";
-    for (const chunk of chunks) lossyText += streaming.decode(chunk, { stream: true });
-    return this.#text = lossyText + streaming.decode();
+    return this.#text = decode(chunks);
   }
 }
 

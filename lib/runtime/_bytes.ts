@@ -22,9 +22,12 @@ export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
 const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 const encoder = new TextEncoder();
 
-/** Decodes output as UTF-8, replacing invalid bytes. */
+/** Decodes output as UTF-8, replacing invalid bytes; chunks are decoded in turn, never joined. */
 export function decode(bytes: Uint8Array | readonly Uint8Array[]): string {
-  return decoder.decode(bytes instanceof Uint8Array ? bytes : concatBytes(bytes));
+  if (bytes instanceof Uint8Array) return decoder.decode(bytes);
+  let text = "";
+  for (const chunk of bytes) text += decoder.decode(chunk, { stream: true });
+  return text + decoder.decode();
 }
 
 /**
