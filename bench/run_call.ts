@@ -74,22 +74,29 @@ try {
   await pool.close();
 }
 
+/**
+ * The input file's bytes in an ordinary buffer or (`sharedInput`) a `SharedArrayBuffer`, read
+ * into memory of their final size: `Deno.readFile` would itself peak at twice the file (measured:
+ * 220 MiB for 100 MB), which is not parallax's to count.
+ */
 async function readInput(path: string): Promise<Uint8Array | string> {
   if (spec.textInput) return await Deno.readTextFile(path);
-  if (!spec.sharedInput) return await Deno.readFile(path);
   const file = await Deno.open(path);
   try {
-    const shared = new Uint8Array(new SharedArrayBuffer((await file.stat()).size));
+    const size = (await file.stat()).size;
+    const bytes = spec.sharedInput
+      ? new Uint8Array(new SharedArrayBuffer(size))
+      : new Uint8Array(size);
     const chunk = new Uint8Array(1 << 20);
-    for (let at = 0; at < shared.byteLength;) {
+    for (let at = 0; at < bytes.byteLength;) {
       const n = await file.read(
-        chunk.subarray(0, Math.min(chunk.byteLength, shared.byteLength - at)),
+        chunk.subarray(0, Math.min(chunk.byteLength, bytes.byteLength - at)),
       );
       if (n === null) break;
-      shared.set(chunk.subarray(0, n), at);
+      bytes.set(chunk.subarray(0, n), at);
       at += n;
     }
-    return shared;
+    return bytes;
   } finally {
     file.close();
   }

@@ -180,6 +180,13 @@ Deno.test("call() feeds input to every host's stdin, as text or bytes", async ()
   for (const result of binary.values()) assertEquals(ok(result).stdoutBytes, bytes);
   const none = await call(["h001"], "cat; echo done", { sshExtra: sshd.sshExtra });
   assertEquals(ok(none.get("h001")).stdout, "done\n");
+  // Large bytes go to each ssh a piece at a time, as it takes them (the hosts start reading late):
+  // every byte arrives in order, and the caller's buffer is left as it was.
+  const large = new Uint8Array(1_500_003).map((_, i) => (i * 31 + (i >> 12)) % 256);
+  const copy = large.slice();
+  const fed = await call(sshd.aliases, "sleep 0.5; cat", { sshExtra: sshd.sshExtra, input: large });
+  for (const result of fed.values()) assertEquals(ok(result).stdoutBytes, copy);
+  assertEquals(large, copy, "the caller's input changed");
 });
 
 Deno.test("call() writes one outdir and errdir file per host, none outside the folder", async () => {

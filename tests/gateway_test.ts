@@ -103,7 +103,8 @@ Deno.test("through gateways: input reaches every leaf; callStream yields output 
     gateways: lab.topology,
     gatewayCommand: lab.gatewayCommand,
   };
-  const input = new Uint8Array(200_000).map((_, i) => (i * 7) % 256);
+  // Larger than one piece of stdin: the controller sends it on to each gateway as ssh takes it.
+  const input = new Uint8Array(600_000).map((_, i) => (i * 7) % 256);
   const summed = await call(lab.allLeaves, "cksum", { ...options, input });
   const expected = ok(summed.get(lab.allLeaves[0])).stdout;
   for (const leaf of lab.allLeaves) assertEquals(ok(summed.get(leaf)).stdout, expected);
@@ -130,7 +131,7 @@ Deno.test("through gateways: input reaches every leaf; callStream yields output 
   lab.allLeaves.forEach((leaf, i) => assertEquals(ok(nodes.get(leaf)).stdout, `${i}\n`));
 });
 
-Deno.test("a gateway that cannot be reached or cannot start parallax fails its hosts (kind gateway); the others' results stand", async () => {
+Deno.test("a gateway that cannot be reached (unless a retry reaches it) or cannot start parallax fails its hosts (kind gateway); the others' results stand", async () => {
   await using lab = await startLab({ gateways: 2, leaves: 2 });
   await using sshd = await startSshd({ aliases: 1 });
   const options = { sshExtra: lab.sshExtra, gatewayCommand: lab.gatewayCommand };
@@ -148,6 +149,30 @@ Deno.test("a gateway that cannot be reached or cannot start parallax fails its h
     assertStringIncludes(error.message, "Connection refused");
   }
   for (const leaf of [c1, c2]) assertEquals(ok(unreachable.get(leaf)).stdout, "hi\n");
+
+  // With `retries`, a gateway that could not be reached is tried again (nothing ran there): an
+  // ssh that refuses the first connection it is asked for (fault injection), then is real ssh.
+  await withTempDir(async (dir) => {
+    const fakeSsh = `${dir}/ssh`;
+    await Deno.writeTextFile(
+      fakeSsh,
+      `#!/bin/sh\necho "$*" >> ${dir}/calls\nif mkdir ${dir}/refused 2>/dev/null; then\n` +
+        `  echo "ssh: connect to host gw port 22: Connection refused" >&2; exit 255\nfi\n` +
+        `exec ssh "$@"\n`,
+    );
+    await Deno.chmod(fakeSsh, 0o755);
+    const flaky = { ...options, gateways: lab.topology, sshPath: fakeSsh };
+    const once = await call(lab.allLeaves, "echo hi", flaky);
+    const refused = lab.allLeaves.filter((leaf) => once.get(leaf) instanceof Error);
+    assertEquals(refused.length, 2, "one gateway's two hosts fail without retries");
+    assertStringIncludes(failed(once.get(refused[0])).message, "Connection refused");
+    await Deno.remove(`${dir}/refused`);
+    const retried = await call(lab.allLeaves, "echo hi", { ...flaky, retries: 1 });
+    for (const leaf of lab.allLeaves) assertEquals(ok(retried.get(leaf)).stdout, "hi\n");
+    // Two gateways, then two more and the retry of the one refused.
+    const calls = (await Deno.readTextFile(`${dir}/calls`)).match(/ -- gw\d /g);
+    assertEquals(calls?.length, 5);
+  });
 
   const noParallax = await call(lab.allLeaves, "echo hi", {
     ...options,
@@ -171,7 +196,7 @@ Deno.test("a gateway that cannot be reached or cannot start parallax fails its h
   for (const leaf of lab.allLeaves) {
     const error = failed(otherVersion.get(leaf));
     assertEquals(error.kind, "gateway");
-    assertStringIncludes(error.message, "protocol version 99 (parallax 9.0.0), this controller 1");
+    assertStringIncludes(error.message, "protocol version 99 (parallax 9.0.0), this controller 2");
   }
 });
 
@@ -220,14 +245,16 @@ Deno.test("a SIGKILLed controller, or a broken gateway connection, stops the lea
     await timeUntil(async () => (await gatewayProcesses(lab)).length === 0, 15_000);
   });
 
-  // The controller's ssh to gw1 dies: gw1's leaves fail (they may have run), gw2's finish.
+  // The controller's ssh to gw1 dies while each gateway runs one host at a time: gw1's first
+  // leaf may have run, its second never started (each error says which); gw2's finish.
   const broken = tracedSleep(4);
   const running = call(lab.allLeaves, broken.command, {
     sshExtra: lab.sshExtra,
     gateways: lab.topology,
     gatewayCommand: lab.gatewayCommand,
+    gatewayLimit: 1,
   });
-  await timeUntil(async () => (await broken.remote()) === lab.allLeaves.length, 30_000);
+  await timeUntil(async () => (await broken.remote()) === 2, 30_000);
   const toGw1 = (await listProcesses()).filter(({ args }) =>
     args.split(" ")[0].endsWith("ssh") && args.includes(lab.sshExtra[1]) &&
     args.includes(" -- gw1 ")
@@ -235,7 +262,16 @@ Deno.test("a SIGKILLed controller, or a broken gateway connection, stops the lea
   assertEquals(toGw1.length, 1);
   Deno.kill(toGw1[0].pid, "SIGKILL");
   const results = await running;
-  assertGw1Lost(lab, results);
+  const [first, second] = lab.leaves.get("gw1")!.map((leaf) => failed(results.get(leaf)));
+  assertEquals([first.kind, first.attempts, second.kind, second.attempts], [
+    "gateway",
+    1,
+    "gateway",
+    0,
+  ]);
+  assertStringIncludes(first.message, "the command may have run");
+  assertStringIncludes(second.message, "never started: gateway gw1 did not start it before its");
+  for (const leaf of lab.leaves.get("gw2")!) assertEquals(ok(results.get(leaf)).exitCode, 0);
   await timeUntil(broken.gone, 15_000);
 });
 
@@ -260,7 +296,7 @@ Deno.test("a cut link to a gateway: both sides give up within 15 s, its leaves' 
 
 Deno.test("a gateway that says hello and then nothing is given up after 10 s of silence", async () => {
   await using lab = await startLab({ gateways: 1, leaves: 2 });
-  const hello = '{"event":"hello","protocol":"parallax-gateway","version":1,"parallax":"0.1.0"}';
+  const hello = '{"event":"hello","protocol":"parallax-gateway","version":2,"parallax":"0.1.0"}';
   const started = Date.now();
   const results = await call(lab.allLeaves, "true", {
     sshExtra: lab.sshExtra,
@@ -477,7 +513,7 @@ Deno.test("a gateway says hello, then refuses a request it does not understand",
   const { serveGateway } = await import("../lib/gateway/serve.ts");
   const valid = {
     protocol: "parallax-gateway",
-    version: 1,
+    version: 2,
     op: "call",
     hosts: ["web1"],
     commands: ["true"],
@@ -501,8 +537,8 @@ Deno.test("a gateway says hello, then refuses a request it does not understand",
     ["not json\n", "request is not JSON"],
     ["", "no request line"],
     [
-      `${JSON.stringify({ ...valid, version: 2 })}\n`,
-      "protocol version 2 asked, this gateway speaks 1",
+      `${JSON.stringify({ ...valid, version: 1 })}\n`,
+      "protocol version 1 asked, this gateway speaks 2",
     ],
     [`${JSON.stringify({ ...valid, op: "format" })}\n`, 'unknown op "format"'],
     [`${JSON.stringify({ ...valid, hosts: [] })}\n`, "names no host"],
@@ -522,7 +558,7 @@ Deno.test("a gateway says hello, then refuses a request it does not understand",
       .map((l) => JSON.parse(l));
     assertEquals(code, 2);
     assertEquals(events[0].event, "hello");
-    assertEquals(events[0].version, 1);
+    assertEquals(events[0].version, 2);
     assertEquals(events[1].event, "refused");
     assertStringIncludes(events[1].reason, part);
   }

@@ -80,6 +80,18 @@ Deno.test("sudo with a password: runs as root or a named user, with input; the p
       .get(sshd.aliases[0]),
   );
   assertEquals(asUser.stdout, `${nonSudoer}\n/home/${nonSudoer}\n`);
+  // Bytes larger than a piece of stdin follow the password exactly.
+  const large = new Uint8Array(700_001).map((_, i) => i % 251);
+  const counted = ok(
+    (await call([sshd.aliases[2]], "cksum", { ...base, sudo: true, input: large }))
+      .get(sshd.aliases[2]),
+  );
+  const local = ok(
+    (await call([sshd.aliases[2]], "cksum", { sshExtra: sshd.sshExtra, input: large }))
+      .get(sshd.aliases[2]),
+  );
+  assertEquals(counted.stdout, local.stdout);
+  assertStringIncludes(counted.stdout, " 700001\n");
   const named = ok(
     (await call([sshd.aliases[1]], "echo $PARALLAX_HOST $PARALLAX_NODENUM", {
       ...base,

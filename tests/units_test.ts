@@ -6,13 +6,18 @@ import { parseHosts } from "../mod.ts";
 import { LinePrinter } from "../lib/driver/_console.ts";
 import { HeldOutput } from "../lib/ops/_held_output.ts";
 import {
+  concatBytes,
   decode,
   GrowingBytes,
   readShared,
   releaseBytes,
-  sharedBytes,
+  sharedText,
 } from "../lib/runtime/_bytes.ts";
 import { toRecord } from "../lib/record.ts";
+import { planStdin } from "../lib/engine/_stdin_feed.ts";
+import { parseEvent, ProtocolError } from "../lib/driver/_gateway_protocol.ts";
+import { FedStdin } from "../lib/engine/worker/_fed_stdin.ts";
+import { FEED_SLICE } from "../lib/engine/_protocol.ts";
 
 const [web1, admin2] = parseHosts(["web1", "admin@web2:2222"]);
 const settingsOf = (options: Parameters<typeof resolveSettings>[0]) => resolveSettings(options, 60);
@@ -222,15 +227,12 @@ Deno.test("HeldOutput gives the same bytes back after the text, valid UTF-8 or n
   assertEquals(odd.bytes(), invalid, "not valid UTF-8: the bytes stay as they were");
 });
 
-Deno.test("sharedBytes() writes strings as UTF-8 straight into shared memory, bytes exact", () => {
+Deno.test("sharedText() writes a string as UTF-8 straight into shared memory, bytes exact", () => {
   const text = "héllo €😀\n".repeat(10_000);
-  const prefix = Uint8Array.of(1, 2, 3);
-  const joined = sharedBytes([prefix, text]);
-  assert(joined.buffer instanceof SharedArrayBuffer);
-  assertEquals(joined.slice(0, 3), prefix);
-  assertEquals(joined.slice(3), new TextEncoder().encode(text));
-  const already = new Uint8Array(new SharedArrayBuffer(4)).fill(7);
-  assertEquals(sharedBytes([already]) === already, true, "shared already: used as it is");
+  const bytes = sharedText(text);
+  assert(bytes.buffer instanceof SharedArrayBuffer);
+  assertEquals(bytes, new TextEncoder().encode(text));
+  assertEquals(sharedText("").byteLength, 0);
 });
 
 Deno.test("readShared() reads a stream once into shared memory, past its first reservation", async () => {
@@ -276,4 +278,53 @@ Deno.test("a leading BOM stays in the text however the output is read, and in it
   });
   assertEquals([record.stdout, record.stderr], ["\ufeffhi", "\ufeffhi"]);
   assertEquals(decode(bytes), "\ufeffhi");
+});
+
+Deno.test("planStdin() reads shared or small stdin in place and feeds the rest in copied pieces", async () => {
+  assertEquals(planStdin(null), { stdin: null, feed: null });
+  const shared = new Uint8Array(new SharedArrayBuffer(FEED_SLICE * 3));
+  assertEquals(planStdin([shared]).stdin, { kind: "bytes", bytes: shared });
+  const small = planStdin([Uint8Array.of(1, 2), Uint8Array.of(3)]);
+  assertEquals(small.stdin, { kind: "bytes", bytes: Uint8Array.of(1, 2, 3) });
+  assertEquals(small.feed, null);
+
+  const head = Uint8Array.of(9, 8, 7);
+  const body = new Uint8Array(FEED_SLICE * 2 + 5).map((_, i) => i % 253);
+  const plan = planStdin([head, body]);
+  assertEquals(plan.stdin, { kind: "fed", size: head.byteLength + body.byteLength });
+  // The worker's side asks for each piece in turn, handing back one it has written; they add up
+  // to the parts, byte for byte, in two buffers of their own (copies, used again).
+  const fed = new FedStdin(head.byteLength + body.byteLength, (spare) => {
+    queueMicrotask(() => fed.receive(plan.feed!.next(spare)));
+  });
+  const pieces: Uint8Array[] = [];
+  const buffers = new Set<ArrayBufferLike>();
+  for await (const piece of fed) {
+    assert(piece.byteLength <= FEED_SLICE, `a piece of ${piece.byteLength} bytes`);
+    buffers.add(piece.buffer);
+    pieces.push(piece.slice());
+  }
+  assertEquals(pieces.map((p) => p.byteLength), [FEED_SLICE, FEED_SLICE, 8]);
+  assertEquals(buffers.size, 2);
+  assert(!buffers.has(body.buffer) && !buffers.has(head.buffer), "a piece is not a copy");
+  const all = new Uint8Array(head.byteLength + body.byteLength);
+  all.set(head);
+  all.set(body, head.byteLength);
+  assertEquals(concatBytes(pieces), all);
+
+  // A job that ends while it waits for a piece stops waiting.
+  const stalled = new FedStdin(10, () => {});
+  const waiting = stalled[Symbol.asyncIterator]().next();
+  stalled.end();
+  assertEquals(await waiting, { done: true, value: undefined });
+});
+
+Deno.test("parseEvent() takes a host's start by index, and refuses one that names no host", () => {
+  assertEquals(parseEvent('{"event":"started","index":1}', 2), { event: "started", index: 1 });
+  assertThrows(
+    () => parseEvent('{"event":"started","index":2}', 2),
+    ProtocolError,
+    "names no host",
+  );
+  assertThrows(() => parseEvent('{"event":"started"}', 2), ProtocolError);
 });

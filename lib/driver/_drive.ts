@@ -18,7 +18,7 @@ import { releaseBytes } from "../runtime/_bytes.ts";
 import { missingRunPermission } from "../runtime/_permissions.ts";
 import { delay } from "../runtime/_timer.ts";
 import { gatewayOf } from "../settings/_gateway_settings.ts";
-import { KILL_GRACE_MS, type Settings } from "../settings/_settings.ts";
+import { KILL_GRACE_MS, retryPauseMs, type Settings } from "../settings/_settings.ts";
 import { AskpassServer } from "../ssh/_askpass.ts";
 import { classify } from "../ssh/_classify.ts";
 import { Masters } from "../ssh/_masters.ts";
@@ -27,11 +27,6 @@ import { byGateway, runGateways } from "./_gateways.ts";
 import { type OutputFiles, prepareOutputFiles } from "./_output_files.ts";
 import type { HostObserver, Plan } from "./_plan.ts";
 import { watchSignals } from "./_signals.ts";
-
-/** The pause before a retry: 1 s, doubling with each attempt, at most 30 s. */
-function retryPauseMs(attempts: number): number {
-  return Math.min(1_000 * 2 ** (attempts - 1), 30_000);
-}
 
 /** Engines whose missing connection reuse has been told about (once per pool). */
 const toldNoReuse = new WeakSet<Engine>();
@@ -223,6 +218,7 @@ export async function drive<R>(
           files,
           signal,
           stream: plan.printOut || observer.output !== undefined,
+          started: (index) => observer.started?.(hosts[index].key),
           maxFailures: failures.remaining(),
           halt: halt.signal,
           haltReason: () => failures.exceeded ?? "the run was halted",
@@ -250,6 +246,7 @@ export async function drive<R>(
             show(runnable[k], stream, data);
             releaseBytes(data);
           },
+          started: (k) => observer.started?.(hosts[runnable[k]].key),
           end(k, end) {
             const index = runnable[k];
             const host = hosts[index];

@@ -6,7 +6,8 @@
  * payload (`payloadBytes` raw bytes: a call's input, or the files of a relayed copy), then keeps
  * stdin open for control lines: an empty line every {@linkcode HEARTBEAT_MS}, and `halt` when the
  * run's failure budget is used up. The gateway answers on stdout, one event per line: `hello`
- * first (or `refused`), then `output`, `file`, `data` and `result` events as its hosts run,
+ * first (or `refused`), then `started`, `output`, `file`, `data` and `result` events as its hosts
+ * run,
  * `alive` every {@linkcode HEARTBEAT_MS}, and `end` last. A host is named by its index in the
  * request's `hosts`. Each side gives up on the other after {@linkcode SILENCE_MS} without a
  * line, and the gateway at the end of its stdin: it then stops its hosts. A side that reads a
@@ -19,7 +20,7 @@
 /** The protocol's name, in every request and in `hello`. */
 export const PROTOCOL = "parallax-gateway";
 /** The protocol's version; a request or hello with another one is refused. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Milliseconds between heartbeats, each way. */
 export const HEARTBEAT_MS = 3_000;
@@ -125,6 +126,8 @@ export type GatewayEvent =
     readonly parallax: string;
   }
   | { readonly event: "refused"; readonly reason: string }
+  /** A host's process has started (once per attempt): from now on its command may run. */
+  | { readonly event: "started"; readonly index: number }
   | {
     readonly event: "output";
     readonly index: number;
@@ -248,6 +251,9 @@ export function parseEvent(line: string, hostCount: number): GatewayEvent {
     case "data":
       index();
       text(value, "data");
+      break;
+    case "started":
+      index();
       break;
     case "result": {
       index();

@@ -16,11 +16,11 @@ import type { JobEnd, JobRequest } from "../engine/_run_queue.ts";
 import type { Host } from "../hosts/parse.ts";
 import { ParallaxError } from "../parallax_error.ts";
 import { decodeBase64 } from "../runtime/_base64.ts";
-import { concatBytes, decode, sharedBytes } from "../runtime/_bytes.ts";
+import { concatBytes, decode } from "../runtime/_bytes.ts";
 import { dirnamePath, joinPath } from "../runtime/_path.ts";
 import { after, type Timer } from "../runtime/_timer.ts";
 import { shellWord } from "../runtime/_shell_quote.ts";
-import { KILL_GRACE_MS, type Settings } from "../settings/_settings.ts";
+import { KILL_GRACE_MS, retryPauseMs, type Settings } from "../settings/_settings.ts";
 import { gatewayOf, type GatewaySettings } from "../settings/_gateway_settings.ts";
 import { classify } from "../ssh/_classify.ts";
 import { withStdinLifeline } from "../ssh/_remote_command.ts";
@@ -80,6 +80,8 @@ export interface GatewayRun<R> {
   haltReason(): string;
   /** A host's result or error. */
   settle(index: number, result: R | ParallaxError): void;
+  /** A host has started behind its gateway (told for each attempt). */
+  started(index: number): void;
   /** A piece of a host's output, as it arrived. */
   output(index: number, stream: "stdout" | "stderr", data: Uint8Array): void;
   /** A host has ended: its printed lines are complete. */
@@ -125,7 +127,7 @@ async function runGateway<R>(
   const { settings } = run;
   const via = gateway.key;
   const session = new GatewaySession(run, via, indices);
-  let request: Uint8Array;
+  let request: Uint8Array[];
   try {
     request = requestBytes(run, indices);
   } catch (error) {
@@ -156,6 +158,8 @@ async function runGateway<R>(
   const stop = new AbortController();
   session.stop = () => stop.abort();
   let ending: JobEnd | null = null;
+  /** When the gateway's ssh was first found running (it may wait for a slot of the pool). */
+  let startedAt: number | null = null;
   const handle = run.engine.start([job], {
     limit: 1,
     signal: AbortSignal.any([run.signal, stop.signal]),
@@ -164,6 +168,21 @@ async function runGateway<R>(
     observer: {
       output: (_k, stream, data) => session.receive(stream, data),
       end: (_k, end) => {
+        // A gateway that could not be reached ran nothing: tried again like a host (`retries`).
+        const failure = session.unreachable(end, job.argv[0]);
+        const attempts = session.attempts;
+        if (
+          failure !== null && attempts <= settings.retries && !run.signal.aborted &&
+          !run.halt.aborted && !stop.signal.aborted
+        ) {
+          const pauseMs = retryPauseMs(attempts);
+          if (settings.verbose) {
+            logEnd(via, job.argv, `${failure.message}; retry in ${pauseMs / 1000} s`);
+          }
+          session.again();
+          startedAt = null;
+          return { retryAfterMs: pauseMs };
+        }
         ending = end;
       },
     },
@@ -172,8 +191,6 @@ async function runGateway<R>(
   const onHalt = () => say(control({ control: "halt", reason: run.haltReason() }));
   run.halt.addEventListener("abort", onHalt, { once: true });
   const helloWithinMs = settings.connectTimeout * 1000 + START_MS;
-  /** When the gateway's ssh was first found running (it may wait for a slot of the pool). */
-  let startedAt: number | null = null;
   let beat: Timer | null = null;
   const heartbeat = () => {
     if (say("\n")) startedAt ??= Date.now();
@@ -197,8 +214,11 @@ async function runGateway<R>(
   }
 }
 
-/** The request line and payload for the hosts at `indices`, as one shared buffer. */
-function requestBytes<R>(run: GatewayRun<R>, indices: readonly number[]): Uint8Array {
+/**
+ * The request line and payload for the hosts at `indices`, as parts of stdin: the payload is the
+ * operation's own bytes, never copied whole (the engine sends them on as ssh takes them).
+ */
+function requestBytes<R>(run: GatewayRun<R>, indices: readonly number[]): Uint8Array[] {
   const { settings, plan, files } = run;
   const ask = plan.gateway.ask(indices);
   const keepForFiles = indices.some((i) => files[i].outFile || files[i].errFile);
@@ -229,7 +249,7 @@ function requestBytes<R>(run: GatewayRun<R>, indices: readonly number[]): Uint8A
     ...op,
     ...(op.op === "call" ? { stream: run.stream } : {}),
   } as GatewayRequest;
-  return sharedBytes([new TextEncoder().encode(line(request)), ...ask.payload]);
+  return [new TextEncoder().encode(line(request)), ...ask.payload];
 }
 
 /** One gateway's conversation: its event lines in, its hosts' results out. */
@@ -243,6 +263,9 @@ class GatewaySession<R> {
   #stderrBytes = 0;
   #hello = false;
   #ended = false;
+  #attempts = 0;
+  /** The hosts that have started behind the gateway, and how many times. */
+  readonly #started = new Map<number, number>();
   /** When the gateway last said anything (ms since the epoch). */
   #heard = Date.now();
   #refused: string | null = null;
@@ -287,6 +310,29 @@ class GatewaySession<R> {
     if (from < data.byteLength) this.#pending.push(data.slice(from));
   }
 
+  /** How many times the gateway's ssh has been started. */
+  get attempts(): number {
+    return this.#attempts;
+  }
+
+  /**
+   * Counts an end of the gateway's ssh; the reason when it could not connect before anything
+   * started there (kind `connect`: nothing ran, so it may be tried again), else null.
+   */
+  unreachable(end: JobEnd, program: string): ParallaxError | null {
+    if (end.kind !== "not-started") this.#attempts++;
+    if (this.#hello || this.#broken !== null || end.kind !== "ran") return null;
+    const gateway = classify(this.via, end, program, "command", this.#attempts);
+    return gateway instanceof ParallaxError && gateway.kind === "connect" ? gateway : null;
+  }
+
+  /** The gateway's ssh is about to be started again: what the last attempt said is dropped. */
+  again(): void {
+    this.#pending = [];
+    this.#stderr = [];
+    this.#stderrBytes = 0;
+  }
+
   /** The gateway's job has ended: every host not yet settled gets its error. */
   close(end: JobEnd, argv: readonly string[]): void {
     this.#closeFile();
@@ -315,7 +361,9 @@ class GatewaySession<R> {
         this.#broken !== null
           ? `gateway ${this.via} ${this.#broken}${tail}`
           : gateway instanceof ParallaxError
-          ? `cannot reach gateway ${gateway.message}`
+          ? `cannot reach gateway ${gateway.message}${
+            this.#attempts > 1 ? ` (${this.#attempts} attempts)` : ""
+          }`
           : `gateway ${this.via} did not start parallax (${exit})${tail}`,
       );
     } else {
@@ -326,10 +374,23 @@ class GatewaySession<R> {
         : `its connection ended (${
           gateway instanceof ParallaxError ? gateway.message.slice(this.via.length + 2) : exit
         }${tail})`;
-      this.failAll(
-        "gateway",
-        `started through gateway ${this.via}, but ${why} before the result came back: the command may have run`,
-      );
+      // A host the gateway never started did not run; one it started may have.
+      for (const index of this.indices) {
+        if (this.settled.has(index)) continue;
+        const attempts = this.#started.get(index) ?? 0;
+        this.#settle(
+          index,
+          new ParallaxError({
+            host: this.run.hosts[index].key,
+            kind: "gateway",
+            reason: attempts > 0
+              ? `started through gateway ${this.via}, but ${why} before the result came back: the command may have run`
+              : `never started: gateway ${this.via} did not start it before ${why}`,
+            attempts,
+            via: this.via,
+          }),
+        );
+      }
     }
   }
 
@@ -386,6 +447,12 @@ class GatewaySession<R> {
         return;
       case "alive":
         return;
+      case "started": {
+        const index = this.indices[event.index];
+        this.#started.set(index, (this.#started.get(index) ?? 0) + 1);
+        this.run.started(index);
+        return;
+      }
       case "output":
         this.run.output(this.indices[event.index], event.stream, decodeBase64(event.data));
         return;

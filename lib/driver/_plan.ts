@@ -16,8 +16,11 @@ export interface Plan<R> {
   readonly program: string;
   /** What the program's exit status means. */
   readonly meaning: ExitMeaning;
-  /** Bytes for every job's stdin (one buffer, shared by every job), or null. */
-  readonly input: Uint8Array | null;
+  /**
+   * Bytes for every job's stdin, in parts written one after the other (held once for every job:
+   * see the engine's `JobRequest`), or null.
+   */
+  readonly input: readonly Uint8Array[] | null;
   /**
    * Hold each job's stdin open after the input as a lifeline: the command on the host is wrapped
    * to stop when it ends (see `ssh/_remote_command.ts`).
@@ -108,6 +111,11 @@ export interface HostObserver<R> {
    * the host's output is read no more than a window (256 KiB) ahead of that.
    */
   output?(host: string, stream: "stdout" | "stderr", data: Uint8Array): void | Promise<void>;
+  /**
+   * A host's process has started (told for each attempt): from now on its command may run, where
+   * before it could not have.
+   */
+  started?(host: string): void;
   /** A host's result or error, as soon as it is known. A throw rejects the call at its end. */
   result?(result: R | ParallaxError): void;
 }

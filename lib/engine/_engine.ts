@@ -12,6 +12,7 @@ import { after, type Timer } from "../runtime/_timer.ts";
 import { FDS_PER_JOB, spareFileDescriptors } from "./_fd_limit.ts";
 import type { FromWorker, JobSpec, ToWorker } from "./_protocol.ts";
 import { type JobEnd, type JobRequest, type RunOptions, RunQueue } from "./_run_queue.ts";
+import { planStdin, type StdinFeed } from "./_stdin_feed.ts";
 
 /** The module every worker runs. */
 const WORKER_URL = new URL("./worker/_job_worker.ts", import.meta.url);
@@ -75,6 +76,8 @@ interface Assignment {
   readonly watchdog: Timer | null;
   /** The process (and process group) once the worker has started it. */
   pid: number | null;
+  /** Its stdin, when this thread sends it piece by piece. */
+  readonly feed: StdinFeed | null;
 }
 
 /** The workers, the limits and the services of one pool. */
@@ -248,7 +251,8 @@ export class Engine {
   #dispatch(queue: RunQueue, index: number, fds: number): void {
     const slot = this.#slotFor();
     const worker = slot.worker ?? this.#startWorker(slot);
-    const job: JobSpec = { ...queue.jobs[index], id: this.#nextId++ };
+    const { stdin, feed } = planStdin(queue.jobs[index].stdin);
+    const job: JobSpec = { ...queue.jobs[index], id: this.#nextId++, stdin };
     const watchdog = job.timeoutMs > 0
       ? after(
         job.timeoutMs + job.killGraceMs + WATCHDOG_SLACK_MS,
@@ -257,7 +261,7 @@ export class Engine {
       : null;
     this.#running++;
     this.#fdsInUse += fds;
-    slot.jobs.set(job.id, { queue, index, fds, watchdog, pid: null });
+    slot.jobs.set(job.id, { queue, index, fds, watchdog, pid: null, feed });
     queue.running.set(index, {
       cancel: () => worker.postMessage({ type: "cancel", id: job.id } satisfies ToWorker),
       write: (data) => worker.postMessage({ type: "write", id: job.id, data } satisfies ToWorker),
@@ -284,8 +288,14 @@ export class Engine {
     worker.onmessage = ({ data }: MessageEvent<FromWorker>) => {
       const assignment = slot.jobs.get(data.id);
       if (assignment === undefined) return;
-      if (data.type === "started") assignment.pid = data.pid;
-      else if (data.type === "chunk") {
+      if (data.type === "started") {
+        assignment.pid = data.pid;
+        assignment.queue.options.observer.started?.(assignment.index);
+      } else if (data.type === "pull") {
+        const piece = assignment.feed?.next(data.spare) ?? new Uint8Array();
+        const message: ToWorker = { type: "feed", id: data.id, data: piece };
+        worker.postMessage(message, [piece.buffer as ArrayBuffer]);
+      } else if (data.type === "chunk") {
         const { id, stream, data: bytes } = data;
         const size = bytes.byteLength;
         const ack = () => worker.postMessage({ type: "ack", id, bytes: size } satisfies ToWorker);

@@ -17,11 +17,8 @@ export interface JobSpec {
   readonly argv: readonly string[];
   /** Variables added to the inherited environment of the process. */
   readonly env: Readonly<Record<string, string>>;
-  /**
-   * Bytes written to the process's stdin. The buffer may be shared by every job of a call
-   * (a `SharedArrayBuffer`): the worker reads it, never writes or transfers it.
-   */
-  readonly stdin: Uint8Array | null;
+  /** What is written to the process's stdin (null: nothing, stdin is /dev/null). */
+  readonly stdin: JobStdin | null;
   /**
    * Hold stdin open after `stdin` until the job ends: the far side sees its end when the job is
    * stopped or this process dies, and stops its own work then (a lifeline).
@@ -40,6 +37,26 @@ export interface JobSpec {
   /** File that receives stderr (created or truncated), or null. */
   readonly stderrFile: string | null;
 }
+
+/**
+ * A job's stdin: bytes the worker has (small ones, or memory every job of a call shares), or
+ * bytes the main thread sends in pieces as the process takes them, so that an input the caller
+ * holds is held once, not once per host.
+ */
+export type JobStdin =
+  /**
+   * The bytes. They may be shared by every job of a call (a `SharedArrayBuffer`): the worker reads
+   * them, never writes or transfers them.
+   */
+  | { readonly kind: "bytes"; readonly bytes: Uint8Array }
+  /**
+   * `size` bytes that the main thread sends as {@linkcode FeedMessage}s, one for each
+   * {@linkcode PullMessage} (at most {@linkcode FEED_SLICE} bytes each).
+   */
+  | { readonly kind: "fed"; readonly size: number };
+
+/** The most bytes of stdin one {@linkcode FeedMessage} carries. */
+export const FEED_SLICE = 256 * 1024;
 
 /** How a job's process ended, as the worker saw it. */
 export interface ProcessEnd {
@@ -91,6 +108,14 @@ export interface WriteMessage {
   readonly data: Uint8Array;
 }
 
+/** Main thread → worker: the next piece of a job's fed stdin (see {@linkcode JobStdin}). */
+export interface FeedMessage {
+  readonly type: "feed";
+  readonly id: number;
+  /** Owned by the worker alone (transferred). */
+  readonly data: Uint8Array;
+}
+
 /**
  * Main thread → worker: it is done with `bytes` of a job's forwarded output. A worker sends at
  * most a window (256 KiB) of a job's output ahead of these, so a slow consumer slows the job.
@@ -102,7 +127,7 @@ export interface AckMessage {
 }
 
 /** Every message the main thread sends to a worker. */
-export type ToWorker = RunMessage | CancelMessage | WriteMessage | AckMessage;
+export type ToWorker = RunMessage | CancelMessage | WriteMessage | FeedMessage | AckMessage;
 
 /** Worker → main thread: a job's process has started (its pid is its process group). */
 export interface StartedMessage {
@@ -122,6 +147,17 @@ export interface ChunkMessage {
   readonly data: Uint8Array;
 }
 
+/**
+ * Worker → main thread: send the next piece of a job's fed stdin. A worker asks for a piece while
+ * it writes the one before, so at most two are on their way or being written per job; it hands
+ * back (transfers) the buffer of a piece it has written, for the main thread to fill again.
+ */
+export interface PullMessage {
+  readonly type: "pull";
+  readonly id: number;
+  readonly spare: Uint8Array | null;
+}
+
 /** Worker → main thread: a job has ended and its process is gone. */
 export interface DoneMessage {
   readonly type: "done";
@@ -130,4 +166,4 @@ export interface DoneMessage {
 }
 
 /** Every message a worker sends to the main thread. */
-export type FromWorker = StartedMessage | ChunkMessage | DoneMessage;
+export type FromWorker = StartedMessage | ChunkMessage | PullMessage | DoneMessage;

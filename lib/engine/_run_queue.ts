@@ -7,8 +7,15 @@
 import { after, type Timer } from "../runtime/_timer.ts";
 import type { JobSpec, ProcessEnd } from "./_protocol.ts";
 
-/** A job for the engine: a {@linkcode JobSpec} without its id, which the engine assigns. */
-export type JobRequest = Omit<JobSpec, "id">;
+/**
+ * A job for the engine: a {@linkcode JobSpec} without its id, which the engine assigns, and with
+ * its stdin as the bytes themselves, in parts written one after the other (null: none). A single
+ * part in a `SharedArrayBuffer` is read by the worker in place; other large ones stay on this
+ * thread and are sent to the worker as the process takes them, so they are never copied whole.
+ */
+export type JobRequest = Omit<JobSpec, "id" | "stdin"> & {
+  readonly stdin: readonly Uint8Array[] | null;
+};
 
 /** How a job ended, as the engine saw it. */
 export type JobEnd =
@@ -30,6 +37,8 @@ export interface JobObserver {
    * past it.
    */
   output?(index: number, stream: "stdout" | "stderr", data: Uint8Array): void | Promise<void>;
+  /** A job's process has started (told for each attempt). */
+  started?(index: number): void;
   /**
    * A job has ended (each job once, in the order they end). Returning `{ retryAfterMs }` asks
    * for the job to run again after that pause instead: `end` is then told again when that attempt

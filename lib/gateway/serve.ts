@@ -25,8 +25,8 @@ import {
 } from "../driver/_gateway_protocol.ts";
 import { ParallaxError } from "../parallax_error.ts";
 import { type CallResult, callWith } from "../ops/call.ts";
-import { copy } from "../ops/copy.ts";
-import { slurp } from "../ops/slurp.ts";
+import { copyWith } from "../ops/copy.ts";
+import { slurpWith } from "../ops/slurp.ts";
 import type { TransferResult } from "../ops/_transfer.ts";
 import { encodeBase64 } from "../runtime/_base64.ts";
 import { concatBytes } from "../runtime/_bytes.ts";
@@ -235,6 +235,9 @@ async function serve(
   // Events go out in order, each whole: a host's output, then its result.
   let sending = Promise.resolve();
   const queue = (make: () => Promise<void>): Promise<void> => sending = sending.then(make);
+  // A host's start goes out before anything else of it: the controller then knows it may run.
+  const started = (host: string) =>
+    queue(() => send({ event: "started", index: indexOf.get(host)! }));
   const result = (
     result: CallResult | TransferResult | ParallaxError,
     extra?: () => Promise<void>,
@@ -260,6 +263,7 @@ async function serve(
             send({ event: "output", index: indexOf.get(host)!, stream, data: encodeBase64(data) })
           )
         : undefined,
+      started,
       result: (r) => result(r),
     }, request.nodes);
   } else {
@@ -274,15 +278,17 @@ async function serve(
     try {
       if (request.op === "copy") {
         const sources = await unpack(request.files, payload, staging, options.preserve);
-        await copy(request.hosts, sources, perHost(request.dsts), {
-          ...transfer,
-          onResult: (r) => result(r),
+        await copyWith(request.hosts, sources, perHost(request.dsts), transfer, {
+          started,
+          result: (r) => result(r),
         });
       } else {
-        await slurp(request.hosts, perHost(request.srcs), request.dst, {
+        await slurpWith(request.hosts, perHost(request.srcs), request.dst, {
           ...transfer,
           localdir: staging,
-          onResult: (r) =>
+        }, {
+          started,
+          result: (r) =>
             result(r, async () => {
               if (r instanceof ParallaxError) return;
               const index = indexOf.get(r.host)!;

@@ -9,7 +9,7 @@ import type { HostObserver } from "../driver/_plan.ts";
 import { type HostsInput, parseHosts } from "../hosts/parse.ts";
 import { type PerHost, stringFor } from "../hosts/per_host.ts";
 import { type ErrorKind, ParallaxError } from "../parallax_error.ts";
-import { decode, sharedBytes } from "../runtime/_bytes.ts";
+import { decode, sharedText } from "../runtime/_bytes.ts";
 import { type ResultRecord, toRecord } from "../record.ts";
 import { DEFAULT_CALL_TIMEOUT, resolveSettings } from "../settings/_settings.ts";
 import type { CommonOptions } from "../settings/options.ts";
@@ -56,9 +56,10 @@ export interface CallOptions extends CommonOptions {
    */
   inline?: boolean;
   /**
-   * Text or bytes written to every host's stdin; without it, stdin is empty. All hosts share one
-   * copy, in memory the workers share; bytes that are already in a `SharedArrayBuffer` are used as
-   * they are, with no copy at all (for a large input).
+   * Text or bytes written to every host's stdin; without it, stdin is empty. Held once, however
+   * many hosts: bytes are never copied whole (they are sent on to each ssh a piece at a time as
+   * it takes them; bytes in a `SharedArrayBuffer` are read by the workers in place), and text
+   * is encoded once, into memory the workers share.
    */
   input?: string | Uint8Array;
   /**
@@ -160,15 +161,12 @@ export async function callWith(
     throw new TypeError("Cannot use input: expected a string or a Uint8Array");
   }
   const sudo = sudoRequest(options);
+  // The input is held once, whatever the number of hosts: bytes as the caller gave them (the
+  // engine reads them in place or sends them on as ssh takes them), a string encoded once.
+  const given = input === undefined ? null : typeof input === "string" ? sharedText(input) : input;
   const prefix = sudo === null ? null : sudoInputPrefix(sudo);
-  // One copy for every host, in memory the workers share (none if the caller's is shared).
-  const parts = [prefix, input ?? null].filter((part) => part !== null && part.length > 0);
-  const stdin = parts.length === 0 ? null : sharedBytes(parts as (Uint8Array | string)[]);
-  const given = input === undefined
-    ? null
-    : stdin === null
-    ? new Uint8Array()
-    : stdin.subarray(prefix?.byteLength ?? 0);
+  const parts = [prefix, given].filter((part) => part !== null && part.byteLength > 0);
+  const stdin = parts.length === 0 ? null : parts as Uint8Array[];
   const inputBytes = given?.byteLength ?? 0;
   const line = (text: string) => remoteCommandLine(text, inputBytes, stopRemote, sudo);
   const fixed = typeof command === "function" ? null : line(command);

@@ -5,6 +5,7 @@
  */
 
 import { drive } from "../driver/_drive.ts";
+import type { HostObserver } from "../driver/_plan.ts";
 import type { HostsInput } from "../hosts/parse.ts";
 import { type PerHost, stringFor } from "../hosts/per_host.ts";
 import type { ParallaxError } from "../parallax_error.ts";
@@ -60,11 +61,27 @@ export interface CopyResult extends TransferResult {
  * await Deno.remove(file);
  * ```
  */
-export async function copy(
+export function copy(
   hosts: HostsInput,
   src: string | readonly string[],
   dst: PerHost<string>,
   options: CopyOptions = {},
+): Promise<Map<string, CopyResult | ParallaxError>> {
+  return copyWith(hosts, src, dst, options);
+}
+
+/**
+ * `copy()` with an observer that is told when each host starts and how it ends (a gateway tells
+ * its controller).
+ *
+ * @throws {TypeError} As {@linkcode copy} does.
+ */
+export async function copyWith(
+  hosts: HostsInput,
+  src: string | readonly string[],
+  dst: PerHost<string>,
+  options: CopyOptions,
+  observer: HostObserver<CopyResult> = {},
 ): Promise<Map<string, CopyResult | ParallaxError>> {
   const sources = (typeof src === "string" ? [src] : [...src]).map((s) =>
     checkPathArgument(s, "local source")
@@ -112,6 +129,12 @@ export async function copy(
         },
       },
     ),
-    { result: options.onResult },
+    {
+      ...observer,
+      result(result) {
+        options.onResult?.(result);
+        observer.result?.(result);
+      },
+    },
   );
 }

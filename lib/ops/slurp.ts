@@ -5,6 +5,7 @@
  */
 
 import { drive } from "../driver/_drive.ts";
+import type { HostObserver } from "../driver/_plan.ts";
 import { removeIfPresent, safeNames } from "../driver/_output_files.ts";
 import type { HostsInput } from "../hosts/parse.ts";
 import { type PerHost, stringFor } from "../hosts/per_host.ts";
@@ -67,11 +68,27 @@ export interface SlurpResult extends TransferResult {
  * await Deno.remove(localdir, { recursive: true });
  * ```
  */
-export async function slurp(
+export function slurp(
   hosts: HostsInput,
   src: PerHost<string>,
   dst: string,
   options: SlurpOptions = {},
+): Promise<Map<string, SlurpResult | ParallaxError>> {
+  return slurpWith(hosts, src, dst, options);
+}
+
+/**
+ * `slurp()` with an observer that is told when each host starts and how it ends (a gateway
+ * tells its controller).
+ *
+ * @throws {TypeError} As {@linkcode slurp} does.
+ */
+export async function slurpWith(
+  hosts: HostsInput,
+  src: PerHost<string>,
+  dst: string,
+  options: SlurpOptions,
+  observer: HostObserver<SlurpResult> = {},
 ): Promise<Map<string, SlurpResult | ParallaxError>> {
   const checkSrc = (path: string) => checkPathArgument(path, "remote source");
   if (typeof src !== "function") checkSrc(src);
@@ -142,7 +159,13 @@ export async function slurp(
         },
       },
     ),
-    { result: options.onResult },
+    {
+      ...observer,
+      result(result) {
+        options.onResult?.(result);
+        observer.result?.(result);
+      },
+    },
   );
 }
 

@@ -31,41 +31,25 @@ export function decode(bytes: Uint8Array | readonly Uint8Array[]): string {
 }
 
 /**
- * The parts joined into memory that every worker can read without a copy of its own (a
- * `SharedArrayBuffer`): one copy, whatever the number of hosts. A string is written there as
- * UTF-8 directly, with no copy of its own on the way; one part that is shared already is used as
- * it is.
+ * Text as UTF-8 in memory that every worker can read without a copy of its own (a
+ * `SharedArrayBuffer`): one copy, whatever the number of hosts, written there directly with no
+ * copy on the way.
  */
-export function sharedBytes(parts: readonly (Uint8Array | string)[]): Uint8Array {
-  const [first] = parts;
-  if (
-    parts.length === 1 && typeof first !== "string" && first.buffer instanceof SharedArrayBuffer
-  ) {
-    return first;
-  }
+export function sharedText(text: string): Uint8Array {
   // Room for the longest UTF-8 a string can take: only the pages written become memory.
-  const most = parts.reduce((sum, p) => sum + (typeof p === "string" ? p.length * 3 : p.length), 0);
-  const memory = reserveShared(most, most);
-  const bytes = memory === null
-    ? parts.map((p) => typeof p === "string" ? encoder.encode(p) : p)
-    : parts;
-  const all = new Uint8Array(
-    memory ?? new SharedArrayBuffer(bytes.reduce((sum, p) => sum + p.length, 0)),
-  );
-  let offset = 0;
-  for (const part of bytes) {
-    if (typeof part === "string") {
-      offset += encoder.encodeInto(part, all.subarray(offset)).written;
-    } else {
-      all.set(part, offset);
-      offset += part.byteLength;
-    }
+  const memory = reserveShared(text.length * 3, text.length * 3);
+  if (memory === null) {
+    const bytes = encoder.encode(text);
+    const shared = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
+    shared.set(bytes);
+    return shared;
   }
-  return all.subarray(0, offset);
+  const all = new Uint8Array(memory);
+  return all.subarray(0, encoder.encodeInto(text, all).written);
 }
 
 /**
- * Reads a stream to its end into memory every worker can read (as {@linkcode sharedBytes}): the
+ * Reads a stream to its end into memory every worker can read (as {@linkcode sharedText}): the
  * bytes are held once, with no chunks or join beside them.
  */
 export async function readShared(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {

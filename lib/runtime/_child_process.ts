@@ -45,9 +45,10 @@ export interface SpawnOptions {
   /** Variables added to the inherited environment. */
   readonly env: Readonly<Record<string, string>>;
   /**
-   * Bytes for stdin. Without `holdStdin`, stdin is closed after them (null: /dev/null).
+   * Bytes for stdin, or pieces of them as they come (each written once the one before is
+   * taken). Without `holdStdin`, stdin is closed after them (null: /dev/null).
    */
-  readonly stdin: Uint8Array | null;
+  readonly stdin: Uint8Array | AsyncIterable<Uint8Array> | null;
   /**
    * Keep stdin open after the bytes until {@linkcode Child.closeStdin}: the child sees its end
    * when this process closes it or dies, whichever comes first.
@@ -112,27 +113,43 @@ class StdinFeeder {
   /** The writes so far, in order: each waits for the one before. */
   #queue: Promise<void>;
 
-  constructor(stdin: WritableStream<Uint8Array>, bytes: Uint8Array | null, hold: boolean) {
+  constructor(
+    stdin: WritableStream<Uint8Array>,
+    input: Uint8Array | AsyncIterable<Uint8Array> | null,
+    hold: boolean,
+  ) {
     this.#writer = stdin.getWriter();
-    this.#queue = this.#feed(bytes ?? new Uint8Array(), hold);
+    this.#queue = this.#feed(input ?? new Uint8Array(), hold);
   }
 
-  async #feed(bytes: Uint8Array, hold: boolean): Promise<void> {
+  async #feed(input: Uint8Array | AsyncIterable<Uint8Array>, hold: boolean): Promise<void> {
     try {
-      // Written through one buffer of its own, used again for every slice: the input may live
-      // in memory shared with other threads, and a fresh slice per write would leave the whole
-      // input behind as garbage, once per host.
-      const scratch = new Uint8Array(Math.min(WRITE_SLICE, bytes.byteLength));
-      for (let at = 0; at < bytes.byteLength && !this.#closed; at += WRITE_SLICE) {
-        const slice = bytes.subarray(at, at + WRITE_SLICE);
-        scratch.set(slice);
-        await this.#writer.write(scratch.subarray(0, slice.byteLength));
+      if (input instanceof Uint8Array) await this.#writeSlices(input);
+      else {
+        for await (const piece of input) {
+          if (this.#closed) break;
+          await this.#writer.write(piece);
+        }
       }
     } catch {
       // EPIPE: the process closed its stdin early. Its exit status tells the rest.
     }
     this.#writing = false;
     if (!hold) this.close();
+  }
+
+  /**
+   * Writes bytes through one buffer of its own, used again for every slice: they may live in
+   * memory shared with other threads, and a fresh slice per write would leave them all behind as
+   * garbage, once per host.
+   */
+  async #writeSlices(bytes: Uint8Array): Promise<void> {
+    const scratch = new Uint8Array(Math.min(WRITE_SLICE, bytes.byteLength));
+    for (let at = 0; at < bytes.byteLength && !this.#closed; at += WRITE_SLICE) {
+      const slice = bytes.subarray(at, at + WRITE_SLICE);
+      scratch.set(slice);
+      await this.#writer.write(scratch.subarray(0, slice.byteLength));
+    }
   }
 
   /** Writes `bytes` after everything written before (a held stdin only). */

@@ -20,6 +20,10 @@ export const MAX_TIMEOUT = 30 * 24 * 3600;
 
 /** The most retries a call takes (beyond, a host that never answers is better reported). */
 const MAX_RETRIES = 100;
+/** The pause before retry number `attempts` (1 s, doubling with each attempt, at most 30 s). */
+export function retryPauseMs(attempts: number): number {
+  return Math.min(1_000 * 2 ** (attempts - 1), 30_000);
+}
 /** Seconds ssh waits for a connection. */
 export const DEFAULT_CONNECT_TIMEOUT = 10;
 /** Milliseconds between SIGTERM and SIGKILL when a job is stopped. */

@@ -25,6 +25,8 @@ scope.onmessage = ({ data: message }) => {
         started: (pid) => scope.postMessage({ type: "started", id, pid }),
         chunk: (stream, data, transfer) =>
           scope.postMessage({ type: "chunk", id, stream, data }, transfer ? buffersOf([data]) : []),
+        pull: (spare) =>
+          scope.postMessage({ type: "pull", id, spare }, spare === null ? [] : buffersOf([spare])),
       });
       running.set(id, job);
       job.end.then((end) => {
@@ -38,6 +40,9 @@ scope.onmessage = ({ data: message }) => {
       break;
     case "write":
       running.get(message.id)?.write(message.data);
+      break;
+    case "feed":
+      running.get(message.id)?.feed(message.data);
       break;
     case "ack":
       running.get(message.id)?.acknowledge(message.bytes);

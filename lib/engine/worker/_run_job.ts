@@ -8,6 +8,7 @@
 import type { JobSpec, ProcessEnd } from "../_protocol.ts";
 import { type Child, spawnChild } from "../../runtime/_child_process.ts";
 import { after, type Timer } from "../../runtime/_timer.ts";
+import { FedStdin } from "./_fed_stdin.ts";
 import { OutputFile } from "./_output_file.ts";
 import { type Forward, OutputReader } from "./_output_reader.ts";
 import { StreamWindow } from "./_stream_window.ts";
@@ -28,6 +29,11 @@ export interface JobEvents {
   started(pid: number): void;
   /** A chunk of output to forward (only for jobs that stream their output). */
   chunk(stream: "stdout" | "stderr", data: Uint8Array, transfer: boolean): void;
+  /**
+   * Send the next piece of fed stdin (only for jobs whose stdin is fed); `spare` is a piece
+   * written already, whose buffer goes back to be filled again.
+   */
+  pull(spare: Uint8Array | null): void;
 }
 
 /** A job in progress. */
@@ -41,6 +47,8 @@ export interface RunningJob {
   cancel(now: boolean): void;
   /** Writes bytes to the process's held stdin (a job with `lifeline`), once it has started. */
   write(bytes: Uint8Array): void;
+  /** The next piece of fed stdin, as asked for with {@linkcode JobEvents.pull}. */
+  feed(piece: Uint8Array): void;
   /** The main thread is done with `bytes` of the output forwarded to it. */
   acknowledge(bytes: number): void;
 }
@@ -52,10 +60,11 @@ export function runJob(spec: JobSpec, events: JobEvents): RunningJob {
   /** Bytes asked to be written before the process started. */
   const early: Uint8Array[] = [];
   const window = new StreamWindow();
-  const end = execute(spec, events, cancel.signal, window, (s) => {
+  const stdin = spec.stdin?.kind === "fed" ? new FedStdin(spec.stdin.size, events.pull) : null;
+  const end = execute(spec, events, cancel.signal, window, stdin, (s) => {
     stopper = s;
     for (const bytes of early.splice(0)) s.child.writeStdin(bytes);
-  });
+  }).finally(() => stdin?.end());
   return {
     end,
     cancel(now) {
@@ -66,6 +75,7 @@ export function runJob(spec: JobSpec, events: JobEvents): RunningJob {
       if (stopper === null) early.push(bytes);
       else stopper.child.writeStdin(bytes);
     },
+    feed: (piece) => stdin?.receive(piece),
     acknowledge: (bytes) => window.acknowledge(bytes),
   };
 }
@@ -89,6 +99,7 @@ async function execute(
   events: JobEvents,
   cancelled: AbortSignal,
   window: StreamWindow,
+  fed: FedStdin | null,
   started: (stopper: Stopper) => void,
 ): Promise<ProcessEnd> {
   const startedAt = performance.now();
@@ -109,7 +120,7 @@ async function execute(
     try {
       child = spawnChild(spec.argv, {
         env: spec.env,
-        stdin: spec.stdin,
+        stdin: fed ?? (spec.stdin?.kind === "bytes" ? spec.stdin.bytes : null),
         holdStdin: spec.lifeline,
       });
     } catch (error) {
