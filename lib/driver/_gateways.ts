@@ -82,8 +82,12 @@ export interface GatewayRun<R> {
   settle(index: number, result: R | ParallaxError): void;
   /** A host has started behind its gateway (told for each attempt). */
   started(index: number): void;
-  /** A piece of a host's output, as it arrived. */
-  output(index: number, stream: "stdout" | "stderr", data: Uint8Array): void;
+  /**
+   * A piece of a host's output, as it arrived. A promise returned says when it has been used:
+   * until then the gateway's connection is read no further (so a slow consumer holds back the
+   * gateway, and the gateway its hosts, instead of their output piling up here).
+   */
+  output(index: number, stream: "stdout" | "stderr", data: Uint8Array): void | Promise<void>;
   /** A host has ended: its printed lines are complete. */
   ended(index: number): void;
 }
@@ -268,6 +272,8 @@ class GatewaySession<R> {
   readonly #started = new Map<number, number>();
   /** When the gateway last said anything (ms since the epoch). */
   #heard = Date.now();
+  /** Pieces of output this side has not finished using: the gateway is held back, not silent. */
+  #using = 0;
   #refused: string | null = null;
   #broken: string | null = null;
   /** slurp: the file being written, the host it belongs to, and its modification time. */
@@ -279,8 +285,11 @@ class GatewaySession<R> {
     private readonly indices: readonly number[],
   ) {}
 
-  /** A chunk of the gateway's output. */
-  receive(stream: "stdout" | "stderr", data: Uint8Array): void {
+  /**
+   * A chunk of the gateway's output; a promise returned says when the hosts' output in it has
+   * been used (the chunk's lines are read no further until then).
+   */
+  receive(stream: "stdout" | "stderr", data: Uint8Array): void | Promise<void> {
     if (stream === "stderr") {
       if (this.#stderrBytes < STDERR_KEPT) {
         this.#stderr.push(data.slice(0, STDERR_KEPT - this.#stderrBytes));
@@ -290,6 +299,7 @@ class GatewaySession<R> {
     }
     if (this.#broken !== null) return;
     this.#heard = Date.now();
+    const using: Promise<void>[] = [];
     let from = 0;
     for (let at = data.indexOf(10); at !== -1; at = data.indexOf(10, from)) {
       this.#pending.push(data.subarray(from, at));
@@ -297,7 +307,8 @@ class GatewaySession<R> {
       this.#pending = [];
       from = at + 1;
       try {
-        this.#handle(parseEvent(text, this.indices.length));
+        const used = this.#handle(parseEvent(text, this.indices.length));
+        if (used instanceof Promise) using.push(used);
       } catch (error) {
         const message = error instanceof ProtocolError ? error.message : String(error);
         const hint = this.#hello
@@ -308,6 +319,13 @@ class GatewaySession<R> {
       }
     }
     if (from < data.byteLength) this.#pending.push(data.slice(from));
+    if (using.length === 0) return;
+    this.#using++;
+    const done = () => {
+      this.#using--;
+      this.#heard = Date.now();
+    };
+    return Promise.all(using).then(done, done);
   }
 
   /** How many times the gateway's ssh has been started. */
@@ -428,11 +446,14 @@ class GatewaySession<R> {
         ? `did not start parallax within ${Math.round(helloWithinMs / 1000)} s`
         : null;
     }
+    // Held back by this side's consumer: what the gateway said waits to be read.
+    if (this.#using > 0) return null;
     const quietMs = Date.now() - this.#heard;
     return quietMs > SILENCE_MS ? `fell silent for ${Math.round(quietMs / 1000)} s` : null;
   }
 
-  #handle(event: GatewayEvent): void {
+  /** Acts on one event; a promise returned says when the output it carried has been used. */
+  #handle(event: GatewayEvent): void | Promise<void> {
     if (event.event === "hello") {
       this.#hello = true;
       return;
@@ -454,8 +475,7 @@ class GatewaySession<R> {
         return;
       }
       case "output":
-        this.run.output(this.indices[event.index], event.stream, decodeBase64(event.data));
-        return;
+        return this.run.output(this.indices[event.index], event.stream, decodeBase64(event.data));
       case "file":
         this.#openFile(this.indices[event.index], event);
         return;
