@@ -14,9 +14,12 @@ import { onTerminal } from "./fixture/terminal.ts";
 import { withScript, withTempDir, withTempFile } from "./fixture/temp_dir.ts";
 import { call, type CallEvent, callStream, copy, slurp } from "../mod.ts";
 
-/** `-F` of one ssh_config that includes both of these (ssh reads only one `-F`). */
+/**
+ * `-F` of one ssh_config that includes both of these (ssh reads only one `-F`); it lives in the
+ * folder of `a`'s (the lab's), which goes with the lab.
+ */
 async function bothConfigs(a: readonly string[], b: readonly string[]): Promise<string[]> {
-  const path = await Deno.makeTempFile({ prefix: "parallax-both-", suffix: ".conf" });
+  const path = `${a[1].replace(/\/[^/]*$/, "")}/both-${crypto.randomUUID()}.conf`;
   await Deno.writeTextFile(path, `Include ${a[1]}\nInclude ${b[1]}\n`);
   return ["-F", path];
 }
@@ -253,6 +256,31 @@ Deno.test("through gateways, a timeout and an abort stop the leaves' commands; n
   for (const result of (await running).values()) assertEquals(failed(result).kind, "cancelled");
   await timeUntil(aborted.gone);
   await timeUntil(async () => (await gatewayProcesses(lab)).length === 0);
+
+  // One host at a time on each gateway: an abort stops the first, and the second never started.
+  const queued = tracedSleep();
+  const stopper = new AbortController();
+  const calling = call(lab.allLeaves, queued.command, {
+    ...options,
+    gatewayLimit: 1,
+    signal: stopper.signal,
+  });
+  await timeUntil(async () => (await queued.remote()) === 2);
+  stopper.abort();
+  const stopped = await calling;
+  for (const [first, second] of lab.leaves.values()) {
+    const ran = failed(stopped.get(first));
+    const waited = failed(stopped.get(second));
+    assertEquals([ran.kind, ran.attempts, waited.kind, waited.attempts], [
+      "cancelled",
+      1,
+      "cancelled",
+      0,
+    ]);
+    assertStringIncludes(ran.message, "its command was stopped on the host");
+    assertStringIncludes(waited.message, "cancelled before it started (through gateway");
+  }
+  await timeUntil(queued.gone);
 });
 
 Deno.test("a SIGKILLed controller, or a broken gateway connection, stops the leaves' commands within 15 s", async () => {
@@ -449,7 +477,7 @@ Deno.test("through gateways, batches run in turn and maxFailures stops later bat
   assertEquals(ok(batched.get(a2)).stdout, "ran\n");
   for (const leaf of [b1, b2]) {
     const error = failed(batched.get(leaf));
-    assertEquals(error.kind, "skipped");
+    assertEquals([error.kind, error.via], ["skipped", "gw2"]);
     assertStringIncludes(error.message, "never started: 1 host failed, more than maxFailures 0");
   }
   // Without batches, each gateway stops starting its own hosts at the budget: one at a time on
@@ -468,6 +496,7 @@ Deno.test("through gateways, batches run in turn and maxFailures stops later bat
   const halted = await call([a1, b1], "true", { ...options, halt: AbortSignal.abort("frozen") });
   for (const leaf of [a1, b1]) {
     assertStringIncludes(failed(halted.get(leaf)).message, "never started: frozen");
+    assertEquals(failed(halted.get(leaf)).via, leaf === a1 ? "gw1" : "gw2");
   }
 });
 

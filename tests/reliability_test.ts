@@ -146,6 +146,14 @@ Deno.test("a timed-out or cancelled host's remote command is stopped, not left r
   for (const result of (await calling).values()) assertEquals(failed(result).kind, "cancelled");
   await timeUntil(async () => (await remoteProcesses(cancelled)).length === 0, 10_000);
 
+  // A command that never reads an input larger than a pipe holds: the input waits in the pipe,
+  // and the command is stopped all the same.
+  const unread = uniqueSleep();
+  const input = new Uint8Array(1_000_000);
+  const held = await call(sshd.aliases, unread, { sshExtra: sshd.sshExtra, timeout: 1, input });
+  for (const result of held.values()) assertEquals(failed(result).kind, "timeout");
+  await timeUntil(async () => (await remoteProcesses(unread)).length === 0, 10_000);
+
   const left = uniqueSleep();
   const without = await call(["h001"], left, {
     sshExtra: sshd.sshExtra,

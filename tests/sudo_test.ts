@@ -134,7 +134,7 @@ Deno.test("sudo refusals are kind auth and name sudo: wrong password, none given
   assertEquals(await Deno.stat("/tmp/parallax-sudo-ran").catch(() => null), null, "it ran");
 });
 
-Deno.test("sudo: a timed-out command running as root is stopped on the host", async () => {
+Deno.test("sudo: a timed-out command running as root or another user is stopped on the host, read its input or not", async () => {
   await using sshd = await startSshd({ aliases: 2 });
   const { password } = await sshd.sudoUsers();
   const job = tracedSleep(30);
@@ -146,6 +146,20 @@ Deno.test("sudo: a timed-out command running as root is stopped on the host", as
   });
   for (const host of sshd.aliases) assertEquals(failed(results.get(host)).kind, "timeout");
   await timeUntil(job.gone, 10_000);
+  // The same when the command never reads an input larger than a pipe holds, as root and as
+  // another user (who may not signal the ssh session's process).
+  for (const user of [true, "nobody"]) {
+    const unread = tracedSleep(30);
+    const held = await call(sshd.aliases, unread.command, {
+      sshExtra: sshd.sshExtra,
+      sudo: user,
+      sudoPassword: password,
+      timeout: 2,
+      input: new Uint8Array(1_000_000),
+    });
+    for (const host of sshd.aliases) assertEquals(failed(held.get(host)).kind, "timeout");
+    await timeUntil(unread.gone, 10_000);
+  }
 });
 
 Deno.test("CLI --sudo-ask asks once without echo on the terminal; --sudo alone is refused (exit 4)", async () => {

@@ -157,10 +157,12 @@ export async function drive<R>(
       stdoutFile: files[index].outFile ?? null,
       stderrFile: files[index].errFile ?? null,
     });
+    /** The gateway a host would have run through, if any (for the hosts never started). */
+    const via = (index: number) => gatewayOf(settings.gateways, hosts[index])?.key;
     for (const [b, batch] of batchesOf(hosts.length, settings.batch).entries()) {
       const skip = failures.exceeded ?? (signal.aborted ? null : undefined);
       if (skip !== undefined) {
-        for (const index of batch) settle(index, notStarted(hosts[index], skip));
+        for (const index of batch) settle(index, notStarted(hosts[index], skip, via(index)));
         continue;
       }
       if (b > 0 && settings.batchPauseMs > 0) await delay(settings.batchPauseMs, signal);
@@ -173,7 +175,8 @@ export async function drive<R>(
       const viaGateways: number[] = [];
       for (const index of batch) {
         if (failures.exceeded !== null || signal.aborted) {
-          settle(index, notStarted(hosts[index], signal.aborted ? null : failures.exceeded));
+          const why = signal.aborted ? null : failures.exceeded;
+          settle(index, notStarted(hosts[index], why, via(index)));
           continue;
         }
         try {
@@ -255,7 +258,12 @@ export async function drive<R>(
               const halted = halt.signal.aborted && !signal.aborted;
               settle(
                 index,
-                notStarted(host, halted ? failures.exceeded : null, lastFailure.get(index)),
+                notStarted(
+                  host,
+                  halted ? failures.exceeded : null,
+                  undefined,
+                  lastFailure.get(index),
+                ),
               );
               return;
             }
@@ -324,7 +332,12 @@ function batchesOf(total: number, sizes: Settings["batch"]): number[][] {
  * The error of a host not started (again): skipped for `why`, or cancelled (`why` null).
  * `waiting` is the failed attempt a host was waiting to retry.
  */
-function notStarted(host: Host, why: string | null, waiting?: ParallaxError): ParallaxError {
+function notStarted(
+  host: Host,
+  why: string | null,
+  via?: string,
+  waiting?: ParallaxError,
+): ParallaxError {
   const attempts = waiting?.attempts ?? 0;
   const after = waiting === undefined
     ? ""
@@ -337,12 +350,14 @@ function notStarted(host: Host, why: string | null, waiting?: ParallaxError): Pa
         waiting === undefined ? "started" : "was tried again"
       }${after}`,
       attempts,
+      via,
     })
     : new ParallaxError({
       host: host.key,
       kind: "skipped",
       reason: `${waiting === undefined ? "never started" : "not tried again"}: ${why}${after}`,
       attempts,
+      via,
     });
 }
 

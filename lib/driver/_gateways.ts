@@ -364,8 +364,13 @@ class GatewaySession<R> {
     const tail = said === "" ? "" : `: ${lastLines(said)}`;
     // Cancelled by the caller; a gateway given up on was stopped by this side.
     if (gateway instanceof ParallaxError && gateway.kind === "cancelled" && this.#broken === null) {
-      const where = this.#hello ? "; its command was stopped on the host" : "";
-      this.failAll("cancelled", `cancelled (through gateway ${this.via}${where})`);
+      this.#failEach(
+        "cancelled",
+        (started) =>
+          started
+            ? `cancelled (through gateway ${this.via}; its command was stopped on the host)`
+            : `cancelled before it started (through gateway ${this.via})`,
+      );
       return;
     }
     const exit = gateway instanceof ParallaxError
@@ -393,22 +398,34 @@ class GatewaySession<R> {
           gateway instanceof ParallaxError ? gateway.message.slice(this.via.length + 2) : exit
         }${tail})`;
       // A host the gateway never started did not run; one it started may have.
-      for (const index of this.indices) {
-        if (this.settled.has(index)) continue;
-        const attempts = this.#started.get(index) ?? 0;
-        this.#settle(
-          index,
-          new ParallaxError({
-            host: this.run.hosts[index].key,
-            kind: "gateway",
-            reason: attempts > 0
-              ? `started through gateway ${this.via}, but ${why} before the result came back: the command may have run`
-              : `never started: gateway ${this.via} did not start it before ${why}`,
-            attempts,
-            via: this.via,
-          }),
-        );
-      }
+      this.#failEach(
+        "gateway",
+        (started) =>
+          started
+            ? `started through gateway ${this.via}, but ${why} before the result came back: the command may have run`
+            : `never started: gateway ${this.via} did not start it before ${why}`,
+      );
+    }
+  }
+
+  /**
+   * Settles every host not settled yet with an error whose reason tells whether the gateway had
+   * started it, and whose `attempts` are the starts the gateway reported.
+   */
+  #failEach(kind: "gateway" | "cancelled", reason: (started: boolean) => string): void {
+    for (const index of this.indices) {
+      if (this.settled.has(index)) continue;
+      const attempts = this.#started.get(index) ?? 0;
+      this.#settle(
+        index,
+        new ParallaxError({
+          host: this.run.hosts[index].key,
+          kind,
+          reason: reason(attempts > 0),
+          attempts,
+          via: this.via,
+        }),
+      );
     }
   }
 

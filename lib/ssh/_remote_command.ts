@@ -12,13 +12,20 @@
  * watcher does nothing (background processes the command started are left alone, as with plain
  * ssh).
  *
+ * The watcher reads stdin only after the input, which a command that does not read it can hold
+ * up for as long as it runs. Until the input is through, a guard looks once a second for the ssh
+ * session's process (the login shell's parent): sshd ends it when the connection goes (a stop,
+ * a dead ssh), and the guard then stops the group the same way. (A controller killed outright
+ * while such a command holds up its input leaves its ssh waiting for the command to end: its
+ * ssh's stdin ends, but that end waits behind the input.)
+ *
  * Needs a POSIX shell as the login shell (sh, bash, dash, zsh, ksh) and `head -c`, which every
  * current Linux, BSD, macOS and BusyBox has.
  *
  * @module
  */
 
-import { SUDO_GROUP, type SudoRequest, withSudo } from "./_sudo.ts";
+import { SUDO_GROUP, SUDO_SESSION, type SudoRequest, withSudo } from "./_sudo.ts";
 
 /**
  * The remote stop, if the command still runs: SIGTERM to the process group `group`, SIGKILL two
@@ -32,19 +39,34 @@ function stopGroup(group: string): string {
  * The command line sent to the host, which runs `command` with `inputBytes` bytes of stdin (the
  * rest of stdin is the lifeline) and exits with its status. Without input, the command runs in
  * the login shell itself and the watcher is one background subshell that reads with a builtin:
- * one extra process on the host.
+ * one extra process on the host. With input, `head -c` passes it on while the guard watches the
+ * session (a `sleep 1` a second, only until the input is through).
  *
  * @param group The process group to stop, as a shell word: the login shell's (`$$`), or the one
  * a wrapper passes in (see `_sudo.ts`).
+ * @param session The ssh session's process, as a shell word: the login shell's parent
+ * (`$PPID`), or the one a wrapper passes in.
  */
-export function withLifeline(command: string, inputBytes: number, group = "$$"): string {
+export function withLifeline(
+  command: string,
+  inputBytes: number,
+  group = "$$",
+  session = "$PPID",
+): string {
   const watcher = `{ while read -r _; do :; done; ${stopGroup(group)}; } <&3 >/dev/null 2>&1 &`;
   if (inputBytes === 0) {
     return ["exec 3<&0", watcher, "{", command, "} </dev/null 3<&-"].join("\n");
   }
+  // A process another user owns answers `kill -0` with a refusal: `ps` tells it from a gone one.
+  const sessionLives = `{ kill -0 ${session} || ps -p ${session}; } >/dev/null 2>&1`;
+  const guard = `{ while kill -0 $h; do ${sessionLives} || { ${
+    stopGroup(group)
+  }; exit; }; sleep 1; done; } </dev/null >/dev/null 2>&1 &`;
   return [
     "exec 3<&0",
-    `{ head -c ${inputBytes}; exec >&-; ${watcher} } <&3 | (`,
+    `{ head -c ${inputBytes} <&3 & h=$!`,
+    guard,
+    `wait $h; exec >&-; ${watcher} } | (`,
     command,
     ") 3<&-",
   ].join("\n");
@@ -79,5 +101,8 @@ export function remoteCommandLine(
   sudo: SudoRequest | null,
 ): string {
   if (sudo === null) return stopRemote ? withLifeline(command, inputBytes) : command;
-  return withSudo(stopRemote ? withLifeline(command, inputBytes, SUDO_GROUP) : command, sudo);
+  return withSudo(
+    stopRemote ? withLifeline(command, inputBytes, SUDO_GROUP, SUDO_SESSION) : command,
+    sudo,
+  );
 }

@@ -35,14 +35,17 @@ export interface SudoRequest {
 /** The process group the lifeline watcher stops, seen from the command under sudo. */
 export const SUDO_GROUP = "$1";
 
+/** The ssh session's process (the login shell's parent), seen from the command under sudo. */
+export const SUDO_SESSION = "$4";
+
 /** A new marker for a call's refusals. */
 export function sudoMarker(): string {
   return `parallax-sudo-refused-${crypto.randomUUID()}:`;
 }
 
 /**
- * The command line for the host: `inner` (a shell script that reads the group to stop as `$1`)
- * run through sudo as `request.user`.
+ * The command line for the host: `inner` (a shell script that reads the group to stop as `$1`
+ * and the ssh session's process as `$4`) run through sudo as `request.user`.
  */
 export function withSudo(inner: string, request: SudoRequest): string {
   const target = `-H -u ${shellQuote(request.user)} --`;
@@ -52,7 +55,7 @@ export function withSudo(inner: string, request: SudoRequest): string {
   const run = (flags: string) =>
     `exec sudo ${flags} ${target} sh -c ${
       shellQuote(script)
-    } sh "$$" "\${PARALLAX_HOST-}" "\${PARALLAX_NODENUM-}"`;
+    } sh "$$" "\${PARALLAX_HOST-}" "\${PARALLAX_NODENUM-}" "$PPID"`;
   const needsNoPassword = `e=$(sudo -n ${target} sh -c : 2>&1 </dev/null)`;
   const refuse = `printf '%s %s\\n' ${shellQuote(request.marker)} "$e" >&2; exit 1`;
   if (request.password === undefined) {
