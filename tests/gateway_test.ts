@@ -9,6 +9,7 @@ import {
   tracedSleep,
   uniqueSleep,
 } from "./fixture/processes.ts";
+import { assertSlowLoopHoldsBack } from "./fixture/slow_loop.ts";
 import { startSshd } from "./fixture/sshd.ts";
 import { onTerminal } from "./fixture/terminal.ts";
 import { withScript, withTempDir, withTempFile } from "./fixture/temp_dir.ts";
@@ -22,6 +23,11 @@ async function bothConfigs(a: readonly string[], b: readonly string[]): Promise<
   const path = `${a[1].replace(/\/[^/]*$/, "")}/both-${crypto.randomUUID()}.conf`;
   await Deno.writeTextFile(path, `Include ${a[1]}\nInclude ${b[1]}\n`);
   return ["-F", path];
+}
+
+/** The options that run the lab's leaves through its gateways. */
+function through(lab: Lab) {
+  return { sshExtra: lab.sshExtra, gateways: lab.topology, gatewayCommand: lab.gatewayCommand };
 }
 
 /** The CLI flags that run every leaf of the lab through the gateways of `file`. */
@@ -101,11 +107,7 @@ Deno.test("through gateways: same keys and order, byte-exact output, via; a leaf
 
 Deno.test("through gateways: input reaches every leaf; callStream yields output as it comes; per-host commands", async () => {
   await using lab = await startLab({ gateways: 2, leaves: 2 });
-  const options = {
-    sshExtra: lab.sshExtra,
-    gateways: lab.topology,
-    gatewayCommand: lab.gatewayCommand,
-  };
+  const options = through(lab);
   // Larger than one piece of stdin: the controller sends it on to each gateway as ssh takes it.
   const input = new Uint8Array(600_000).map((_, i) => (i * 7) % 256);
   const summed = await call(lab.allLeaves, "cksum", { ...options, input });
@@ -136,31 +138,9 @@ Deno.test("through gateways: input reaches every leaf; callStream yields output 
 
 Deno.test("through gateways, a callStream() loop slower than the leaves holds them back (past the silence limit) and misses no byte", async () => {
   await using lab = await startLab({ gateways: 1, leaves: 1 });
-  await withTempDir(async (dir) => {
-    await Deno.chmod(dir, 0o777); // the leaf's account writes the marker
-    const marker = `${dir}/printed-all`;
-    // Far more than every buffer on the way holds (pipes, both ssh hops, both engines' windows).
-    const command = `head -c 32000000 /dev/zero; touch ${marker}`;
-    let bytes = 0;
-    let paused = false;
-    const events = callStream(lab.allLeaves, command, {
-      sshExtra: lab.sshExtra,
-      gateways: lab.topology,
-      gatewayCommand: lab.gatewayCommand,
-    });
-    for await (const event of events) {
-      if (event.type === "output" && event.stream === "stdout") bytes += event.data.byteLength;
-      if (!paused && bytes > 0) {
-        paused = true;
-        // Longer than a side's silence limit (10 s): held back is not silent.
-        await new Promise((resolve) => setTimeout(resolve, 12_000));
-        assertEquals(await Deno.stat(marker).then(() => true, () => false), false);
-        assert(bytes < 1_000_000, `only the first output was taken (${bytes} bytes)`);
-      }
-      if (event.type === "result") assertEquals(ok(event.result).exitCode, 0);
-    }
-    assertEquals(bytes, 32_000_000, "every byte arrived");
-  });
+  const options = through(lab);
+  // Longer than a side's silence limit (10 s): held back is not silent.
+  await assertSlowLoopHoldsBack(lab.allLeaves[0], options, 12_000);
 });
 
 Deno.test("a gateway that cannot be reached (unless a retry reaches it) or cannot start parallax fails its hosts (kind gateway); the others' results stand", async () => {
@@ -234,11 +214,7 @@ Deno.test("a gateway that cannot be reached (unless a retry reaches it) or canno
 
 Deno.test("through gateways, a timeout and an abort stop the leaves' commands; nothing is left on either side", async () => {
   await using lab = await startLab({ gateways: 2, leaves: 2 });
-  const options = {
-    sshExtra: lab.sshExtra,
-    gateways: lab.topology,
-    gatewayCommand: lab.gatewayCommand,
-  };
+  const options = through(lab);
   const timed = tracedSleep();
   const results = await call(lab.allLeaves, timed.command, { ...options, timeout: 1.5 });
   for (const leaf of lab.allLeaves) {
@@ -413,11 +389,7 @@ Deno.test("maxFailures holds across gateways: the first failure halts the others
 
 Deno.test("relay copy sends each file once per gateway; slurp brings files back through the gateways", async () => {
   await using lab = await startLab({ gateways: 2, leaves: 3 });
-  const options = {
-    sshExtra: lab.sshExtra,
-    gateways: lab.topology,
-    gatewayCommand: lab.gatewayCommand,
-  };
+  const options = through(lab);
   await withTempDir(async (dir) => {
     const size = 4_000_000;
     const data = crypto.getRandomValues(new Uint8Array(65536));
@@ -463,11 +435,7 @@ Deno.test("relay copy sends each file once per gateway; slurp brings files back 
 
 Deno.test("through gateways, batches run in turn and maxFailures stops later batches and each gateway's queue", async () => {
   await using lab = await startLab({ gateways: 2, leaves: 2 });
-  const options = {
-    sshExtra: lab.sshExtra,
-    gateways: lab.topology,
-    gatewayCommand: lab.gatewayCommand,
-  };
+  const options = through(lab);
   const [a1, a2] = lab.leaves.get("gw1")!;
   const [b1, b2] = lab.leaves.get("gw2")!;
   // The first host fails; its batch (a1, a2) finishes, the next one (gw2's) never starts.

@@ -2,6 +2,7 @@ import { assert, assertEquals } from "./fixture/assert.ts";
 import { denoRun, ROOT } from "./fixture/deno_run.ts";
 import { processesMatching, uniqueMarker } from "./fixture/processes.ts";
 import { startSshd } from "./fixture/sshd.ts";
+import { assertSlowLoopHoldsBack } from "./fixture/slow_loop.ts";
 import { withTempDir } from "./fixture/temp_dir.ts";
 import { type CallEvent, callStream, ParallaxError } from "../mod.ts";
 
@@ -87,37 +88,5 @@ console.log(JSON.stringify({ peak, sizes: [...results.values()].map((r) => "stdo
 
 Deno.test("a callStream() loop slower than its host holds the host back, and misses no byte", async () => {
   await using sshd = await startSshd({ aliases: 1 });
-  await withTempDir(async (dir) => {
-    await Deno.chmod(dir, 0o777); // the fixture's account writes the marker
-    const marker = `${dir}/printed-all`;
-    // 32 MB is far more than every buffer on the way holds (pipes, ssh's channel window, the
-    // engine's window): the host can only finish printing once the loop has taken most of it.
-    const command = `head -c 32000000 /dev/zero; touch ${marker}`;
-    let bytes = 0;
-    let paused = false;
-    for await (const event of callStream(sshd.aliases, command, { sshExtra: sshd.sshExtra })) {
-      if (event.type === "output" && event.stream === "stdout") bytes += event.data.byteLength;
-      if (!paused && bytes > 0) {
-        paused = true;
-        await new Promise((resolve) => setTimeout(resolve, 3000));
-        assertEquals(await exists(marker), false, "the host waits for the loop");
-        assert(bytes < 1_000_000, `only the first output was taken (${bytes} bytes)`);
-      }
-      if (event.type === "result") {
-        assert(!(event.result instanceof ParallaxError), String(event.result));
-        assertEquals(event.result.exitCode, 0);
-      }
-    }
-    assertEquals(bytes, 32_000_000, "every byte arrived");
-    assertEquals(await exists(marker), true);
-  });
+  await assertSlowLoopHoldsBack(sshd.aliases[0], { sshExtra: sshd.sshExtra }, 3000);
 });
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
