@@ -198,7 +198,7 @@ if (wanted("output")) {
 }
 
 if (wanted("input")) {
-  // 100 MB of input to 8 hosts: one copy shared by every host.
+  // 100 MB of input to 8 hosts: held once, whatever the number of hosts.
   const n = 8;
   const inputFile = `${dir}/input-100MB`;
   await Deno.writeFile(inputFile, new Uint8Array(100_000_000).fill(120));
@@ -221,6 +221,11 @@ if (wanted("input")) {
     {
       name: "parallax, input: shared Uint8Array",
       argv: deno({ hostsFile: hostsFile(n), command, limit: 8, inputFile, sharedInput: true }),
+      heldMiB,
+    },
+    {
+      name: "parallax, input: string (held as itself and its UTF-8)",
+      argv: deno({ hostsFile: hostsFile(n), command, limit: 8, inputFile, textInput: true }),
       heldMiB,
     },
     {
