@@ -224,7 +224,7 @@ if (wanted("input")) {
       heldMiB,
     },
     {
-      name: "parallax, input: string (held as itself and its UTF-8)",
+      name: "parallax, input: string (Deno.readTextFile alone peaks at 2× the file)",
       argv: deno({ hostsFile: hostsFile(n), command, limit: 8, inputFile, textInput: true }),
       heldMiB,
     },

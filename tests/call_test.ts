@@ -187,6 +187,10 @@ Deno.test("call() feeds input to every host's stdin, as text or bytes", async ()
   const fed = await call(sshd.aliases, "sleep 0.5; cat", { sshExtra: sshd.sshExtra, input: large });
   for (const result of fed.values()) assertEquals(ok(result).stdoutBytes, copy);
   assertEquals(large, copy, "the caller's input changed");
+  // Large text is encoded a piece at a time: every character arrives whole.
+  const long = "héllo €😀 漢字\n".repeat(100_000);
+  const typed = await call(sshd.aliases, "cat", { sshExtra: sshd.sshExtra, input: long });
+  for (const result of typed.values()) assertEquals(ok(result).stdout, long);
 });
 
 Deno.test("call() writes one outdir and errdir file per host, none outside the folder", async () => {

@@ -11,7 +11,7 @@ import {
   GrowingBytes,
   readShared,
   releaseBytes,
-  sharedText,
+  TextBytes,
 } from "../lib/runtime/_bytes.ts";
 import { toRecord } from "../lib/record.ts";
 import { planStdin } from "../lib/engine/_stdin_feed.ts";
@@ -227,12 +227,25 @@ Deno.test("HeldOutput gives the same bytes back after the text, valid UTF-8 or n
   assertEquals(odd.bytes(), invalid, "not valid UTF-8: the bytes stay as they were");
 });
 
-Deno.test("sharedText() writes a string as UTF-8 straight into shared memory, bytes exact", () => {
-  const text = "héllo €😀\n".repeat(10_000);
-  const bytes = sharedText(text);
-  assert(bytes.buffer instanceof SharedArrayBuffer);
-  assertEquals(bytes, new TextEncoder().encode(text));
-  assertEquals(sharedText("").byteLength, 0);
+Deno.test("TextBytes counts a string's UTF-8 and is fed as exactly those bytes, pieces never splitting a character", () => {
+  const text = "héllo €😀 \ud800 漢字\n".repeat(40_000);
+  const expected = new TextEncoder().encode(text);
+  const part = new TextBytes(text);
+  assertEquals(part.byteLength, expected.byteLength);
+  assertEquals(new TextBytes("").byteLength, 0);
+  const plan = planStdin([Uint8Array.of(1, 2), part]);
+  assertEquals(plan.stdin, { kind: "fed", size: 2 + expected.byteLength });
+  const pieces: Uint8Array[] = [];
+  for (let piece = plan.feed!.next(null); piece.byteLength > 0; piece = plan.feed!.next(null)) {
+    assert(piece.byteLength <= FEED_SLICE);
+    pieces.push(piece);
+  }
+  assertEquals(concatBytes(pieces), concatBytes([Uint8Array.of(1, 2), expected]));
+  // Small text goes with the job as bytes.
+  assertEquals(planStdin([new TextBytes("hé")]).stdin, {
+    kind: "bytes",
+    bytes: new TextEncoder().encode("hé"),
+  });
 });
 
 Deno.test("readShared() reads a stream once into shared memory, past its first reservation", async () => {

@@ -13,6 +13,7 @@
 
 import type { Engine } from "../engine/_engine.ts";
 import type { JobEnd, JobRequest } from "../engine/_run_queue.ts";
+import type { StdinPart } from "../engine/_stdin_feed.ts";
 import type { Host } from "../hosts/parse.ts";
 import { ParallaxError } from "../parallax_error.ts";
 import { decodeBase64 } from "../runtime/_base64.ts";
@@ -131,7 +132,7 @@ async function runGateway<R>(
   const { settings } = run;
   const via = gateway.key;
   const session = new GatewaySession(run, via, indices);
-  let request: Uint8Array[];
+  let request: StdinPart[];
   try {
     request = requestBytes(run, indices);
   } catch (error) {
@@ -222,7 +223,7 @@ async function runGateway<R>(
  * The request line and payload for the hosts at `indices`, as parts of stdin: the payload is the
  * operation's own bytes, never copied whole (the engine sends them on as ssh takes them).
  */
-function requestBytes<R>(run: GatewayRun<R>, indices: readonly number[]): Uint8Array[] {
+function requestBytes<R>(run: GatewayRun<R>, indices: readonly number[]): StdinPart[] {
   const { settings, plan, files } = run;
   const ask = plan.gateway.ask(indices);
   const keepForFiles = indices.some((i) => files[i].outFile || files[i].errFile);

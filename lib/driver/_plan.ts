@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { StdinPart } from "../engine/_stdin_feed.ts";
 import type { Host } from "../hosts/parse.ts";
 import type { LeafOptions, StagedEntry } from "./_gateway_protocol.ts";
 import type { ParallaxError } from "../parallax_error.ts";
@@ -20,7 +21,7 @@ export interface Plan<R> {
    * Bytes for every job's stdin, in parts written one after the other (held once for every job:
    * see the engine's `JobRequest`), or null.
    */
-  readonly input: readonly Uint8Array[] | null;
+  readonly input: readonly StdinPart[] | null;
   /**
    * Hold each job's stdin open after the input as a lifeline: the command on the host is wrapped
    * to stop when it ends (see `ssh/_remote_command.ts`).
@@ -73,7 +74,7 @@ export type GatewayAsk =
     /** The operation's own leaf options (the driver fills in the common ones). */
     readonly options: Partial<LeafOptions>;
     /** Bytes after the request line: a call's input, a copy's files. */
-    readonly payload: readonly Uint8Array[];
+    readonly payload: readonly StdinPart[];
   };
 
 /** A host's end as it came back from a gateway, its streams decoded. */

@@ -6,6 +6,7 @@
 
 import { after, type Timer } from "../runtime/_timer.ts";
 import type { JobSpec, ProcessEnd } from "./_protocol.ts";
+import type { StdinPart } from "./_stdin_feed.ts";
 
 /**
  * A job for the engine: a {@linkcode JobSpec} without its id, which the engine assigns, and with
@@ -14,7 +15,7 @@ import type { JobSpec, ProcessEnd } from "./_protocol.ts";
  * thread and are sent to the worker as the process takes them, so they are never copied whole.
  */
 export type JobRequest = Omit<JobSpec, "id" | "stdin"> & {
-  readonly stdin: readonly Uint8Array[] | null;
+  readonly stdin: readonly StdinPart[] | null;
 };
 
 /** How a job ended, as the engine saw it. */

@@ -5,11 +5,12 @@
  */
 
 import { drive } from "../driver/_drive.ts";
+import type { StdinPart } from "../engine/_stdin_feed.ts";
 import type { HostObserver } from "../driver/_plan.ts";
 import { type HostsInput, parseHosts } from "../hosts/parse.ts";
 import { type PerHost, stringFor } from "../hosts/per_host.ts";
 import { type ErrorKind, ParallaxError } from "../parallax_error.ts";
-import { decode, sharedText } from "../runtime/_bytes.ts";
+import { decode, TextBytes } from "../runtime/_bytes.ts";
 import { type ResultRecord, toRecord } from "../record.ts";
 import { DEFAULT_CALL_TIMEOUT, resolveSettings } from "../settings/_settings.ts";
 import type { CommonOptions } from "../settings/options.ts";
@@ -57,9 +58,9 @@ export interface CallOptions extends CommonOptions {
   inline?: boolean;
   /**
    * Text or bytes written to every host's stdin; without it, stdin is empty. Held once, however
-   * many hosts: bytes are never copied whole (they are sent on to each ssh a piece at a time as
-   * it takes them; bytes in a `SharedArrayBuffer` are read by the workers in place), and text
-   * is encoded once, into memory the workers share.
+   * many hosts: never copied whole, it is sent on to each ssh a piece at a time as it takes it
+   * (text encoded as UTF-8 piece by piece; bytes in a `SharedArrayBuffer` are read by the
+   * workers in place).
    */
   input?: string | Uint8Array;
   /**
@@ -161,12 +162,16 @@ export async function callWith(
     throw new TypeError("Cannot use input: expected a string or a Uint8Array");
   }
   const sudo = sudoRequest(options);
-  // The input is held once, whatever the number of hosts: bytes as the caller gave them (the
-  // engine reads them in place or sends them on as ssh takes them), a string encoded once.
-  const given = input === undefined ? null : typeof input === "string" ? sharedText(input) : input;
+  // The input is held once, whatever the number of hosts: as the caller gave it (the engine
+  // reads bytes in place or sends them on as ssh takes them, encoding text a piece at a time).
+  const given = input === undefined
+    ? null
+    : typeof input === "string"
+    ? new TextBytes(input)
+    : input;
   const prefix = sudo === null ? null : sudoInputPrefix(sudo);
   const parts = [prefix, given].filter((part) => part !== null && part.byteLength > 0);
-  const stdin = parts.length === 0 ? null : parts as Uint8Array[];
+  const stdin = parts.length === 0 ? null : parts as StdinPart[];
   const inputBytes = given?.byteLength ?? 0;
   const line = (text: string) => remoteCommandLine(text, inputBytes, stopRemote, sudo);
   const fixed = typeof command === "function" ? null : line(command);

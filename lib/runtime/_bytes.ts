@@ -1,6 +1,6 @@
 /**
  * Bytes as they travel: chunks joined only when someone asks for them, output grown in one buffer,
- * input shared by every worker.
+ * input shared by every worker, text encoded as its bytes are needed.
  *
  * @module
  */
@@ -31,25 +31,40 @@ export function decode(bytes: Uint8Array | readonly Uint8Array[]): string {
 }
 
 /**
- * Text as UTF-8 in memory that every worker can read without a copy of its own (a
- * `SharedArrayBuffer`): one copy, whatever the number of hosts, written there directly with no
- * copy on the way.
+ * A string as the UTF-8 bytes it stands for, held as the string alone: its length in bytes is
+ * counted once, and pieces are encoded on demand ({@linkcode TextBytes.encodeInto}), so text sent
+ * to many places is never held a second time as bytes.
  */
-export function sharedText(text: string): Uint8Array {
-  // Room for the longest UTF-8 a string can take: only the pages written become memory.
-  const memory = reserveShared(text.length * 3, text.length * 3);
-  if (memory === null) {
-    const bytes = encoder.encode(text);
-    const shared = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
-    shared.set(bytes);
-    return shared;
+export class TextBytes {
+  /** The length of the text's UTF-8. */
+  readonly byteLength: number;
+
+  constructor(readonly text: string) {
+    let bytes = 0;
+    const scratch = new Uint8Array(Math.min(COUNT_SLICE, text.length * 3));
+    for (let at = 0; at < text.length;) {
+      const { read, written } = encoder.encodeInto(text.substring(at), scratch);
+      at += read;
+      bytes += written;
+    }
+    this.byteLength = bytes;
   }
-  const all = new Uint8Array(memory);
-  return all.subarray(0, encoder.encodeInto(text, all).written);
+
+  /**
+   * Encodes the text from UTF-16 position `from` into `into`, as far as whole characters fit;
+   * returns how many UTF-16 units were read and bytes written.
+   */
+  encodeInto(from: number, into: Uint8Array): { read: number; written: number } {
+    const { read, written } = encoder.encodeInto(this.text.substring(from), into);
+    return { read, written };
+  }
 }
 
+/** Bytes encoded at a time to count a text's UTF-8. */
+const COUNT_SLICE = 1 << 20;
+
 /**
- * Reads a stream to its end into memory every worker can read (as {@linkcode sharedText}): the
+ * Reads a stream to its end into memory every worker can read (a `SharedArrayBuffer`): the
  * bytes are held once, with no chunks or join beside them.
  */
 export async function readShared(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
@@ -67,20 +82,6 @@ export async function readShared(stream: ReadableStream<Uint8Array>): Promise<Ui
     reader.releaseLock();
   }
   return bytes.take();
-}
-
-/**
- * Shared memory of `size` bytes that can grow to `most`, or null where the system refuses that
- * much address space. Pages never written are never memory.
- */
-function reserveShared(size: number, most: number): SharedArrayBuffer | null {
-  try {
-    const memory = new SharedArrayBuffer(0, { maxByteLength: Math.max(most, size) });
-    memory.grow(size);
-    return memory;
-  } catch {
-    return null;
-  }
 }
 
 /** What a growing buffer reserves at first; past it, a larger reservation takes the bytes once. */
