@@ -39,7 +39,8 @@ export class FedStdin implements AsyncIterable<Uint8Array> {
     let next = this.size > 0 ? this.#next(null) : null;
     while (next !== null) {
       const piece = await next;
-      if (piece === null) return;
+      // Ended, or the main thread has nothing more (never before `size`, but never a loop).
+      if (piece === null || piece.byteLength === 0) return;
       received += piece.byteLength;
       // The next piece travels while this one is written (the consumer asks for another only
       // once it has written this one, so the one before is free to go back).
