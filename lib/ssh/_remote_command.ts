@@ -19,8 +19,8 @@
  * while such a command holds up its input leaves its ssh waiting for the command to end: its
  * ssh's stdin ends, but that end waits behind the input.)
  *
- * Needs a POSIX shell as the login shell (sh, bash, dash, zsh, ksh) and `head -c`, which every
- * current Linux, BSD, macOS and BusyBox has.
+ * Needs a POSIX shell as the login shell (sh, bash, dash, zsh, ksh), and `head -c` and `ps -p`
+ * with input, which every current Linux, BSD, macOS and BusyBox has.
  *
  * @module
  */
