@@ -365,7 +365,7 @@ class GatewaySession<R> {
     const tail = said === "" ? "" : `: ${lastLines(said)}`;
     // Cancelled by the caller; a gateway given up on was stopped by this side.
     if (gateway instanceof ParallaxError && gateway.kind === "cancelled" && this.#broken === null) {
-      this.#failEach(
+      this.failAll(
         "cancelled",
         (started) =>
           started
@@ -399,7 +399,7 @@ class GatewaySession<R> {
           gateway instanceof ParallaxError ? gateway.message.slice(this.via.length + 2) : exit
         }${tail})`;
       // A host the gateway never started did not run; one it started may have.
-      this.#failEach(
+      this.failAll(
         "gateway",
         (started) =>
           started
@@ -410,10 +410,13 @@ class GatewaySession<R> {
   }
 
   /**
-   * Settles every host not settled yet with an error whose reason tells whether the gateway had
-   * started it, and whose `attempts` are the starts the gateway reported.
+   * Settles every host not settled yet with one error: `reason` may tell hosts the gateway had
+   * started from the others; `attempts` are the starts the gateway reported.
    */
-  #failEach(kind: "gateway" | "cancelled", reason: (started: boolean) => string): void {
+  failAll(
+    kind: "gateway" | "cancelled" | "local" | "skipped",
+    reason: string | ((started: boolean) => string),
+  ): void {
     for (const index of this.indices) {
       if (this.settled.has(index)) continue;
       const attempts = this.#started.get(index) ?? 0;
@@ -422,21 +425,10 @@ class GatewaySession<R> {
         new ParallaxError({
           host: this.run.hosts[index].key,
           kind,
-          reason: reason(attempts > 0),
+          reason: typeof reason === "string" ? reason : reason(attempts > 0),
           attempts,
           via: this.via,
         }),
-      );
-    }
-  }
-
-  /** Settles every host not settled yet with one error. */
-  failAll(kind: "gateway" | "cancelled" | "local" | "skipped", reason: string): void {
-    for (const index of this.indices) {
-      if (this.settled.has(index)) continue;
-      this.#settle(
-        index,
-        new ParallaxError({ host: this.run.hosts[index].key, kind, reason, via: this.via }),
       );
     }
   }

@@ -77,6 +77,23 @@ export type GatewayAsk =
     readonly payload: readonly StdinPart[];
   };
 
+/**
+ * `observer`, with the caller's `onResult` told each result first (an operation's own option
+ * beside the observer an internal caller passes).
+ */
+export function withOnResult<R>(
+  observer: HostObserver<R>,
+  onResult: ((result: R | ParallaxError) => void) | undefined,
+): HostObserver<R> {
+  return {
+    ...observer,
+    result(result) {
+      onResult?.(result);
+      observer.result?.(result);
+    },
+  };
+}
+
 /** A host's end as it came back from a gateway, its streams decoded. */
 export interface LeafEnd {
   readonly exitCode: number;

@@ -6,7 +6,7 @@
 
 import { drive } from "../driver/_drive.ts";
 import type { StdinPart } from "../engine/_stdin_feed.ts";
-import type { HostObserver } from "../driver/_plan.ts";
+import { type HostObserver, withOnResult } from "../driver/_plan.ts";
 import { type HostsInput, parseHosts } from "../hosts/parse.ts";
 import { type PerHost, stringFor } from "../hosts/per_host.ts";
 import { type ErrorKind, ParallaxError } from "../parallax_error.ts";
@@ -177,7 +177,6 @@ export async function callWith(
   const fixed = typeof command === "function" ? null : line(command);
   /** Per host, its command as given (from a per-host function). */
   const commands: string[] = [];
-  const onResult = options.onResult;
   return await drive(parsed, settings, {
     program: settings.sshPath,
     meaning: "command",
@@ -232,13 +231,7 @@ export async function callWith(
           [stderr],
         ),
     },
-  }, {
-    ...observer,
-    result(result) {
-      onResult?.(result);
-      observer.result?.(result);
-    },
-  });
+  }, withOnResult(observer, options.onResult));
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 
 import { drive } from "../driver/_drive.ts";
-import type { HostObserver } from "../driver/_plan.ts";
+import { type HostObserver, withOnResult } from "../driver/_plan.ts";
 import type { HostsInput } from "../hosts/parse.ts";
 import { type PerHost, stringFor } from "../hosts/per_host.ts";
 import type { ParallaxError } from "../parallax_error.ts";
@@ -129,12 +129,6 @@ export async function copyWith(
         },
       },
     ),
-    {
-      ...observer,
-      result(result) {
-        options.onResult?.(result);
-        observer.result?.(result);
-      },
-    },
+    withOnResult(observer, options.onResult),
   );
 }

@@ -5,7 +5,7 @@
  */
 
 import { drive } from "../driver/_drive.ts";
-import type { HostObserver } from "../driver/_plan.ts";
+import { type HostObserver, withOnResult } from "../driver/_plan.ts";
 import { removeIfPresent, safeNames } from "../driver/_output_files.ts";
 import type { HostsInput } from "../hosts/parse.ts";
 import { type PerHost, stringFor } from "../hosts/per_host.ts";
@@ -159,13 +159,7 @@ export async function slurpWith(
         },
       },
     ),
-    {
-      ...observer,
-      result(result) {
-        options.onResult?.(result);
-        observer.result?.(result);
-      },
-    },
+    withOnResult(observer, options.onResult),
   );
 }
 
