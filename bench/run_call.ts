@@ -28,9 +28,14 @@ const spec = JSON.parse(Deno.args[0]) as {
   inputFile?: string;
   sharedInput?: boolean;
   textInput?: boolean;
+  stopRemote?: boolean;
 };
 const hosts = (await Deno.readTextFile(spec.hostsFile)).split("\n").filter((h) => h !== "");
-const pool = new Pool({ size: spec.poolSize, reuse: spec.reuse ?? false });
+// A held pool only where the run needs one (a repeat call, a pool size, reuse); otherwise each
+// call makes and closes its own, as a script that just calls does.
+const pool = spec.repeat || spec.poolSize !== undefined || spec.reuse !== undefined
+  ? new Pool({ size: spec.poolSize, reuse: spec.reuse ?? false })
+  : undefined;
 const input = spec.inputFile === undefined ? undefined : await readInput(spec.inputFile);
 const options = {
   sshExtra: spec.sshExtra,
@@ -41,6 +46,7 @@ const options = {
   sshPath: spec.sshPath,
   timeout: 600,
   printOut: spec.printOut ?? false,
+  ...(spec.stopRemote !== undefined ? { stopRemote: spec.stopRemote } : {}),
   ...(input !== undefined ? { input } : {}),
 };
 try {
@@ -71,7 +77,7 @@ try {
     if (spec.read !== undefined) console.error(`${held} ${spec.read} held`);
   }
 } finally {
-  await pool.close();
+  await pool?.close();
 }
 
 /**
