@@ -195,6 +195,17 @@ if (wanted("output")) {
       { name: "Python parallax (inline)", argv: python(n, 32, command) },
     ],
   );
+  // The outdir row's files, byte for byte against the command's output made here.
+  const expected = `${dir}/expected-output`;
+  await new Deno.Command("sh", { args: ["-c", `${command} > ${expected}`] }).output();
+  const differ = sshd.aliases.slice(0, n).filter((host) =>
+    !new Deno.Command("cmp", { args: ["-s", expected, `${dir}/out/${host}`] }).outputSync().success
+  );
+  console.log(
+    differ.length === 0
+      ? `outdir: all ${n} files byte-exact\n`
+      : `outdir: ${differ.length} of ${n} files differ from the output (${differ[0]} first)\n`,
+  );
 }
 
 if (wanted("input")) {

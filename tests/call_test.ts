@@ -268,7 +268,7 @@ Deno.test("call() runs 200 hosts in one call with every result present", async (
   sshd.aliases.forEach((alias, i) => assertEquals(ok(results.get(alias)).stdout, `${i}\n`));
 });
 
-Deno.test("call() keeps 5 MB of output from one host byte for byte", async () => {
+Deno.test("call() keeps 5 MB of output from one host byte for byte, inline and in outdir", async () => {
   await using sshd = await startSshd({ aliases: 2 });
   const command = "seq 1 800000";
   const local = await new Deno.Command("sh", { args: ["-c", command] }).output();
@@ -278,6 +278,18 @@ Deno.test("call() keeps 5 MB of output from one host byte for byte", async () =>
     assertEquals(ok(result).stdoutBytes.byteLength, local.stdout.byteLength);
     assertEquals(ok(result).stdoutBytes, local.stdout);
   }
+  // Written to files only (inline off): the same bytes, and nothing held in the results.
+  await withTempDir(async (outdir) => {
+    const written = await call(sshd.aliases, command, {
+      sshExtra: sshd.sshExtra,
+      outdir,
+      inline: false,
+    });
+    for (const [host, result] of written) {
+      assertEquals(ok(result).stdoutBytes.byteLength, 0);
+      assertEquals(await Deno.readFile(`${outdir}/${host}`), local.stdout);
+    }
+  });
 });
 
 Deno.test("call() reports a missing ssh program as kind spawn", async () => {

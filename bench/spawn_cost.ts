@@ -1,0 +1,99 @@
+/**
+ * What a spawn costs the runtime on this machine, apart from parallax: a bare Deno process that
+ * spawns `/bin/true` N times, 32 at a time, with piped stdio, in a session of its own (`detached`,
+ * as parallax spawns every ssh and scp) or in the caller's session; beside it, `xargs -P 32` doing
+ * the same, and parallax running N jobs with `/bin/true` as its ssh. Each runs under
+ * `/usr/bin/time`; the table gives wall and CPU (user + system) per process, medians of rounds.
+ *
+ * Usage: deno run -A bench/spawn_cost.ts [--jobs 128] [--rounds 3]
+ *
+ * @module
+ */
+
+import { median } from "./timing.ts";
+
+const argText = Deno.args.join(" ");
+const child = /--child (\w+)/.exec(argText)?.[1];
+const jobs = Number(/--jobs[= ](\d+)/.exec(argText)?.[1] ?? 128);
+const rounds = Number(/--rounds[= ](\d+)/.exec(argText)?.[1] ?? 3);
+
+if (child !== undefined) {
+  // One contender's process: N spawns, 32 at a time.
+  const detached = child === "detached";
+  let next = 0;
+  const lane = async () => {
+    while (next < jobs) {
+      next++;
+      const process = new Deno.Command("/bin/true", {
+        detached,
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      await process.stdin.close();
+      await process.output();
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, lane));
+} else {
+  const dir = await Deno.makeTempDir({ prefix: "parallax-spawn-" });
+  const hosts = `${dir}/hosts`;
+  await Deno.writeTextFile(hosts, Array.from({ length: jobs }, (_, i) => `h${i}\n`).join(""));
+  const self = new URL(import.meta.url).pathname;
+  const denoChild = (mode: string) => [
+    Deno.execPath(),
+    "run",
+    "-A",
+    self,
+    "--child",
+    mode,
+    "--jobs",
+    String(jobs),
+  ];
+  const runCall = new URL("run_call.ts", import.meta.url).pathname;
+  const contenders: Record<string, string[]> = {
+    [`xargs -P 32 /bin/true`]: ["sh", "-c", `xargs -P 32 -I{} /bin/true {} < ${hosts}`],
+    "Deno, spawn in the caller's session": denoChild("plain"),
+    "Deno, spawn in a session of its own": denoChild("detached"),
+    "parallax, /bin/true as its ssh": [
+      Deno.execPath(),
+      "run",
+      "-A",
+      runCall,
+      JSON.stringify({
+        hostsFile: hosts,
+        command: "true",
+        limit: 32,
+        sshExtra: [],
+        sshPath: "/bin/true",
+      }),
+    ],
+  };
+  const samples = new Map<string, { wall: number; cpu: number }[]>();
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, argv] of Object.entries(contenders)) {
+      const output = await new Deno.Command("/usr/bin/time", {
+        args: ["-f", "TIME %e %U %S", ...argv],
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(output.stderr);
+      if (!output.success) throw new Error(`${name} failed: ${text}`);
+      const [, wall, user, system] = /TIME (\S+) (\S+) (\S+)/.exec(text)!;
+      const list = samples.get(name) ?? [];
+      list.push({ wall: Number(wall), cpu: Number(user) + Number(system) });
+      samples.set(name, list);
+    }
+  }
+  await Deno.remove(dir, { recursive: true });
+  console.log(`${jobs} spawns of /bin/true, 32 at a time, medians of ${rounds}\n`);
+  console.log("| contender | wall | CPU | CPU per spawn |\n| --- | --- | --- | --- |");
+  for (const [name, list] of samples) {
+    const cpu = median(list.map((s) => s.cpu));
+    console.log(
+      `| ${name} | ${median(list.map((s) => s.wall)).toFixed(2)} s | ${cpu.toFixed(2)} s | ${
+        (cpu * 1000 / jobs).toFixed(1)
+      } ms |`,
+    );
+  }
+}
