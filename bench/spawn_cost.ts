@@ -4,12 +4,16 @@
  * as parallax spawns every ssh and scp) or in the caller's session; beside it, `xargs -P 32` doing
  * the same, and parallax running N jobs with `/bin/true` as its ssh. Each runs under
  * `/usr/bin/time`; the table gives wall and CPU (user + system) per process, medians of rounds.
+ * A second table counts, thread by thread (`/proc/self/task`), the minor page faults and CPU of
+ * one parallax call of 512 such jobs and of 16: a fork marks the whole process copy-on-write, and
+ * every thread then faults on the pages it writes.
  *
  * Usage: deno run -A bench/spawn_cost.ts [--jobs 128] [--rounds 3]
  *
  * @module
  */
 
+import { call } from "../mod.ts";
 import { median } from "./timing.ts";
 
 const argText = Deno.args.join(" ");
@@ -17,7 +21,39 @@ const child = /--child (\w+)/.exec(argText)?.[1];
 const jobs = Number(/--jobs[= ](\d+)/.exec(argText)?.[1] ?? 128);
 const rounds = Number(/--rounds[= ](\d+)/.exec(argText)?.[1] ?? 3);
 
-if (child !== undefined) {
+/** Minor faults and CPU ms of each thread of this process, by thread id. */
+function threads(): Map<string, { name: string; faults: number; cpuMs: number }> {
+  const found = new Map<string, { name: string; faults: number; cpuMs: number }>();
+  for (const entry of Deno.readDirSync("/proc/self/task")) {
+    const stat = Deno.readTextFileSync(`/proc/self/task/${entry.name}/stat`);
+    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // minflt, utime and stime (in clock ticks of 10 ms).
+    const cpuMs = (Number(fields[11]) + Number(fields[12])) * 10;
+    found.set(entry.name, { name, faults: Number(fields[7]), cpuMs });
+  }
+  return found;
+}
+
+if (child === "threads") {
+  // One parallax call of `jobs` jobs, /bin/true as ssh; prints a row per busy thread.
+  const before = threads();
+  const hosts = Array.from({ length: jobs }, (_, i) => `h${i}`);
+  await call(hosts, "true", { sshPath: "/bin/true", limit: 32 });
+  const byName = new Map<string, { faults: number; cpuMs: number }>();
+  for (const [id, now] of threads()) {
+    const then = before.get(id) ?? { faults: 0, cpuMs: 0 };
+    const name = now.name.startsWith("V8 ") ? "V8 helper threads" : now.name;
+    const sum = byName.get(name) ?? { faults: 0, cpuMs: 0 };
+    byName.set(name, {
+      faults: sum.faults + now.faults - then.faults,
+      cpuMs: sum.cpuMs + now.cpuMs - then.cpuMs,
+    });
+  }
+  for (const [name, { faults, cpuMs }] of byName) {
+    if (cpuMs > 0 || faults > 100) console.log(`| ${jobs} | ${name} | ${faults} | ${cpuMs} ms |`);
+  }
+} else if (child !== undefined) {
   // One contender's process: N spawns, 32 at a time.
   const detached = child === "detached";
   let next = 0;
@@ -95,5 +131,17 @@ if (child !== undefined) {
         (cpu * 1000 / jobs).toFixed(1)
       } ms |`,
     );
+  }
+  console.log(
+    "\nparallax, one call, `/bin/true` as its ssh: each thread's minor page faults and CPU\n",
+  );
+  console.log("| jobs | thread | minor faults | CPU |\n| --- | --- | --- | --- |");
+  for (const count of [512, 16]) {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", self, "--child", "threads", "--jobs", String(count)],
+      stderr: "inherit",
+    }).output();
+    if (!output.success) throw new Error("the threads run failed");
+    await Deno.stdout.write(output.stdout);
   }
 }
