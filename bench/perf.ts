@@ -269,6 +269,19 @@ if (wanted("lines")) {
   const long = "head -c 40000000 /dev/zero | tr '\\0' x; echo";
   const short = "head -c 40000000 /dev/zero | tr '\\0' x | fold -w 79";
   const one = { hostsFile: hostsFile(1), limit: 1, printOut: true, inline: false };
+  const cliPrint = (command: string) => [
+    Deno.execPath(),
+    "run",
+    "-A",
+    `${ROOT}cli.ts`,
+    "call",
+    "-h",
+    hostsFile(1),
+    "-x",
+    `-F ${cfg}`,
+    "-P",
+    command,
+  ];
   await compare("printOut: 40 MB on one host, in 80-byte lines and as one line", [
     {
       name: "parallax, printOut, 80-byte lines",
@@ -278,6 +291,8 @@ if (wanted("lines")) {
       name: "parallax, printOut, one 40 MB line",
       argv: toDevNull(deno({ ...one, command: long })),
     },
+    { name: "parallax CLI -P, 80-byte lines", argv: toDevNull(cliPrint(short)) },
+    { name: "parallax CLI -P, one 40 MB line", argv: toDevNull(cliPrint(long)) },
   ]);
 }
 

@@ -376,3 +376,43 @@ Deno.test("one host's bad local path is that host's local error; the others run"
     assert(!(result instanceof ParallaxError && result.kind === "local"), String(result));
   });
 });
+
+Deno.test("an abort during a burst of starts keeps the queued hosts from starting at all", async () => {
+  // Fault injection: an "ssh" that starts at once (logs its start, prints a line, then sleeps),
+  // so the first output comes while the worker still has most of the 64 hosts to start.
+  await withTempDir(async (dir) => {
+    const sleep = uniqueSleep(30);
+    const fake = `${dir}/ssh`;
+    await Deno.writeTextFile(
+      fake,
+      `#!/bin/sh\necho $$ >> ${dir}/started\necho up\nexec ${sleep}\n`,
+    );
+    await Deno.chmod(fake, 0o755);
+    const hosts = Array.from({ length: 64 }, (_, i) => `burst${i}`);
+    const controller = new AbortController();
+    const results = new Map<string, unknown>();
+    for await (
+      const event of callStream(hosts, "true", {
+        sshPath: fake,
+        limit: 64,
+        stopRemote: false,
+        signal: controller.signal,
+      })
+    ) {
+      if (event.type === "output") controller.abort();
+      else results.set(event.host, event.result);
+    }
+    const started = (await Deno.readTextFile(`${dir}/started`)).trim().split("\n").length;
+    assertEquals(results.size, 64);
+    for (const result of results.values()) {
+      assertEquals(failed(result as ParallaxError).kind, "cancelled");
+    }
+    // Without a turn between spawns, the worker starts all 64 before it hears of the abort.
+    assert(started < 64, `${started} of 64 started after the abort`);
+    const notStarted = [...results.values()].filter((r) =>
+      (r as ParallaxError).message.includes("before it")
+    );
+    assertEquals(notStarted.length, 64 - started);
+    await timeUntil(async () => (await remoteProcesses(sleep)).length === 0, 5_000);
+  });
+});

@@ -188,7 +188,9 @@ async function execute(
   if (command === "call") {
     results = await call(hosts, operands.length > 0 ? operands.join(" ") : STDIN_SCRIPT, {
       ...options,
-      inline: true,
+      // Output is held only where the report shows it (-i, --json, --gather): with -P or -o
+      // alone, memory stays flat however much the hosts print.
+      inline: style.mode !== "status" || style.inline !== "none",
       ...(given.input !== undefined ? { input: given.input } : {}),
       ...(cli.sudo !== undefined ? { sudo: cli.sudo } : {}),
       ...(given.sudoPassword !== undefined ? { sudoPassword: given.sudoPassword } : {}),

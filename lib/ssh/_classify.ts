@@ -110,7 +110,13 @@ export function classify(
   if (ran.timedOut) {
     return fail("timeout", `timed out after ${seconds(ran.durationMs)} and was killed`);
   }
-  if (ran.cancelled) return fail("cancelled", "cancelled; its process was killed");
+  if (ran.cancelled) {
+    // No exit status: the cancel came while the job waited for its turn to start.
+    return fail(
+      "cancelled",
+      ran.exitCode === null ? "cancelled before it started" : "cancelled; its process was killed",
+    );
+  }
   if (ran.exitCode === null) {
     return fail("local", ran.localError ?? "the job ended without an exit status");
   }

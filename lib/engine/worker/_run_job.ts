@@ -7,7 +7,7 @@
 
 import type { JobSpec, ProcessEnd } from "../_protocol.ts";
 import { type Child, spawnChild } from "../../runtime/_child_process.ts";
-import { after, type Timer } from "../../runtime/_timer.ts";
+import { after, delay, type Timer } from "../../runtime/_timer.ts";
 import { FedStdin } from "./_fed_stdin.ts";
 import { OutputFile } from "./_output_file.ts";
 import { type Forward, OutputReader } from "./_output_reader.ts";
@@ -22,6 +22,21 @@ const PIPE_DRAIN_MS = 30_000;
 
 /** The same for a job that was stopped: what was in flight is all that can still come. */
 const STOPPED_DRAIN_MS = 2_000;
+
+/** The last spawn turn handed out: each starts one turn of the event loop after the one before. */
+let lastTurn: Promise<void> = Promise.resolve();
+
+/**
+ * Waits for this job's turn to spawn. A spawn blocks the worker's thread while the whole process
+ * forks (milliseconds, and far more on a loaded machine), so jobs spawn one per turn of the event
+ * loop: between two spawns the worker handles what came in meanwhile (a cancel, which then keeps
+ * the queued jobs from starting at all), fires its timers and reads its pipes.
+ */
+function spawnTurn(): Promise<void> {
+  const turn = lastTurn.then(() => delay(0));
+  lastTurn = turn;
+  return turn;
+}
 
 /** What a running job tells its worker. */
 export interface JobEvents {
@@ -115,6 +130,7 @@ async function execute(
     } catch (error) {
       return ended({ localError: errorMessage(error) });
     }
+    await spawnTurn();
     if (cancelled.aborted) return ended({ cancelled: true });
     let child: Child;
     try {
