@@ -99,6 +99,19 @@ const deno = (spec: Record<string, unknown>): string[] => [
   `${ROOT}bench/run_call.ts`,
   JSON.stringify({ sshExtra: ["-F", cfg], ...spec }),
 ];
+/** `parallax call` on the first n aliases, with these flags and command. */
+const cli = (n: number, args: string[]): string[] => [
+  Deno.execPath(),
+  "run",
+  "-A",
+  `${ROOT}cli.ts`,
+  "call",
+  "-h",
+  hostsFile(n),
+  "-x",
+  `-F ${cfg}`,
+  ...args,
+];
 const xargs = (n: number, limit: number, command: string, ssh = `ssh -F ${cfg}`) => [
   "sh",
   "-c",
@@ -245,19 +258,7 @@ if (wanted("input")) {
         "sh",
         "-c",
         `exec "$0" "$@" < ${inputFile} > /dev/null`,
-        Deno.execPath(),
-        "run",
-        "-A",
-        `${ROOT}cli.ts`,
-        "call",
-        "-h",
-        hostsFile(n),
-        "-p",
-        "8",
-        "-x",
-        `-F ${cfg}`,
-        "-I",
-        command,
+        ...cli(n, ["-p", "8", "-I", command]),
       ],
       heldMiB,
     },
@@ -269,19 +270,6 @@ if (wanted("lines")) {
   const long = "head -c 40000000 /dev/zero | tr '\\0' x; echo";
   const short = "head -c 40000000 /dev/zero | tr '\\0' x | fold -w 79";
   const one = { hostsFile: hostsFile(1), limit: 1, printOut: true, inline: false };
-  const cliPrint = (command: string) => [
-    Deno.execPath(),
-    "run",
-    "-A",
-    `${ROOT}cli.ts`,
-    "call",
-    "-h",
-    hostsFile(1),
-    "-x",
-    `-F ${cfg}`,
-    "-P",
-    command,
-  ];
   await compare("printOut: 40 MB on one host, in 80-byte lines and as one line", [
     {
       name: "parallax, printOut, 80-byte lines",
@@ -291,8 +279,8 @@ if (wanted("lines")) {
       name: "parallax, printOut, one 40 MB line",
       argv: toDevNull(deno({ ...one, command: long })),
     },
-    { name: "parallax CLI -P, 80-byte lines", argv: toDevNull(cliPrint(short)) },
-    { name: "parallax CLI -P, one 40 MB line", argv: toDevNull(cliPrint(long)) },
+    { name: "parallax CLI -P, 80-byte lines", argv: toDevNull(cli(1, ["-P", short])) },
+    { name: "parallax CLI -P, one 40 MB line", argv: toDevNull(cli(1, ["-P", long])) },
   ]);
 }
 
