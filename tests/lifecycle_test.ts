@@ -413,6 +413,11 @@ Deno.test("an abort during a burst of starts keeps the queued hosts from startin
       (r as ParallaxError).message.includes("before it")
     );
     assertEquals(notStarted.length, 64 - started);
+    // Never started: no attempt counted, no time taken.
+    for (const result of notStarted) {
+      assertEquals((result as ParallaxError).attempts, 0);
+      assertEquals((result as ParallaxError).durationMs, undefined);
+    }
     await timeUntil(async () => (await remoteProcesses(sleep)).length === 0, 5_000);
   });
 });

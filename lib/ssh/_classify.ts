@@ -61,12 +61,16 @@ export function classify(
   meaning: ExitMeaning,
   attempts: number,
 ): Exited | ParallaxError {
-  if (end.kind === "not-started") {
+  // Cancelled while it waited for its turn to spawn (no exit status, no spawn error): it never
+  // started, so this attempt does not count.
+  const neverSpawned = end.kind === "ran" && end.process.cancelled &&
+    end.process.exitCode === null && end.process.spawnError === null;
+  if (end.kind === "not-started" || neverSpawned) {
     return new ParallaxError({
       host: key,
       kind: "cancelled",
       reason: "cancelled before it started",
-      attempts,
+      attempts: neverSpawned ? attempts - 1 : attempts,
     });
   }
   if (end.kind === "lost") {
@@ -110,13 +114,7 @@ export function classify(
   if (ran.timedOut) {
     return fail("timeout", `timed out after ${seconds(ran.durationMs)} and was killed`);
   }
-  if (ran.cancelled) {
-    // No exit status: the cancel came while the job waited for its turn to start.
-    return fail(
-      "cancelled",
-      ran.exitCode === null ? "cancelled before it started" : "cancelled; its process was killed",
-    );
-  }
+  if (ran.cancelled) return fail("cancelled", "cancelled; its process was killed");
   if (ran.exitCode === null) {
     return fail("local", ran.localError ?? "the job ended without an exit status");
   }

@@ -117,7 +117,8 @@ async function execute(
   fed: FedStdin | null,
   started: (stopper: Stopper) => void,
 ): Promise<ProcessEnd> {
-  const startedAt = performance.now();
+  // From the spawn on: the wait for a turn to spawn is not the job's time.
+  let startedAt = performance.now();
   const ended = (fields: Partial<ProcessEnd>): ProcessEnd => ({
     ...NOT_RUN,
     ...fields,
@@ -131,6 +132,7 @@ async function execute(
       return ended({ localError: errorMessage(error) });
     }
     await spawnTurn();
+    startedAt = performance.now();
     if (cancelled.aborted) return ended({ cancelled: true });
     let child: Child;
     try {
