@@ -302,7 +302,15 @@ export class Engine {
         const used = assignment.queue.options.observer.output?.(assignment.index, stream, bytes);
         if (used instanceof Promise) used.then(ack, ack);
         else ack();
-      } else this.#finish(slot, data.id, { kind: "ran", process: data.end });
+      } else {
+        // Cancelled while it waited in the worker for its turn to spawn: it never started.
+        const neverStarted = assignment.pid === null && data.end.cancelled;
+        this.#finish(
+          slot,
+          data.id,
+          neverStarted ? { kind: "not-started" } : { kind: "ran", process: data.end },
+        );
+      }
     };
     worker.onerror = (event) => {
       event.preventDefault();

@@ -22,7 +22,10 @@ export type JobRequest = Omit<JobSpec, "id" | "stdin"> & {
 export type JobEnd =
   /** The worker ran it and reported how its process ended. */
   | { readonly kind: "ran"; readonly process: ProcessEnd }
-  /** It was cancelled before it was handed to a worker: nothing was started. */
+  /**
+   * It was cancelled before its process started (before it was handed to a worker, or while it
+   * waited there for its turn to spawn): nothing was started.
+   */
   | { readonly kind: "not-started" }
   /**
    * Its worker died or was terminated before reporting; its process was killed.

@@ -61,16 +61,12 @@ export function classify(
   meaning: ExitMeaning,
   attempts: number,
 ): Exited | ParallaxError {
-  // Cancelled while it waited for its turn to spawn (no exit status, no spawn error): it never
-  // started, so this attempt does not count.
-  const neverSpawned = end.kind === "ran" && end.process.cancelled &&
-    end.process.exitCode === null && end.process.spawnError === null;
-  if (end.kind === "not-started" || neverSpawned) {
+  if (end.kind === "not-started") {
     return new ParallaxError({
       host: key,
       kind: "cancelled",
       reason: "cancelled before it started",
-      attempts: neverSpawned ? attempts - 1 : attempts,
+      attempts,
     });
   }
   if (end.kind === "lost") {
