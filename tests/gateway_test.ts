@@ -13,7 +13,8 @@ import { assertSlowLoopHoldsBack } from "./fixture/slow_loop.ts";
 import { startSshd } from "./fixture/sshd.ts";
 import { onTerminal } from "./fixture/terminal.ts";
 import { withScript, withTempDir, withTempFile } from "./fixture/temp_dir.ts";
-import { call, type CallEvent, callStream, copy, slurp } from "../mod.ts";
+import { call, type CallEvent, callStream, copy, Pool, slurp } from "../mod.ts";
+import { engineOf } from "../lib/engine/_engine.ts";
 
 /**
  * `-F` of one ssh_config that includes both of these (ssh reads only one `-F`); it lives in the
@@ -134,6 +135,11 @@ Deno.test("through gateways: input reaches every leaf; callStream yields output 
   // PARALLAX_NODENUM is the host's position in the caller's list, behind a gateway too.
   const nodes = await call(lab.allLeaves, "echo $PARALLAX_NODENUM", options);
   lab.allLeaves.forEach((leaf, i) => assertEquals(ok(nodes.get(leaf)).stdout, `${i}\n`));
+  // The connections to the gateways run on the main thread: no Web Worker starts for them.
+  await using pool = new Pool();
+  const pooled = await call(lab.allLeaves, "echo pooled", { ...options, pool });
+  for (const leaf of lab.allLeaves) assertEquals(ok(pooled.get(leaf)).stdout, "pooled\n");
+  assertEquals(engineOf(pool).liveWorkers, 0);
 });
 
 Deno.test("through gateways, a callStream() loop slower than the leaves holds them back (past the silence limit) and misses no byte", async () => {

@@ -159,6 +159,7 @@ async function runGateway<R>(
     streamOutput: true,
     stdoutFile: null,
     stderrFile: null,
+    onMainThread: true,
   };
   const stop = new AbortController();
   session.stop = () => stop.abort();

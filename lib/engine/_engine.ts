@@ -10,6 +10,7 @@
 import { missingReadPermission } from "../runtime/_permissions.ts";
 import { after, type Timer } from "../runtime/_timer.ts";
 import { FDS_PER_JOB, spareFileDescriptors } from "./_fd_limit.ts";
+import { type JobWorker, MainThreadWorker } from "./_main_thread_worker.ts";
 import type { FromWorker, JobSpec, ToWorker } from "./_protocol.ts";
 import { type JobEnd, type JobRequest, type RunOptions, RunQueue } from "./_run_queue.ts";
 import { planStdin, type StdinFeed } from "./_stdin_feed.ts";
@@ -64,7 +65,7 @@ export interface RunHandle {
 
 /** A worker and the jobs it has been given. */
 interface Slot {
-  worker: Worker | null;
+  worker: JobWorker | null;
   readonly jobs: Map<number, Assignment>;
 }
 
@@ -83,6 +84,8 @@ interface Assignment {
 /** The workers, the limits and the services of one pool. */
 export class Engine {
   readonly #slots: Slot[];
+  /** Where jobs marked `onMainThread` run (a {@linkcode MainThreadWorker}, started on first use). */
+  readonly #mainThread: Slot = { worker: null, jobs: new Map() };
   readonly #queues = new Set<RunQueue>();
   readonly #services = new Map<string, PoolService>();
   #running = 0;
@@ -101,7 +104,12 @@ export class Engine {
     return this.#closed;
   }
 
-  /** How many workers are started. */
+  /** Every slot: the Web Workers' and the main thread's. */
+  get #allSlots(): Slot[] {
+    return [...this.#slots, this.#mainThread];
+  }
+
+  /** How many Web Workers are started. */
   get liveWorkers(): number {
     return this.#slots.filter((slot) => slot.worker !== null).length;
   }
@@ -193,7 +201,7 @@ export class Engine {
         new Promise((resolve) => timer = after(CLOSE_WAIT_MS, () => resolve(null))),
       ]);
       timer?.clear();
-      for (const slot of this.#slots) this.#retire(slot, "the pool was closed");
+      for (const slot of this.#allSlots) this.#retire(slot, "the pool was closed");
       const services = [...this.#services.values()];
       this.#services.clear();
       await Promise.all(services.map((service) => service.close()));
@@ -208,7 +216,7 @@ export class Engine {
   kill(): void {
     this.#closed = true;
     for (const queue of this.#queues) queue.cancel();
-    for (const slot of this.#slots) {
+    for (const slot of this.#allSlots) {
       for (const id of slot.jobs.keys()) {
         slot.worker?.postMessage({ type: "cancel", id, now: true });
       }
@@ -220,7 +228,7 @@ export class Engine {
   dispose(): void {
     this.#closed = true;
     for (const queue of this.#queues) queue.cancel();
-    for (const slot of this.#slots) this.#retire(slot, "the pool was closed");
+    for (const slot of this.#allSlots) this.#retire(slot, "the pool was closed");
     for (const service of this.#services.values()) service.closeSync();
     this.#services.clear();
   }
@@ -249,10 +257,11 @@ export class Engine {
   }
 
   #dispatch(queue: RunQueue, index: number, fds: number): void {
-    const slot = this.#slotFor();
+    const { onMainThread, ...request } = queue.jobs[index];
+    const slot = onMainThread ? this.#mainThread : this.#slotFor();
     const worker = slot.worker ?? this.#startWorker(slot);
-    const { stdin, feed } = planStdin(queue.jobs[index].stdin);
-    const job: JobSpec = { ...queue.jobs[index], id: this.#nextId++, stdin };
+    const { stdin, feed } = planStdin(request.stdin);
+    const job: JobSpec = { ...request, id: this.#nextId++, stdin };
     const watchdog = job.timeoutMs > 0
       ? after(
         job.timeoutMs + job.killGraceMs + WATCHDOG_SLACK_MS,
@@ -283,8 +292,10 @@ export class Engine {
     return this.#slots.find((slot) => slot.worker === null) ?? best!;
   }
 
-  #startWorker(slot: Slot): Worker {
-    const worker = new Worker(this.options.workerUrl ?? WORKER_URL, { type: "module" });
+  #startWorker(slot: Slot): JobWorker {
+    const worker: JobWorker = slot === this.#mainThread
+      ? new MainThreadWorker()
+      : new Worker(this.options.workerUrl ?? WORKER_URL, { type: "module" });
     worker.onmessage = ({ data }: MessageEvent<FromWorker>) => {
       const assignment = slot.jobs.get(data.id);
       if (assignment === undefined) return;

@@ -16,6 +16,11 @@ import type { StdinPart } from "./_stdin_feed.ts";
  */
 export type JobRequest = Omit<JobSpec, "id" | "stdin"> & {
   readonly stdin: readonly StdinPart[] | null;
+  /**
+   * Run it on the main thread rather than in a Web Worker (a connection to a gateway: long-lived,
+   * few, and read on the main thread anyway).
+   */
+  readonly onMainThread?: boolean;
 };
 
 /** How a job ended, as the engine saw it. */

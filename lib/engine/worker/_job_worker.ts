@@ -1,60 +1,9 @@
 /**
- * The pool's worker: runs the jobs the main thread posts, several at once, and posts back each
- * job's start, its output chunks (when asked) and its end. It makes no decisions of its own.
+ * The module a pool's Web Worker runs: it serves the jobs the main thread posts.
  *
  * @module
  */
 
-import type { FromWorker, ToWorker } from "../_protocol.ts";
-import { runJob, type RunningJob } from "./_run_job.ts";
+import { type JobScope, serveJobs } from "./_serve_jobs.ts";
 
-/** The parts of the worker's global scope that this module uses. */
-interface WorkerScope {
-  onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
-  postMessage(message: FromWorker, transfer?: Transferable[]): void;
-}
-
-const scope = self as unknown as WorkerScope;
-const running = new Map<number, RunningJob>();
-
-scope.onmessage = ({ data: message }) => {
-  switch (message.type) {
-    case "run": {
-      const { id } = message.job;
-      const job = runJob(message.job, {
-        started: (pid) => scope.postMessage({ type: "started", id, pid }),
-        chunk: (stream, data, transfer) =>
-          scope.postMessage({ type: "chunk", id, stream, data }, transfer ? buffersOf([data]) : []),
-        pull: (spare) =>
-          scope.postMessage({ type: "pull", id, spare }, spare === null ? [] : buffersOf([spare])),
-      });
-      running.set(id, job);
-      job.end.then((end) => {
-        running.delete(id);
-        scope.postMessage({ type: "done", id, end }, buffersOf([...end.stdout, ...end.stderr]));
-      });
-      break;
-    }
-    case "cancel":
-      running.get(message.id)?.cancel(message.now ?? false);
-      break;
-    case "write":
-      running.get(message.id)?.write(message.data);
-      break;
-    case "feed":
-      running.get(message.id)?.feed(message.data);
-      break;
-    case "ack":
-      running.get(message.id)?.acknowledge(message.bytes);
-      break;
-  }
-};
-
-/** The distinct buffers under `chunks`, for a transfer list: the worker keeps none of them. */
-function buffersOf(chunks: readonly Uint8Array[]): ArrayBuffer[] {
-  const buffers = new Set<ArrayBuffer>();
-  for (const bytes of chunks) {
-    if (bytes.byteLength > 0 && bytes.buffer instanceof ArrayBuffer) buffers.add(bytes.buffer);
-  }
-  return [...buffers];
-}
+serveJobs(self as unknown as JobScope);
