@@ -382,7 +382,8 @@ Deno.test("maxFailures holds across gateways: the first failure halts the others
   // One gateway at a time (which goes first is not fixed), one host at a time on it: its first
   // host fails, and every other host is skipped.
   const ran = lab.allLeaves.filter((leaf) => !(results.get(leaf) instanceof Error));
-  assertEquals(ran.length, 1, `ran: ${ran}`);
+  const said = [...results].map(([leaf, r]) => `${leaf}: ${r instanceof Error ? r.message : "ok"}`);
+  assertEquals(ran.length, 1, `ran: ${ran}\n${said.join("\n")}`);
   const [first] = ran;
   assert([...lab.leaves.values()].some((leaves) => leaves[0] === first), `${first} ran first`);
   assertEquals(ok(results.get(first)).exitCode, 1);
