@@ -3,8 +3,9 @@
  * default; leaves reachable only through their gateway; needs root). In one interleaved run:
  * parallax `call()` through gateways, the same by hand (`ssh gw 'xargs -P16 ssh leaf …'` on
  * every gateway at once: the floor; once more with each leaf's ssh in a session of its own, as
- * parallax runs them), parallax's CLI run on each gateway by hand (what the gateways' own Deno
- * costs), and plain `xargs ssh -J gw leaf` (every leaf's connection from the controller, through
+ * parallax runs them; once more spawned by a Deno script that has loaded parallax, each ssh in a
+ * session of its own: the least a Deno controller can cost), parallax's CLI run on each gateway by
+ * hand (what the gateways' own Deno costs), and plain `xargs ssh -J gw leaf` (every leaf's connection from the controller, through
  * its gateway); then a 10 MB copy to every leaf, relayed by parallax, by hand, and flat through
  * ProxyJump. For each: wall time, the controller's CPU (user + system of the whole process tree,
  * from `/usr/bin/time`), the whole machine's CPU meanwhile (gateways and leaves share its cores,
@@ -87,11 +88,15 @@ const eachGateway = (line: (gateway: string, hosts: string[]) => string) =>
 const byHand = (remote: (hosts: string[]) => string) =>
   eachGateway((g, hosts) => `ssh -F ${cfg} ${g} ${shellQuote(remote(hosts))}`);
 
+const byHandTrue = (hosts: string[]) =>
+  `printf '%s\\n' ${hosts.join(" ")} | xargs -P16 -I{} ssh ${leafOptions} {} true`;
 const calls: Record<string, string> = {
   "parallax call() through gateways": parallax({ op: "call", command: "true" }),
-  "by hand: ssh gw 'xargs -P16 ssh leaf true'": byHand((hosts) =>
-    `printf '%s\\n' ${hosts.join(" ")} | xargs -P16 -I{} ssh ${leafOptions} {} true`
-  ),
+  "by hand: ssh gw 'xargs -P16 ssh leaf true'": byHand(byHandTrue),
+  "Deno's floor: the by-hand lines spawned in sessions by a script that loaded parallax": parallax({
+    op: "floor",
+    floor: lab.gateways.map((g) => ["-F", cfg, g, byHandTrue(lab.leaves.get(g)!)]),
+  }),
   "by hand, each leaf's ssh in a session (setsid -w), as parallax runs them": byHand((hosts) =>
     `printf '%s\\n' ${hosts.join(" ")} | xargs -P16 -I{} setsid -w ssh ${leafOptions} {} true`
   ),
