@@ -10,7 +10,8 @@
  * ProxyJump. For each: wall time, the controller's CPU (user + system of the whole process tree,
  * from `/usr/bin/time`), the whole machine's CPU meanwhile (gateways and leaves share its cores,
  * so their CPU becomes wall time) and the bytes the controller sent (the counters of its links to
- * the gateways).
+ * the gateways). Between the two, the controller's CPU in runs of parallax `call()`, thread by
+ * thread.
  *
  * Usage: deno run -A bench/gateways.ts [--gateways 4] [--leaves 16] [--rounds 3]
  *
@@ -212,6 +213,28 @@ function report(title: string, samples: Map<string, Sample[]>, floor: string) {
   }
 }
 
+/** Where the controller's CPU goes, thread by thread, in `n` runs of parallax `call()`. */
+async function threadsTable(n: number) {
+  console.log("\n### Controller CPU of parallax `call()` by thread (ms)\n");
+  console.log(
+    "| run | boot | loading parallax | rest of the main thread | V8 helpers | other threads | ssh | total |",
+  );
+  console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
+  for (let i = 1; i <= n; i++) {
+    const output = await new Deno.Command("sh", {
+      args: ["-c", parallax({ op: "call", command: "true", threads: true })],
+      stdin: "null",
+      stderr: "inherit",
+    }).output();
+    if (!output.success) throw new Error("the threads run failed");
+    const use: Record<string, number> = JSON.parse(new TextDecoder().decode(output.stdout));
+    const parts = ["bootMs", "loadMs", "restMs", "helpersMs", "otherMs", "sshMs"].map((k) =>
+      use[k]
+    );
+    console.log(`| ${i} | ${parts.join(" | ")} | ${parts.reduce((a, b) => a + b, 0)} |`);
+  }
+}
+
 try {
   console.log(`${machine ? await machine() : ""}`);
   console.log(
@@ -226,6 +249,7 @@ try {
     await run(calls, rounds),
     "by hand: ssh gw 'xargs -P16 ssh leaf true'",
   );
+  await threadsTable(rounds);
   const copied = await run(copies, Math.max(1, rounds - 1));
   report("10 MB copied to every leaf", copied, "by hand: scp to gw, then xargs scp there");
   const relayed = median(copied.get("parallax copy() relayed")!.map((s) => s.sent));

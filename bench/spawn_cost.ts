@@ -14,26 +14,12 @@
  */
 
 import { call } from "../mod.ts";
-import { median } from "./timing.ts";
+import { median, threads } from "./timing.ts";
 
 const argText = Deno.args.join(" ");
 const child = /--child (\w+)/.exec(argText)?.[1];
 const jobs = Number(/--jobs[= ](\d+)/.exec(argText)?.[1] ?? 128);
 const rounds = Number(/--rounds[= ](\d+)/.exec(argText)?.[1] ?? 3);
-
-/** Minor faults and CPU ms of each thread of this process, by thread id. */
-function threads(): Map<string, { name: string; faults: number; cpuMs: number }> {
-  const found = new Map<string, { name: string; faults: number; cpuMs: number }>();
-  for (const entry of Deno.readDirSync("/proc/self/task")) {
-    const stat = Deno.readTextFileSync(`/proc/self/task/${entry.name}/stat`);
-    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // minflt, utime and stime (in clock ticks of 10 ms).
-    const cpuMs = (Number(fields[11]) + Number(fields[12])) * 10;
-    found.set(entry.name, { name, faults: Number(fields[7]), cpuMs });
-  }
-  return found;
-}
 
 if (child === "threads") {
   // One parallax call of `jobs` jobs, /bin/true as ssh; prints a row per busy thread.
