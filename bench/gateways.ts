@@ -11,9 +11,10 @@
  * from `/usr/bin/time`), the whole machine's CPU meanwhile (gateways and leaves share its cores,
  * so their CPU becomes wall time) and the bytes the controller sent (the counters of its links to
  * the gateways). Between the two, the controller's CPU in runs of parallax `call()`, thread by
- * thread.
+ * thread, and as each gateway serves more hosts (16, 64, 256: a stand-in ssh on the gateways).
  *
- * Usage: deno run -A bench/gateways.ts [--gateways 4] [--leaves 16] [--rounds 3]
+ * Usage: deno run -A bench/gateways.ts [--gateways 4] [--leaves 16] [--rounds 3] [--scale 1]
+ * (`--scale 1`: only the controller's CPU, thread by thread and as gateways serve more hosts)
  *
  * @module
  */
@@ -213,6 +214,22 @@ function report(title: string, samples: Map<string, Sample[]>, floor: string) {
   }
 }
 
+const PARTS = ["bootMs", "loadMs", "restMs", "helpersMs", "otherMs", "sshMs"];
+
+/** The controller's CPU (ms) of one parallax `call()`, part by part (see `run_gateways.ts`). */
+async function threadUse(spec: Record<string, unknown>): Promise<number[]> {
+  const output = await new Deno.Command("sh", {
+    args: ["-c", parallax({ op: "call", command: "true", threads: true, ...spec })],
+    stdin: "null",
+    stderr: "inherit",
+  }).output();
+  if (!output.success) throw new Error("the threads run failed");
+  const use: Record<string, number> = JSON.parse(new TextDecoder().decode(output.stdout));
+  return PARTS.map((k) => use[k]);
+}
+
+const sum = (parts: number[]) => parts.reduce((a, b) => a + b, 0);
+
 /** Where the controller's CPU goes, thread by thread, in `n` runs of parallax `call()`. */
 async function threadsTable(n: number) {
   console.log("\n### Controller CPU of parallax `call()` by thread (ms)\n");
@@ -221,17 +238,38 @@ async function threadsTable(n: number) {
   );
   console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
   for (let i = 1; i <= n; i++) {
-    const output = await new Deno.Command("sh", {
-      args: ["-c", parallax({ op: "call", command: "true", threads: true })],
-      stdin: "null",
-      stderr: "inherit",
-    }).output();
-    if (!output.success) throw new Error("the threads run failed");
-    const use: Record<string, number> = JSON.parse(new TextDecoder().decode(output.stdout));
-    const parts = ["bootMs", "loadMs", "restMs", "helpersMs", "otherMs", "sshMs"].map((k) =>
-      use[k]
+    const parts = await threadUse({});
+    console.log(`| ${i} | ${parts.join(" | ")} | ${sum(parts)} |`);
+  }
+}
+
+/**
+ * The controller's CPU per leaf as each gateway serves more hosts: the lab's gateways run
+ * parallax as usual, with a stand-in `ssh` (a script that exits 0) for their hosts, so that the
+ * controller's side is measured at sizes this machine has no room to run sshds for.
+ */
+async function scaleTable(perGateway: readonly number[]) {
+  const standIn = `${work}/stand-in`;
+  await Deno.mkdir(standIn);
+  await Deno.writeTextFile(`${standIn}/ssh`, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+  const gatewayCommand = ["env", `PATH=${standIn}:/usr/bin:/bin`, ...lab.gatewayCommand.slice(1)];
+  console.log(
+    "\n### Controller CPU as gateways serve more hosts (a stand-in ssh on the gateways, ms)\n",
+  );
+  console.log("| hosts | per gateway | main thread | ssh | total | per host |");
+  console.log("| --- | --- | --- | --- | --- | --- |");
+  for (const count of perGateway) {
+    const gateways = Object.fromEntries(
+      lab.gateways.map((g) => [g, Array.from({ length: count }, (_, i) => `${g}-host${i}`)]),
     );
-    console.log(`| ${i} | ${parts.join(" | ")} | ${parts.reduce((a, b) => a + b, 0)} |`);
+    const hosts = Object.values(gateways).flat();
+    const parts = await threadUse({ hosts, gateways, gatewayCommand });
+    const total = sum(parts);
+    console.log(
+      `| ${hosts.length} | ${count} | ${sum(parts.slice(0, 3))} | ${parts[5]} | ${total} | ${
+        (total / hosts.length).toFixed(2)
+      } |`,
+    );
   }
 }
 
@@ -244,12 +282,19 @@ try {
   );
   // One warm-up of each, so that Deno's cache and the gateways' first compile are not measured.
   await run({ ...calls }, 1);
+  if (args.scale === 1) {
+    // --scale 1: the controller's CPU alone (thread by thread, then as gateways serve more).
+    await threadsTable(rounds);
+    await scaleTable([16, 64, 256]);
+    Deno.exit(0);
+  }
   report(
     "`true` on every leaf",
     await run(calls, rounds),
     "by hand: ssh gw 'xargs -P16 ssh leaf true'",
   );
   await threadsTable(rounds);
+  await scaleTable([16, 64, 256]);
   const copied = await run(copies, Math.max(1, rounds - 1));
   report("10 MB copied to every leaf", copied, "by hand: scp to gw, then xargs scp there");
   const relayed = median(copied.get("parallax copy() relayed")!.map((s) => s.sent));
