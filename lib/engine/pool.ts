@@ -36,7 +36,8 @@ export interface PoolOptions {
 
 /**
  * A fixed set of Web Workers that run ssh and scp processes for {@linkcode call} and its siblings,
- * and the one limit on how many run at once.
+ * and the one limit on how many run at once. (The connections to gateways run on the main thread,
+ * under the same limit.)
  *
  * Without a pool, each call starts its own and closes it when it returns, so a script that calls
  * once exits by itself. A program that makes many calls can hold one pool and pass it as the
