@@ -286,8 +286,15 @@ try {
     // --scale 1: the controller's CPU alone (thread by thread, then as gateways serve more).
     await threadsTable(rounds);
     await scaleTable([16, 64, 256]);
-    Deno.exit(0);
+  } else {
+    await everything();
   }
+} finally {
+  await Deno.remove(work, { recursive: true });
+}
+
+/** Every table: the calls, the controller's CPU, the copies. */
+async function everything() {
   report(
     "`true` on every leaf",
     await run(calls, rounds),
@@ -303,6 +310,4 @@ try {
       (relayed / (lab.gateways.length * 10_000_000)).toFixed(3)
     } × gateways × size`,
   );
-} finally {
-  await Deno.remove(work, { recursive: true });
 }
