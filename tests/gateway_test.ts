@@ -14,6 +14,7 @@ import { startSshd } from "./fixture/sshd.ts";
 import { onTerminal } from "./fixture/terminal.ts";
 import { withScript, withTempDir, withTempFile } from "./fixture/temp_dir.ts";
 import { call, type CallEvent, callStream, copy, Pool, slurp } from "../mod.ts";
+import { PROTOCOL_VERSION } from "../lib/driver/_gateway_protocol.ts";
 import { engineOf } from "../lib/engine/_engine.ts";
 
 /**
@@ -214,7 +215,10 @@ Deno.test("a gateway that cannot be reached (unless a retry reaches it) or canno
   for (const leaf of lab.allLeaves) {
     const error = failed(otherVersion.get(leaf));
     assertEquals(error.kind, "gateway");
-    assertStringIncludes(error.message, "protocol version 99 (parallax 9.0.0), this controller 2");
+    assertStringIncludes(
+      error.message,
+      `protocol version 99 (parallax 9.0.0), this controller ${PROTOCOL_VERSION}`,
+    );
   }
 });
 
@@ -230,12 +234,22 @@ Deno.test("through gateways, a timeout and an abort stop the leaves' commands; n
   }
   await timeUntil(timed.gone);
 
+  // An abort keeps what each host printed before it, as without gateways: the gateways are told
+  // to cancel, and report their hosts.
   const aborted = tracedSleep();
   const controller = new AbortController();
-  const running = call(lab.allLeaves, aborted.command, { ...options, signal: controller.signal });
+  const running = call(lab.allLeaves, `echo start; echo e1 >&2; ${aborted.command}`, {
+    ...options,
+    signal: controller.signal,
+  });
   await timeUntil(async () => (await aborted.remote()) === lab.allLeaves.length);
   controller.abort();
-  for (const result of (await running).values()) assertEquals(failed(result).kind, "cancelled");
+  for (const result of (await running).values()) {
+    const error = failed(result);
+    assertEquals([error.kind, error.stdout, error.stderr], ["cancelled", "start\n", "e1\n"]);
+    assertStringIncludes(error.message, "its command was stopped on the host");
+    assert(error.durationMs !== undefined && error.durationMs > 0, "durationMs");
+  }
   await timeUntil(aborted.gone);
   await timeUntil(async () => (await gatewayProcesses(lab)).length === 0);
 
@@ -335,7 +349,12 @@ Deno.test("a cut link to a gateway: both sides give up within 15 s, its leaves' 
 
 Deno.test("a gateway that says hello and then nothing is given up after 10 s of silence", async () => {
   await using lab = await startLab({ gateways: 1, leaves: 2 });
-  const hello = '{"event":"hello","protocol":"parallax-gateway","version":2,"parallax":"0.1.0"}';
+  const hello = JSON.stringify({
+    event: "hello",
+    protocol: "parallax-gateway",
+    version: PROTOCOL_VERSION,
+    parallax: "0.1.0",
+  });
   const started = Date.now();
   const results = await call(lab.allLeaves, "true", {
     sshExtra: lab.sshExtra,
@@ -571,7 +590,7 @@ Deno.test("a gateway says hello, then refuses a request it does not understand",
   const { serveGateway } = await import("../lib/gateway/serve.ts");
   const valid = {
     protocol: "parallax-gateway",
-    version: 2,
+    version: PROTOCOL_VERSION,
     op: "call",
     hosts: ["web1"],
     commands: ["true"],
@@ -596,7 +615,7 @@ Deno.test("a gateway says hello, then refuses a request it does not understand",
     ["", "no request line"],
     [
       `${JSON.stringify({ ...valid, version: 1 })}\n`,
-      "protocol version 1 asked, this gateway speaks 2",
+      `protocol version 1 asked, this gateway speaks ${PROTOCOL_VERSION}`,
     ],
     [`${JSON.stringify({ ...valid, op: "format" })}\n`, 'unknown op "format"'],
     [`${JSON.stringify({ ...valid, hosts: [] })}\n`, "names no host"],
@@ -616,7 +635,7 @@ Deno.test("a gateway says hello, then refuses a request it does not understand",
       .map((l) => JSON.parse(l));
     assertEquals(code, 2);
     assertEquals(events[0].event, "hello");
-    assertEquals(events[0].version, 2);
+    assertEquals(events[0].version, PROTOCOL_VERSION);
     assertEquals(events[1].event, "refused");
     assertStringIncludes(events[1].reason, part);
   }

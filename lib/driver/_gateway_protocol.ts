@@ -4,8 +4,9 @@
  *
  * The controller writes one request line to the gateway's stdin, followed by the request's
  * payload (`payloadBytes` raw bytes: a call's input, or the files of a relayed copy), then keeps
- * stdin open for control lines: an empty line every {@linkcode HEARTBEAT_MS}, and `halt` when the
- * run's failure budget is used up. The gateway answers on stdout, one event per line: `hello`
+ * stdin open for control lines: an empty line every {@linkcode HEARTBEAT_MS}, `halt` when the
+ * run's failure budget is used up, and `cancel` when the caller cancels (the gateway stops its
+ * hosts and reports each, partial output included, then ends). The gateway answers on stdout, one event per line: `hello`
  * first (or `refused`), then `started`, `output`, `file`, `data` and `result` events as its hosts
  * run,
  * `alive` every {@linkcode HEARTBEAT_MS}, and `end` last. A host is named by its index in the
@@ -20,15 +21,20 @@
 /** The protocol's name, in every request and in `hello`. */
 export const PROTOCOL = "parallax-gateway";
 /** The protocol's version; a request or hello with another one is refused. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Milliseconds between heartbeats, each way. */
 export const HEARTBEAT_MS = 3_000;
 /** Milliseconds without a line after which a side gives up on the other. */
 export const SILENCE_MS = 10_000;
 
-/** A control line from the controller, after the request. */
-export type GatewayControl = { readonly control: "halt"; readonly reason: string };
+/**
+ * A control line from the controller, after the request: `halt` (start no more hosts) or
+ * `cancel` (stop every host, report each, then end; since version 3).
+ */
+export type GatewayControl =
+  | { readonly control: "halt"; readonly reason: string }
+  | { readonly control: "cancel" };
 
 /** The options the hosts behind a gateway run with (the rest is the gateway's own config). */
 export interface LeafOptions {
@@ -286,6 +292,7 @@ export function parseEvent(line: string, hostCount: number): GatewayEvent {
 export function parseControl(line: string): GatewayControl | null {
   if (line.trim() === "") return null;
   const value = parseObject(line, "control line");
+  if (value.control === "cancel") return { control: "cancel" };
   if (value.control !== "halt") {
     throw new ProtocolError(`unknown control ${JSON.stringify(value.control)}`);
   }

@@ -56,6 +56,12 @@ const START_MS = 60_000;
 /** ssh's own keepalives on a gateway's connection: a dead link ends ssh within 15 s. */
 const HEARTBEAT_SSH_OPTIONS = ["ServerAliveInterval=5", "ServerAliveCountMax=3"];
 
+/**
+ * How long a gateway told to cancel has to report its hosts and end before it is stopped from
+ * here: its hosts' own stop (SIGTERM, then SIGKILL after the kill grace) and a few seconds more.
+ */
+const CANCEL_WAIT_MS = KILL_GRACE_MS + 5_000;
+
 const encoder = new TextEncoder();
 
 /** Matches ANSI escape sequences (colours in a gateway's messages). */
@@ -168,7 +174,7 @@ async function runGateway<R>(
   let startedAt: number | null = null;
   const handle = run.engine.start([job], {
     limit: 1,
-    signal: AbortSignal.any([run.signal, stop.signal]),
+    signal: stop.signal,
     // A gateway still waiting for its turn when the run halts is never started.
     halt: run.halt,
     observer: {
@@ -196,6 +202,17 @@ async function runGateway<R>(
   const say = (text: string) => handle.write(0, encoder.encode(text));
   const onHalt = () => say(control({ control: "halt", reason: run.haltReason() }));
   run.halt.addEventListener("abort", onHalt, { once: true });
+  // The caller's cancel: a gateway that has said hello stops its hosts and reports each (with
+  // the output they printed), and is stopped from here if it has not ended in time; any other
+  // is stopped at once (nothing has started there).
+  let cancelWait: Timer | null = null;
+  const onCancel = () => {
+    if (session.greeted && say(control({ control: "cancel" }))) {
+      cancelWait = after(CANCEL_WAIT_MS, () => stop.abort());
+    } else stop.abort();
+  };
+  if (run.signal.aborted) stop.abort();
+  else run.signal.addEventListener("abort", onCancel, { once: true });
   const helloWithinMs = settings.connectTimeout * 1000 + START_MS;
   let beat: Timer | null = null;
   const heartbeat = () => {
@@ -211,7 +228,9 @@ async function runGateway<R>(
     await handle.done;
   } finally {
     (beat as Timer | null)?.clear();
+    (cancelWait as Timer | null)?.clear();
     run.halt.removeEventListener("abort", onHalt);
+    run.signal.removeEventListener("abort", onCancel);
   }
   session.close(ending ?? { kind: "not-started" }, job.argv);
   if (settings.verbose) {
@@ -330,6 +349,11 @@ class GatewaySession<R> {
     return Promise.all(using).then(done, done);
   }
 
+  /** Whether the gateway has said hello (parallax runs there). */
+  get greeted(): boolean {
+    return this.#hello;
+  }
+
   /** How many times the gateway's ssh has been started. */
   get attempts(): number {
     return this.#attempts;
@@ -366,13 +390,7 @@ class GatewaySession<R> {
     const tail = said === "" ? "" : `: ${lastLines(said)}`;
     // Cancelled by the caller; a gateway given up on was stopped by this side.
     if (gateway instanceof ParallaxError && gateway.kind === "cancelled" && this.#broken === null) {
-      this.failAll(
-        "cancelled",
-        (started) =>
-          started
-            ? `cancelled (through gateway ${this.via}; its command was stopped on the host)`
-            : `cancelled before it started (through gateway ${this.via})`,
-      );
+      this.failAll("cancelled", (started) => cancelledReason(this.via, started));
       return;
     }
     const exit = gateway instanceof ParallaxError
@@ -546,7 +564,10 @@ class GatewaySession<R> {
       : new ParallaxError({
         host: host.key,
         kind: record.kind as ParallaxError["kind"],
-        reason: record.reason ?? record.kind,
+        // Cancelled on this side's word: said as for a host cancelled with its gateway.
+        reason: record.kind === "cancelled"
+          ? cancelledReason(this.via, record.attempts > 0)
+          : record.reason ?? record.kind,
         stdoutBytes: stdout,
         stdout: decode(stdout),
         stderrBytes: stderr,
@@ -592,4 +613,11 @@ class GatewaySession<R> {
 /** The last few lines of a gateway's stderr, for a message. */
 function lastLines(text: string): string {
   return text.split("\n").slice(-3).join(" / ");
+}
+
+/** What a host cancelled through gateway `via` says. */
+function cancelledReason(via: string, started: boolean): string {
+  return started
+    ? `cancelled (through gateway ${via}; its command was stopped on the host)`
+    : `cancelled before it started (through gateway ${via})`;
 }

@@ -60,6 +60,8 @@ export async function serveGateway(
   const gone = new AbortController();
   /** Aborted by the controller's `halt`: no more hosts start. */
   const halt = new AbortController();
+  /** Aborted by the controller's `cancel`: the hosts are stopped and reported. */
+  const cancel = new AbortController();
   const send: Send = async (event) => {
     if (gone.signal.aborted) return;
     try {
@@ -100,9 +102,15 @@ export async function serveGateway(
       await send({ event: "refused", reason: (error as Error).message });
       return EXIT_REFUSED;
     }
-    const watching = watchController(reader, rest, hear, gone, halt);
+    const watching = watchController(reader, rest, hear, gone, { halt, cancel });
     try {
-      await serve(request, payload, send, gone.signal, halt.signal);
+      await serve(
+        request,
+        payload,
+        send,
+        AbortSignal.any([gone.signal, cancel.signal]),
+        halt.signal,
+      );
     } catch (error) {
       // The library refused the request's values (a TypeError or RangeError says which).
       await send({ event: "refused", reason: (error as Error).message });
@@ -158,14 +166,14 @@ async function readRequest(
 
 /**
  * Reads the controller's control lines (`rest` first) until stopped, telling `hear` of each
- * byte: `halt` aborts `halt`; the end of stdin aborts `gone`.
+ * byte: `halt` aborts `halt`, `cancel` aborts `cancel`; the end of stdin aborts `gone`.
  */
 function watchController(
   reader: ReadableStreamDefaultReader<Uint8Array>,
   rest: Uint8Array,
   hear: () => void,
   gone: AbortController,
-  halt: AbortController,
+  { halt, cancel }: { halt: AbortController; cancel: AbortController },
 ): { stop(): void } {
   let stopped = false;
   let pending = "";
@@ -179,6 +187,7 @@ function watchController(
       try {
         const message = parseControl(text);
         if (message?.control === "halt") halt.abort(message.reason);
+        if (message?.control === "cancel") cancel.abort("cancelled by the controller");
       } catch {
         // A control line of a later protocol: nothing this gateway can act on.
       }
