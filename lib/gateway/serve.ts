@@ -44,8 +44,9 @@ const DATA_CHUNK = 256 * 1024;
  * Serves one request from stdin; resolves with the exit status.
  *
  * After the request, stdin carries the controller's control lines: a heartbeat every few
- * seconds, and `halt`. Its end, or a silence of {@linkcode SILENCE_MS}, means the controller is
- * gone (killed, or its link broken): the hosts are then stopped, their remote commands too.
+ * seconds, `halt` (start no more hosts) and `cancel` (stop the hosts and report each). Its end, or
+ * a silence of {@linkcode SILENCE_MS}, means the controller is gone (killed, or its link broken):
+ * the hosts are then stopped, their remote commands too, with nobody left to report to.
  *
  * @param input The request (default: stdin).
  * @param output Where the events go (default: stdout).
