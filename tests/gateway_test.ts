@@ -347,6 +347,19 @@ Deno.test("a cut link to a gateway: both sides give up within 15 s, its leaves' 
   await lab.cut("gw1", false);
 });
 
+Deno.test("a problem of the gateway's own machine says it happened on the gateway", async () => {
+  await using lab = await startLab({ gateways: 1, leaves: 1 });
+  // parallax on the gateway without --allow-run: it starts, but cannot run ssh there.
+  const [env, options, deno, run] = lab.gatewayCommand;
+  const results = await call(lab.allLeaves, "true", {
+    ...through(lab),
+    gatewayCommand: [env, options, deno, run, "--allow-read", "--allow-env", `${ROOT}/cli.ts`],
+  });
+  const error = failed(results.get(lab.allLeaves[0]));
+  assertEquals([error.kind, error.via], ["spawn", "gw1"]);
+  assertStringIncludes(error.message, "on gateway gw1: cannot start 'ssh'");
+});
+
 Deno.test("a gateway that says hello and then nothing is given up after 10 s of silence", async () => {
   await using lab = await startLab({ gateways: 1, leaves: 2 });
   const hello = JSON.stringify({

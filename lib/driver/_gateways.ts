@@ -564,9 +564,12 @@ class GatewaySession<R> {
       : new ParallaxError({
         host: host.key,
         kind: record.kind as ParallaxError["kind"],
-        // Cancelled on this side's word: said as for a host cancelled with its gateway.
+        // Cancelled on this side's word: said as for a host cancelled with its gateway. A problem
+        // of the gateway's own machine says where it was, lest it be looked for here.
         reason: record.kind === "cancelled"
           ? cancelledReason(this.via, record.attempts > 0)
+          : record.kind === "spawn" || record.kind === "local"
+          ? `on gateway ${this.via}: ${record.reason ?? record.kind}`
           : record.reason ?? record.kind,
         stdoutBytes: stdout,
         stdout: decode(stdout),
