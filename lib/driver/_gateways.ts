@@ -564,13 +564,7 @@ class GatewaySession<R> {
       : new ParallaxError({
         host: host.key,
         kind: record.kind as ParallaxError["kind"],
-        // Cancelled on this side's word: said as for a host cancelled with its gateway. A problem
-        // of the gateway's own machine says where it was, lest it be looked for here.
-        reason: record.kind === "cancelled"
-          ? cancelledReason(this.via, record.attempts > 0)
-          : record.kind === "spawn" || record.kind === "local"
-          ? `on gateway ${this.via}: ${record.reason ?? record.kind}`
-          : record.reason ?? record.kind,
+        reason: gatewayReason(this.via, record),
         stdoutBytes: stdout,
         stdout: decode(stdout),
         stderrBytes: stderr,
@@ -616,6 +610,21 @@ class GatewaySession<R> {
 /** The last few lines of a gateway's stderr, for a message. */
 function lastLines(text: string): string {
   return text.split("\n").slice(-3).join(" / ");
+}
+
+/**
+ * What an error record from gateway `via` says here. Cancelled on this side's word: said as for a
+ * host cancelled with its gateway. A problem of the gateway's own machine says where it was, lest
+ * it be looked for here.
+ */
+function gatewayReason(
+  via: string,
+  record: Extract<GatewayEvent, { event: "result" }>["record"],
+): string {
+  const reason = record.reason ?? record.kind!;
+  if (record.kind === "cancelled") return cancelledReason(via, record.attempts > 0);
+  if (record.kind === "spawn" || record.kind === "local") return `on gateway ${via}: ${reason}`;
+  return reason;
 }
 
 /** What a host cancelled through gateway `via` says. */

@@ -35,18 +35,14 @@ export class MainThreadWorker implements JobWorker {
     const fail = (error: unknown) =>
       this.onerror?.(new ErrorEvent("error", { message: String(error), error }));
     const scope: JobScope = {
-      get onmessage(): JobScope["onmessage"] {
-        return null;
-      },
-      set onmessage(handler: JobScope["onmessage"]) {
-        theirs.onmessage = handler === null ? null : (event) => {
+      listen: (handler) =>
+        theirs.onmessage = ({ data }) => {
           try {
-            handler(event);
+            handler(data);
           } catch (error) {
             fail(error);
           }
-        };
-      },
+        },
       postMessage: (message, transfer) => theirs.postMessage(message, transfer ?? []),
     };
     this.#jobs = serveJobs(scope, fail);

@@ -12,7 +12,8 @@ import { runJob, type RunningJob } from "./_run_job.ts";
 
 /** Where the jobs come from and their news goes: a worker's global scope or a message port. */
 export interface JobScope {
-  onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
+  /** Hands each message posted to the jobs to `handler`. */
+  listen(handler: (message: ToWorker) => void): void;
   postMessage(message: FromWorker, transfer?: Transferable[]): void;
 }
 
@@ -26,7 +27,7 @@ export function serveJobs(
   fail?: (error: unknown) => void,
 ): { stopAll(): void } {
   const running = new Map<number, RunningJob>();
-  scope.onmessage = ({ data: message }) => {
+  scope.listen((message) => {
     switch (message.type) {
       case "run": {
         const { id } = message.job;
@@ -63,7 +64,7 @@ export function serveJobs(
         running.get(message.id)?.acknowledge(message.bytes);
         break;
     }
-  };
+  });
   return { stopAll: () => running.forEach((job) => job.cancel(true)) };
 }
 
