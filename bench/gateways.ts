@@ -12,9 +12,14 @@
  * so their CPU becomes wall time) and the bytes the controller sent (the counters of its links to
  * the gateways). Between the two, the controller's CPU in runs of parallax `call()`, thread by
  * thread, and as each gateway serves more hosts (16, 64, 256: a stand-in ssh on the gateways).
+ * Then kept connections: parallax's CLI with `--persist` through the gateways, a first run
+ * (every connection made) and the next (the controller's to the gateways and the gateways' to
+ * the leaves kept), then `persist --stop --gateways` before the next round.
  *
  * Usage: deno run -A bench/gateways.ts [--gateways 4] [--leaves 16] [--rounds 3] [--scale 1]
- * (`--scale 1`: only the controller's CPU, thread by thread and as gateways serve more hosts)
+ * [--persist 1]
+ * (`--scale 1`: only the controller's CPU, thread by thread and as gateways serve more hosts;
+ * `--persist 1`: only the kept connections)
  *
  * @module
  */
@@ -179,6 +184,83 @@ if (clush !== null) {
   );
 }
 
+const gatewaysFile = `${work}/gateways`;
+await Deno.writeTextFile(
+  gatewaysFile,
+  lab.gateways.map((g) => `${g}: ${lab.leaves.get(g)!.join(" ")}\n`).join(""),
+);
+/** parallax's CLI: `command`, the flags that reach the lab's gateways, then `rest`. */
+const parallaxCli = (command: string, rest = "") =>
+  `${shellQuote(Deno.execPath())} run -A ${
+    new URL("../cli.ts", import.meta.url).pathname
+  } ${command} -x ${
+    shellQuote(lab.sshExtra.join(" "))
+  } --gateways ${gatewaysFile} --gateway-command ${
+    shellQuote(lab.gatewayCommand.map(shellQuote).join(" "))
+  } ${rest}`;
+
+/**
+ * A first `--persist` run through the gateways, the next (every connection kept), and the floor
+ * of the next: by hand through kept masters (the controller's to each gateway, each gateway's to
+ * its leaves; `ssh -M` started before and ended after the rounds).
+ */
+async function persistTable(n: number) {
+  const line = parallaxCli(
+    "call",
+    `--gateway-limit 16 -H ${shellQuote(leaves.join(" "))} --persist=60 true`,
+  );
+  const kept = `-o ControlPath=${work}/kept-%C`;
+  // -n: stdin from /dev/null, so that xargs keeps its own (the list of leaves).
+  const master = `-n -o ControlMaster=yes -o ControlPersist=300 ${kept} -fN`;
+  const quiet = "> /dev/null 2>&1";
+  await sh(
+    eachGateway((g, hosts) =>
+      `ssh -F ${cfg} ${master} ${g} ${quiet} && ssh -F ${cfg} ${kept} ${g} ${
+        shellQuote(
+          `printf '%s\\n' ${
+            hosts.join(" ")
+          } | xargs -P16 -I{} ssh ${leafOptions} ${master} {} ${quiet}`,
+        )
+      }`
+    ),
+  );
+  const byHandKept = eachGateway((g, hosts) =>
+    `ssh -F ${cfg} ${kept} ${g} ${
+      shellQuote(
+        `printf '%s\\n' ${hosts.join(" ")} | xargs -P16 -I{} ssh ${leafOptions} ${kept} {} true`,
+      )
+    }`
+  );
+  const samples = new Map([
+    ["CLI --persist, first run", [] as Sample[]],
+    ["CLI --persist, next run (connections kept)", [] as Sample[]],
+    ["by hand through kept masters: ssh gw 'xargs -P16 ssh leaf true'", [] as Sample[]],
+  ]);
+  for (let round = 0; round < n; round++) {
+    const [first, next, floor] = samples.values();
+    first.push(await measure(line));
+    next.push(await measure(line));
+    await sh(`${parallaxCli("persist", "--stop")} > /dev/null`);
+    floor.push(await measure(byHandKept));
+  }
+  await sh(
+    eachGateway((g, hosts) =>
+      `ssh -F ${cfg} ${kept} ${g} ${
+        shellQuote(
+          `printf '%s\\n' ${
+            hosts.join(" ")
+          } | xargs -P16 -I{} ssh ${leafOptions} ${kept} -O exit {} 2>/dev/null`,
+        )
+      }; ssh -F ${cfg} ${kept} -O exit ${g} 2>/dev/null`
+    ),
+  );
+  report(
+    "Kept connections through the gateways",
+    samples,
+    "by hand through kept masters: ssh gw 'xargs -P16 ssh leaf true'",
+  );
+}
+
 async function run(contenders: Record<string, string>, n: number) {
   const samples = new Map(Object.keys(contenders).map((name) => [name, [] as Sample[]]));
   for (let round = 0; round < n; round++) {
@@ -282,7 +364,9 @@ try {
   );
   // One warm-up of each, so that Deno's cache and the gateways' first compile are not measured.
   await run({ ...calls }, 1);
-  if (args.scale === 1) {
+  if (args.persist === 1) {
+    await persistTable(rounds);
+  } else if (args.scale === 1) {
     // --scale 1: the controller's CPU alone (thread by thread, then as gateways serve more).
     await threadsTable(rounds);
     await scaleTable([16, 64, 256]);
@@ -302,6 +386,7 @@ async function everything() {
   );
   await threadsTable(rounds);
   await scaleTable([16, 64, 256]);
+  await persistTable(rounds);
   const copied = await run(copies, Math.max(1, rounds - 1));
   report("10 MB copied to every leaf", copied, "by hand: scp to gw, then xargs scp there");
   const relayed = median(copied.get("parallax copy() relayed")!.map((s) => s.sent));

@@ -1,5 +1,13 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./fixture/assert.ts";
-import { cleanCliEnv, cli, cliArgv, denoArgv, ROOT, spawnArgv } from "./fixture/deno_run.ts";
+import {
+  cleanCliEnv,
+  cli,
+  cliArgv,
+  denoArgv,
+  ROOT,
+  spawnArgv,
+  spawnCli,
+} from "./fixture/deno_run.ts";
 import { type Lab, startLab } from "./fixture/lab.ts";
 import { failed, ok, statusLines } from "./fixture/outcomes.ts";
 import {
@@ -32,8 +40,8 @@ function through(lab: Lab) {
   return { sshExtra: lab.sshExtra, gateways: lab.topology, gatewayCommand: lab.gatewayCommand };
 }
 
-/** The CLI flags that run every leaf of the lab through the gateways of `file`. */
-function gatewayFlags(lab: Lab, file: string): string[] {
+/** The CLI flags that reach the lab's gateways as `file` lists them. */
+function reachFlags(lab: Lab, file: string): string[] {
   return [
     "-x",
     lab.sshExtra.join(" "),
@@ -41,9 +49,12 @@ function gatewayFlags(lab: Lab, file: string): string[] {
     file,
     "--gateway-command",
     lab.gatewayCommand.join(" "),
-    "-H",
-    lab.allLeaves.join(","),
   ];
+}
+
+/** The CLI flags that run every leaf of the lab through the gateways of `file`. */
+function gatewayFlags(lab: Lab, file: string): string[] {
+  return [...reachFlags(lab, file), "-H", lab.allLeaves.join(",")];
 }
 
 /** gw1's hosts were lost after they started (they may have run); gw2's finished. */
@@ -563,6 +574,15 @@ Deno.test("CLI: --gateways FILE splits a line's hosts among its gateways; status
       assertEquals(record.exitCode, 2);
       assertEquals(record.via, lab.leaves.get("gw1")!.includes(record.host) ? "gw1" : "gw2");
     }
+    // Without -h or -H, the hosts are every one the file lists, in its order.
+    const all = await cli(["call", ...reachFlags(lab, file), "--json", "true"], {
+      env: cleanCliEnv(),
+    });
+    assertEquals(all.code, 0, all.stderr);
+    assertEquals(
+      all.stdout.trim().split("\n").map((l) => JSON.parse(l).host).sort(),
+      [...leaves].sort(),
+    );
   }, { suffix: ".gateways" });
   await withTempFile(async (file) => {
     await Deno.writeTextFile(file, "gw1 web1\n");
@@ -570,6 +590,90 @@ Deno.test("CLI: --gateways FILE splits a line's hosts among its gateways; status
     assertEquals(bad.code, 2);
     assertStringIncludes(bad.stderr, ":1: expected 'GATEWAY: HOSTS'");
   });
+});
+
+/** The OpenSSH masters running now (`ssh: SOCKET [mux]`), as "pid socket". */
+async function masters(): Promise<string[]> {
+  return (await listProcesses()).flatMap(({ pid, args }) => {
+    const match = /^ssh: (\S+) \[mux\]/.exec(args);
+    return match === null ? [] : [`${pid} ${match[1]}`];
+  });
+}
+
+Deno.test("a held pool reuses its connections to the gateways, an abort through them still stops the leaves, and close() leaves nothing", async () => {
+  await using lab = await startLab({ gateways: 2, leaves: 2 });
+  const before = await masters();
+  const pool = new Pool();
+  const options = { ...through(lab), pool };
+  const first = await call(lab.allLeaves, "echo $PARALLAX_NODENUM", options);
+  const kept = (await masters()).filter((m) => !before.includes(m));
+  assertEquals(kept.length, 2, `one master per gateway: ${kept.join(", ")}`);
+  const second = await call(lab.allLeaves, "echo $PARALLAX_NODENUM", options);
+  for (const leaf of lab.allLeaves) {
+    assertEquals(ok(second.get(leaf)).stdout, ok(first.get(leaf)).stdout);
+  }
+  assertEquals((await masters()).filter((m) => !before.includes(m)), kept, "the same masters");
+
+  // Through the kept connections, an abort reaches the leaves as through fresh ones.
+  const job = tracedSleep();
+  const controller = new AbortController();
+  const running = call(lab.allLeaves, job.command, { ...options, signal: controller.signal });
+  await timeUntil(async () => (await job.remote()) === lab.allLeaves.length);
+  controller.abort();
+  for (const result of (await running).values()) assertEquals(failed(result).kind, "cancelled");
+  await timeUntil(job.gone, 15_000);
+  await timeUntil(async () => (await gatewayProcesses(lab)).length === 0, 15_000);
+
+  await pool.close();
+  await timeUntil(async () => (await masters()).every((m) => before.includes(m)), 5_000);
+});
+
+Deno.test("CLI --persist through gateways keeps the gateways' connections and theirs to the leaves; persist --stop --gateways ends both", async () => {
+  await using lab = await startLab({ gateways: 2, leaves: 2 });
+  await withTempFile(async (file) => {
+    const gateways = Object.entries(lab.topology).map(([g, hosts]) => `${g}: ${hosts.join(" ")}`);
+    await Deno.writeTextFile(file, gateways.join("\n") + "\n");
+    const before = await masters();
+    const args = [
+      "call",
+      ...gatewayFlags(lab, file),
+      "--persist=30",
+      "--json",
+      "echo $PARALLAX_NODENUM",
+    ];
+    const first = await cli(args, { env: cleanCliEnv() });
+    assertEquals(first.code, 0, first.stderr);
+    const kept = (await masters()).filter((m) => !before.includes(m));
+    const onGateways = kept.filter((m) => m.includes("/gateway-tmp/"));
+    assertEquals(onGateways.length, lab.allLeaves.length, `a master per leaf: ${kept.join(", ")}`);
+    assertEquals(kept.length - onGateways.length, 2, `a master per gateway: ${kept.join(", ")}`);
+    const second = await cli(args, { env: cleanCliEnv() });
+    assertEquals(second.code, 0, second.stderr);
+    const values = (text: string) =>
+      text.trim().split("\n").map((l) => JSON.parse(l)).map((r) => `${r.host}=${r.stdout}`).sort();
+    assertEquals(values(second.stdout), values(first.stdout));
+    assertEquals((await masters()).filter((m) => !before.includes(m)), kept, "the same masters");
+
+    // A run through the kept connections, stopped by SIGTERM: every leaf's command stops, and
+    // the connections stay kept.
+    const job = tracedSleep();
+    const running = spawnCli(["call", ...gatewayFlags(lab, file), "--persist=30", job.command]);
+    await timeUntil(async () => (await job.remote()) === lab.allLeaves.length, 30_000);
+    running.kill("SIGTERM");
+    const interrupted = await running.finished();
+    assertEquals(interrupted.code, 3, interrupted.stderr);
+    await timeUntil(job.gone, 15_000);
+    assertEquals((await masters()).filter((m) => !before.includes(m)), kept, "still kept");
+
+    const stop = await cli(["persist", "--stop", ...reachFlags(lab, file)], { env: cleanCliEnv() });
+    assertEquals(stop.code, 0, stop.stderr);
+    // The lab's gateways share one file system (and so one folder of kept connections): the
+    // first to stop ends all four.
+    const ended = [...stop.stdout.matchAll(/^on gateway (gw\d): (\d+) kept connections? ended$/gm)];
+    assertEquals(ended.map((m) => m[1]).sort(), ["gw1", "gw2"], stop.stdout);
+    assertEquals(ended.reduce((sum, m) => sum + Number(m[2]), 0), 4, stop.stdout);
+    await timeUntil(async () => (await masters()).every((m) => before.includes(m)), 5_000);
+  }, { suffix: ".gateways" });
 });
 
 Deno.test("CLI through gateways: Ctrl-C at a real terminal, and closing it, stop every leaf's command", async () => {
@@ -637,6 +741,10 @@ Deno.test("a gateway says hello, then refuses a request it does not understand",
       "commands: expected one, or one per host",
     ],
     [`${JSON.stringify({ ...valid, payloadBytes: 5 })}\nab`, "announced 5 bytes after it, 2 came"],
+    [
+      `${JSON.stringify({ ...valid, options: { ...valid.options, persist: 0 } })}\n`,
+      "persist: expected a number of seconds, at least 1",
+    ],
   ];
   for (const [request, part] of cases) {
     const chunks: Uint8Array[] = [];

@@ -102,6 +102,8 @@ export interface Flag extends FlagSpec {
 }
 
 const ALL: readonly Command[] = ["call", "copy", "slurp"];
+/** Flags `persist --stop` takes as well: how to reach the gateways whose kept connections end. */
+const WITH_PERSIST: readonly Command[] = [...ALL, "persist"];
 
 /** Seconds `--persist` keeps connections when it names none. */
 export const DEFAULT_PERSIST_SECONDS = 60;
@@ -187,7 +189,7 @@ export const FLAGS: readonly Flag[] = [
     value: true,
     repeat: true,
     meta: "ARGS",
-    commands: ALL,
+    commands: WITH_PERSIST,
     group: "Connection",
     help: "extra ssh arguments, split as a shell would: -x '-F my_config' (repeatable)",
     apply: (run, v) => run.sshExtra.push(...shellWords(String(v))),
@@ -198,7 +200,7 @@ export const FLAGS: readonly Flag[] = [
     value: true,
     repeat: true,
     meta: "ARG",
-    commands: ALL,
+    commands: WITH_PERSIST,
     group: "Connection",
     help: "one extra ssh argument (repeatable)",
     apply: (run, v) => run.sshExtra.push(String(v)),
@@ -209,7 +211,7 @@ export const FLAGS: readonly Flag[] = [
     value: true,
     repeat: true,
     meta: "OPT",
-    commands: ALL,
+    commands: WITH_PERSIST,
     group: "Connection",
     help: "ssh option, as ssh -o OPT (repeatable; default: PARALLAX_OPTIONS)",
     apply: (run, v) => (run.sshOptions ??= []).push(String(v)),
@@ -218,18 +220,19 @@ export const FLAGS: readonly Flag[] = [
     long: "gateways",
     value: true,
     meta: "FILE",
-    commands: ALL,
+    commands: WITH_PERSIST,
     group: "Gateways",
     help: "reach hosts through gateways: lines 'GATEWAY: HOSTS', ranges allowed; several\n" +
       "gateways on a line split its hosts ('gw[1-2]: web[1-64]'); parallax runs itself on each\n" +
-      "gateway and the hosts from there; hosts no line names run directly",
+      "gateway and the hosts from there; hosts no line names run directly; without -h and\n" +
+      "-H, every host the file lists",
     apply: (run, v) => run.gatewaysFile = String(v),
   },
   {
     long: "gateway-command",
     value: true,
     meta: "CMD",
-    commands: ALL,
+    commands: WITH_PERSIST,
     group: "Gateways",
     help: "what starts parallax on a gateway, split as a shell would; 'gateway' is appended\n" +
       "(default: deno run … jsr:@parallax/parallax@VERSION/cli)",
@@ -318,7 +321,7 @@ export const FLAGS: readonly Flag[] = [
     value: false,
     commands: ["persist"],
     group: "Command",
-    help: "end every kept connection of this user",
+    help: "end every kept connection of this user; with --gateways, on each gateway too",
     apply: (run) => run.stop = true,
   },
   {
@@ -545,7 +548,7 @@ const USAGE: Record<Command, string> = {
   call: "parallax call [flags] COMMAND...",
   copy: "parallax copy [flags] SRC... DST",
   slurp: "parallax slurp [flags] SRC DST",
-  persist: "parallax persist --stop",
+  persist: "parallax persist --stop [--gateways FILE]",
 };
 
 const BRIEF: Record<Command, string> = {
@@ -585,6 +588,7 @@ const EXAMPLES: Record<Command, string[]> = {
   persist: [
     "parallax call --persist=300 -H 'web[01-64]' uptime   # keeps the connections 5 minutes",
     "parallax persist --stop",
+    "parallax persist --stop --gateways gateways.txt   # and those each gateway kept",
   ],
 };
 

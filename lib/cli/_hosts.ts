@@ -1,6 +1,7 @@
 /**
- * The CLI's host list: `-h` files, `-H` lists (commas or spaces, ranges), else the file named by
- * `PARALLAX_HOSTS`; `--exclude` removes hosts; a host given twice runs once, with a warning.
+ * The CLI's host list: `-h` files, `-H` lists (commas or spaces, ranges), else the hosts of the
+ * `--gateways` file, else the file named by `PARALLAX_HOSTS`; `--exclude` removes hosts; a host
+ * given twice runs once, with a warning.
  *
  * @module
  */
@@ -15,15 +16,22 @@ import type { CliRun } from "./_flags.ts";
 /**
  * The hosts of a run, in order, each once.
  *
+ * @param gatewayHosts Every host the `--gateways` file lists: the run's hosts when no `-h` or
+ * `-H` names any.
  * @throws {UsageError} For no hosts, an unreadable host file or a malformed host.
  */
-export async function resolveHosts(run: CliRun, warn: (message: string) => void): Promise<Host[]> {
+export async function resolveHosts(
+  run: CliRun,
+  warn: (message: string) => void,
+  gatewayHosts: readonly string[] = [],
+): Promise<Host[]> {
   let files = run.hostFiles;
-  if (files.length === 0 && run.hostLists.length === 0) {
+  const named = files.length > 0 || run.hostLists.length > 0;
+  if (!named && gatewayHosts.length === 0) {
     const fromEnv = canReadEnv("PARALLAX_HOSTS") ? Deno.env.get("PARALLAX_HOSTS") : undefined;
     if (fromEnv === undefined || fromEnv === "") {
       throw new UsageError(
-        "no hosts: give -h FILE or -H HOSTS, or set PARALLAX_HOSTS to a host file",
+        "no hosts: give -h FILE, -H HOSTS or --gateways FILE, or set PARALLAX_HOSTS to a host file",
       );
     }
     files = [fromEnv];
@@ -39,6 +47,7 @@ export async function resolveHosts(run: CliRun, warn: (message: string) => void)
     hosts.push(...parseHostFileText(text, file, { duplicates: "keep" }));
   }
   for (const list of run.hostLists) hosts.push(...parseList(list));
+  if (!named) hosts.push(...gatewayHosts.map(parseHostEntry));
   // An excluded name without user or port leaves that host out however it was written
   // (`--exclude web1` drops `admin@web1:2222` too); one with them, only that entry.
   const excluded = run.exclude.flatMap(parseList);

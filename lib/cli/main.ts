@@ -13,6 +13,9 @@ import { Pool } from "../engine/pool.ts";
 import type { Host } from "../hosts/parse.ts";
 import { compactHosts } from "../hosts/range.ts";
 import { call } from "../ops/call.ts";
+import { ParallaxError } from "../parallax_error.ts";
+import { shellWord } from "../runtime/_shell_quote.ts";
+import { DEFAULT_GATEWAY_COMMAND } from "../settings/_gateway_settings.ts";
 import { copy } from "../ops/copy.ts";
 import { slurp } from "../ops/slurp.ts";
 import { readShared } from "../runtime/_bytes.ts";
@@ -94,7 +97,10 @@ async function run(argv: readonly string[], named: (command: Command) => void): 
   if ((cli.gatewayCommand !== undefined || cli.gatewayLimit !== undefined) && !cli.gatewaysFile) {
     throw new UsageError("--gateway-command and --gateway-limit need --gateways FILE");
   }
-  const hosts = await resolveHosts(cli, printError);
+  const gateways = cli.gatewaysFile === undefined
+    ? undefined
+    : await readGatewaysFile(cli.gatewaysFile);
+  const hosts = await resolveHosts(cli, printError, Object.values(gateways ?? {}).flat());
   if (cli.sudoAsk) cli.sudo ??= true;
   const asks = [
     ...(cli.askpass ? ["Password: "] : []),
@@ -116,17 +122,49 @@ async function run(argv: readonly string[], named: (command: Command) => void): 
   const password = cli.askpass ? passwords.shift() : undefined;
   const sudoPassword = cli.sudoAsk ? passwords.shift() : undefined;
   const input = cli.sendInput ? await readStdin() : undefined;
-  return await execute(command, operands, hosts, cli, { password, sudoPassword, input });
+  return await execute(command, operands, hosts, gateways, cli, {
+    password,
+    sudoPassword,
+    input,
+  });
 }
 
-/** `parallax persist --stop`: ends this user's kept connections. */
+/**
+ * `parallax persist --stop`: ends this user's kept connections, and with `--gateways` those each
+ * gateway kept for its hosts (`persist --stop` run there through the gateway command).
+ */
 async function persistCommand(cli: CliRun, operands: readonly string[]): Promise<number> {
   if (!cli.stop || operands.length > 0) {
     throw new UsageError("persist takes --stop and nothing else");
   }
+  if (cli.gatewayCommand !== undefined && !cli.gatewaysFile) {
+    throw new UsageError("--gateway-command needs --gateways FILE");
+  }
+  const gateways = cli.gatewaysFile === undefined
+    ? []
+    : Object.keys(await readGatewaysFile(cli.gatewaysFile));
   const stopped = await stopPersistentMasters();
   writeStdout(`parallax: ${stopped} kept connection${stopped === 1 ? "" : "s"} ended\n`);
-  return 0;
+  if (gateways.length === 0) return 0;
+  const argv = [...(cli.gatewayCommand ?? DEFAULT_GATEWAY_COMMAND), "persist", "--stop"];
+  // The gateways log in as their own entries say, as when they serve a run.
+  const results = await call(gateways, argv.map(shellWord).join(" "), {
+    ...(cli.sshExtra.length > 0 ? { sshExtra: cli.sshExtra } : {}),
+    ...(cli.sshOptions !== undefined ? { sshOptions: cli.sshOptions } : {}),
+    ...(cli.connectTimeout !== undefined ? { connectTimeout: cli.connectTimeout } : {}),
+    inline: true,
+  });
+  let status = 0;
+  for (const [gateway, result] of results) {
+    if (result instanceof ParallaxError || result.exitCode !== 0) {
+      const why = result instanceof ParallaxError
+        ? result.message
+        : `exit ${result.exitCode}: ${result.stderr.trim()}`;
+      printError(`on gateway ${gateway}: ${why}`);
+      status = 1;
+    } else writeStdout(`on gateway ${gateway}: ${result.stdout.replace(/^parallax: /, "")}`);
+  }
+  return status;
 }
 
 /** `PARALLAX_PERSIST`, where it may be read: seconds, or unset. */
@@ -141,6 +179,7 @@ async function execute(
   command: Exclude<Command, "persist">,
   operands: readonly string[],
   hosts: Host[],
+  gateways: Record<string, string[]> | undefined,
   cli: CliRun,
   given: { password?: string; sudoPassword?: string; input?: Uint8Array },
 ): Promise<number> {
@@ -170,9 +209,7 @@ async function execute(
   }
   const options = {
     ...commonOptions(cli),
-    ...(cli.gatewaysFile !== undefined
-      ? { gateways: await readGatewaysFile(cli.gatewaysFile) }
-      : {}),
+    ...(gateways !== undefined ? { gateways } : {}),
     signal: controller.signal,
     exitOnSignal: false,
     ...(pool !== null ? { pool } : {}),

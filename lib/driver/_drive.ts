@@ -216,6 +216,7 @@ export async function drive<R>(
           engine,
           hosts,
           settings,
+          masters,
           gateways: settings.gateways,
           plan: { ...plan, gateway: plan.gateway },
           files,

@@ -21,7 +21,7 @@
 /** The protocol's name, in every request and in `hello`. */
 export const PROTOCOL = "parallax-gateway";
 /** The protocol's version; a request or hello with another one is refused. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** Milliseconds between heartbeats, each way. */
 export const HEARTBEAT_MS = 3_000;
@@ -61,6 +61,11 @@ export interface LeafOptions {
   readonly preserve: boolean;
   readonly compress: boolean;
   readonly bandwidthLimit?: number;
+  /**
+   * Seconds the gateway keeps its hosts' connections up after the run, for the next run to
+   * reuse (the controller's `--persist`; since version 4); omitted: none are kept.
+   */
+  readonly persist?: number;
 }
 
 /** A file or folder of a relayed copy; a file's bytes follow in the payload, in order. */
@@ -351,6 +356,9 @@ function leafOptions(options: unknown): void {
   }
   for (const field of ["quiet", "inline", "stopRemote", "recursive", "preserve", "compress"]) {
     bool(value, field);
+  }
+  if (value.persist !== undefined && (count(value, "persist") < 1)) {
+    throw new ProtocolError("persist: expected a number of seconds, at least 1");
   }
 }
 

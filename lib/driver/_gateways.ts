@@ -24,6 +24,7 @@ import { shellWord } from "../runtime/_shell_quote.ts";
 import { KILL_GRACE_MS, retryPauseMs, type Settings } from "../settings/_settings.ts";
 import { gatewayOf, type GatewaySettings } from "../settings/_gateway_settings.ts";
 import { classify } from "../ssh/_classify.ts";
+import type { Masters } from "../ssh/_masters.ts";
 import { withStdinLifeline } from "../ssh/_remote_command.ts";
 import { sshArgv } from "../ssh/_ssh_argv.ts";
 import { logEnd } from "./_console.ts";
@@ -73,6 +74,12 @@ export interface GatewayRun<R> {
   readonly engine: Engine;
   readonly hosts: readonly Host[];
   readonly settings: Settings;
+  /**
+   * The run's connection reuse, or null: a gateway's connection then goes through its master as
+   * a direct host's does, and persistent masters ask each gateway to keep its hosts' connections
+   * as long.
+   */
+  readonly masters: Masters | null;
   readonly gateways: GatewaySettings;
   readonly plan: Plan<R> & { readonly gateway: GatewayPart<R> };
   readonly files: readonly OutputFiles[];
@@ -153,8 +160,9 @@ async function runGateway<R>(
   );
   // The call's user and port are its hosts'; a gateway logs in as its own entry or ssh says.
   const toGateway = { ...settings, user: undefined, port: undefined };
+  const connection = run.masters === null ? [] : await run.masters.connection(gateway, toGateway);
   const job: JobRequest = {
-    argv: sshArgv(gateway, command, toGateway, HEARTBEAT_SSH_OPTIONS),
+    argv: sshArgv(gateway, command, toGateway, [...HEARTBEAT_SSH_OPTIONS, ...connection]),
     env: {},
     stdin: request,
     lifeline: true,
@@ -233,6 +241,8 @@ async function runGateway<R>(
     run.signal.removeEventListener("abort", onCancel);
   }
   session.close(ending ?? { kind: "not-started" }, job.argv);
+  // A gateway that answered was reached: its master is kept for the pool's next calls.
+  if (run.masters !== null && session.greeted) run.masters.hold(gateway, toGateway, connection);
   if (settings.verbose) {
     const settled = indices.filter((i) => session.settled.has(i)).length;
     logEnd(via, job.argv, `gateway for ${indices.length} hosts, ${settled} results`);
@@ -258,6 +268,7 @@ function requestBytes<R>(run: GatewayRun<R>, indices: readonly number[]): StdinP
     ...(run.maxFailures !== undefined ? { maxFailures: run.maxFailures } : {}),
     inline: plan.keepOutput || keepForFiles,
     stopRemote: true,
+    ...(run.masters?.keptSeconds != null ? { persist: run.masters.keptSeconds } : {}),
     recursive: false,
     preserve: false,
     compress: false,

@@ -146,7 +146,9 @@ export interface CommonOptions {
    * Run ssh through OpenSSH ControlMasters kept by the pool, so that a later call to the same host
    * skips the handshake (see the `reuse` option of {@linkcode Pool}). A master serves only
    * connections with the same host alias, user, port and ssh arguments. Results are the same as
-   * without reuse; a missing or broken control socket falls back to a plain connection.
+   * without reuse; a missing or broken control socket falls back to a plain connection. Through
+   * `gateways`, each gateway's connection goes through its master the same way (the hosts behind
+   * it connect from the gateway, anew for each call).
    *
    * @default {the pool's `reuse`: true for a pool you hold, false without one}
    */

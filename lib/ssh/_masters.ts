@@ -87,6 +87,11 @@ export class Masters implements PoolService {
     return masters instanceof Masters ? masters : (masters as Unavailable).problem;
   }
 
+  /** Seconds persistent masters stay up after the run, or null for the pool's own masters. */
+  get keptSeconds(): number | null {
+    return this.persist;
+  }
+
   /**
    * Makes the socket folder again if something removed it (a /tmp cleaner), once per call; false
    * when it cannot be had any more (the call then runs without reuse).
