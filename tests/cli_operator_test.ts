@@ -217,8 +217,15 @@ Deno.test("--persist keeps connections for the next run (same results, no handsh
   assertEquals(values(second.stdout), values(first.stdout));
   // The second run went through the same masters: none was replaced.
   assertEquals(kept(new TextDecoder().decode(await masters())), kept(listing));
+  // persist --stop does not cut off a run in progress: its connections end when it does.
+  const sleep = uniqueSleep(3);
+  const slow = run([...args.slice(0, -1), `${sleep}; echo $PARALLAX_NODENUM`]);
+  await timeUntil(async () => (await remoteProcesses(sleep)).length === 4, 10_000);
   const stopped = await run(["persist", "--stop"]);
   assertEquals(stopped.code, 0, stopped.stderr);
   assertStringIncludes(stopped.stdout, "4 kept connections ended");
+  const finished = await slow;
+  assertEquals(finished.code, 0, finished.stderr);
+  assertEquals(values(finished.stdout), values(first.stdout));
   await timeUntil(async () => !/\[mux\]/.test(new TextDecoder().decode(await masters())), 5_000);
 });

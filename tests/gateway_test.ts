@@ -574,15 +574,23 @@ Deno.test("CLI: --gateways FILE splits a line's hosts among its gateways; status
       assertEquals(record.exitCode, 2);
       assertEquals(record.via, lab.leaves.get("gw1")!.includes(record.host) ? "gw1" : "gw2");
     }
-    // Without -h or -H, the hosts are every one the file lists, in its order.
+    // Without -h, -H or PARALLAX_HOSTS, the hosts are every one the file lists.
     const all = await cli(["call", ...reachFlags(lab, file), "--json", "true"], {
       env: cleanCliEnv(),
     });
     assertEquals(all.code, 0, all.stderr);
-    assertEquals(
-      all.stdout.trim().split("\n").map((l) => JSON.parse(l).host).sort(),
-      [...leaves].sort(),
-    );
+    const hostsOf = (stdout: string) =>
+      stdout.trim().split("\n").map((l) => JSON.parse(l).host).sort();
+    assertEquals(hostsOf(all.stdout), [...leaves].sort());
+    // PARALLAX_HOSTS stands for -h: it picks the hosts, and the file only routes them.
+    await withTempFile(async (hostFile) => {
+      await Deno.writeTextFile(hostFile, `${leaves[0]}\n`);
+      const picked = await cli(["call", ...reachFlags(lab, file), "--json", "true"], {
+        env: cleanCliEnv({ PARALLAX_HOSTS: hostFile }),
+      });
+      assertEquals(picked.code, 0, picked.stderr);
+      assertEquals(hostsOf(picked.stdout), [leaves[0]]);
+    });
   }, { suffix: ".gateways" });
   await withTempFile(async (file) => {
     await Deno.writeTextFile(file, "gw1 web1\n");

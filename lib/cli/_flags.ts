@@ -224,8 +224,8 @@ export const FLAGS: readonly Flag[] = [
     group: "Gateways",
     help: "reach hosts through gateways: lines 'GATEWAY: HOSTS', ranges allowed; several\n" +
       "gateways on a line split its hosts ('gw[1-2]: web[1-64]'); parallax runs itself on each\n" +
-      "gateway and the hosts from there; hosts no line names run directly; without -h and\n" +
-      "-H, every host the file lists",
+      "gateway and the hosts from there; hosts no line names run directly; without -h, -H\n" +
+      "and PARALLAX_HOSTS, every host the file lists",
     apply: (run, v) => run.gatewaysFile = String(v),
   },
   {
@@ -321,7 +321,8 @@ export const FLAGS: readonly Flag[] = [
     value: false,
     commands: ["persist"],
     group: "Command",
-    help: "end every kept connection of this user; with --gateways, on each gateway too",
+    help: "end every kept connection of this user (one in use when its run ends); with\n" +
+      "--gateways, on each gateway too",
     apply: (run) => run.stop = true,
   },
   {

@@ -1,6 +1,6 @@
 /**
- * The CLI's host list: `-h` files, `-H` lists (commas or spaces, ranges), else the hosts of the
- * `--gateways` file, else the file named by `PARALLAX_HOSTS`; `--exclude` removes hosts; a host
+ * The CLI's host list: `-h` files, `-H` lists (commas or spaces, ranges), else the file named by
+ * `PARALLAX_HOSTS`, else every host of the `--gateways` file; `--exclude` removes hosts; a host
  * given twice runs once, with a warning.
  *
  * @module
@@ -16,8 +16,8 @@ import type { CliRun } from "./_flags.ts";
 /**
  * The hosts of a run, in order, each once.
  *
- * @param gatewayHosts Every host the `--gateways` file lists: the run's hosts when no `-h` or
- * `-H` names any.
+ * @param gatewayHosts Every host the `--gateways` file lists: the run's hosts when no `-h`, `-H`
+ * or `PARALLAX_HOSTS` names any.
  * @throws {UsageError} For no hosts, an unreadable host file or a malformed host.
  */
 export async function resolveHosts(
@@ -26,15 +26,18 @@ export async function resolveHosts(
   gatewayHosts: readonly string[] = [],
 ): Promise<Host[]> {
   let files = run.hostFiles;
-  const named = files.length > 0 || run.hostLists.length > 0;
-  if (!named && gatewayHosts.length === 0) {
+  let named = files.length > 0 || run.hostLists.length > 0;
+  if (!named) {
+    // PARALLAX_HOSTS stands for -h: it picks the hosts, and a gateways file only routes them.
     const fromEnv = canReadEnv("PARALLAX_HOSTS") ? Deno.env.get("PARALLAX_HOSTS") : undefined;
-    if (fromEnv === undefined || fromEnv === "") {
+    if (fromEnv !== undefined && fromEnv !== "") {
+      files = [fromEnv];
+      named = true;
+    } else if (gatewayHosts.length === 0) {
       throw new UsageError(
         "no hosts: give -h FILE, -H HOSTS or --gateways FILE, or set PARALLAX_HOSTS to a host file",
       );
     }
-    files = [fromEnv];
   }
   const hosts: Host[] = [];
   for (const file of files) {

@@ -5,6 +5,7 @@
  */
 
 import denoJson from "../../deno.json" with { type: "json" };
+import { gatewayMessage } from "../driver/_gateways.ts";
 import { lastSignal } from "../driver/_signals.ts";
 import { serveGateway } from "../gateway/serve.ts";
 import { engineOf } from "../engine/_engine.ts";
@@ -13,13 +14,13 @@ import { Pool } from "../engine/pool.ts";
 import type { Host } from "../hosts/parse.ts";
 import { compactHosts } from "../hosts/range.ts";
 import { call } from "../ops/call.ts";
-import { ParallaxError } from "../parallax_error.ts";
-import { shellWord } from "../runtime/_shell_quote.ts";
-import { DEFAULT_GATEWAY_COMMAND } from "../settings/_gateway_settings.ts";
 import { copy } from "../ops/copy.ts";
 import { slurp } from "../ops/slurp.ts";
+import { ParallaxError } from "../parallax_error.ts";
 import { readShared } from "../runtime/_bytes.ts";
 import { canReadEnv } from "../runtime/_permissions.ts";
+import { shellWord } from "../runtime/_shell_quote.ts";
+import { DEFAULT_GATEWAY_COMMAND } from "../settings/_gateway_settings.ts";
 import type { CommonOptions } from "../settings/options.ts";
 import { parseArgs, type ParsedArgs, UsageError } from "./_args.ts";
 import { type CliRun, type Command, emptyRun, FLAGS, helpText, persistSeconds } from "./_flags.ts";
@@ -158,11 +159,18 @@ async function persistCommand(cli: CliRun, operands: readonly string[]): Promise
   for (const [gateway, result] of results) {
     if (result instanceof ParallaxError || result.exitCode !== 0) {
       const why = result instanceof ParallaxError
-        ? result.message
-        : `exit ${result.exitCode}: ${result.stderr.trim()}`;
-      printError(`on gateway ${gateway}: ${why}`);
+        ? result.message.slice(gateway.length + 2)
+        : `parallax there did not stop them (exit ${result.exitCode})${
+          gatewayMessage(result.stderr) === "" ? "" : `: ${gatewayMessage(result.stderr)}`
+        }`;
+      printError(
+        `on gateway ${gateway}: ${why}; its kept connections end by themselves when their time is up`,
+      );
       status = 1;
-    } else writeStdout(`on gateway ${gateway}: ${result.stdout.replace(/^parallax: /, "")}`);
+    } else {
+      const said = result.stdout.trim().replace(/^parallax: /, "");
+      writeStdout(`on gateway ${gateway}: ${said}\n`);
+    }
   }
   return status;
 }

@@ -397,8 +397,8 @@ class GatewaySession<R> {
       this.failAll("skipped", `never started: ${this.run.haltReason()}`);
       return;
     }
-    const said = decode(concatBytes(this.#stderr)).replace(ANSI, "").trim();
-    const tail = said === "" ? "" : `: ${lastLines(said)}`;
+    const said = gatewayMessage(decode(concatBytes(this.#stderr)));
+    const tail = said === "" ? "" : `: ${said}`;
     // Cancelled by the caller; a gateway given up on was stopped by this side.
     if (gateway instanceof ParallaxError && gateway.kind === "cancelled" && this.#broken === null) {
       this.failAll("cancelled", (started) => cancelledReason(this.via, started));
@@ -619,8 +619,12 @@ class GatewaySession<R> {
 }
 
 /** The last few lines of a gateway's stderr, for a message. */
-function lastLines(text: string): string {
-  return text.split("\n").slice(-3).join(" / ");
+/**
+ * What a gateway's stderr says, on one line for a message: its colours dropped, its last three
+ * lines kept (a download's progress comes before the error).
+ */
+export function gatewayMessage(stderr: string): string {
+  return stderr.replace(ANSI, "").trim().split("\n").slice(-3).join(" / ");
 }
 
 /**

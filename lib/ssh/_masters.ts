@@ -213,13 +213,19 @@ export class Masters implements PoolService {
 }
 
 /**
- * `ssh -O exit` for one socket; resolves when that ssh is done, true if a master answered
+ * `ssh -O exit` for one socket (or `-O stop`: the master takes no new session and ends with its
+ * last one, at once when idle); resolves when that ssh is done, true if a master answered
  * (`unref`: do not keep this process alive for it, at exit).
  */
-async function exitMaster(sshPath: string, path: string, unref: boolean): Promise<boolean> {
+async function exitMaster(
+  sshPath: string,
+  path: string,
+  unref: boolean,
+  how: "exit" | "stop" = "exit",
+): Promise<boolean> {
   try {
     const child = spawnChild(
-      [sshPath, "-o", `ControlPath=${path}`, "-O", "exit", "parallax-master"],
+      [sshPath, "-o", `ControlPath=${path}`, "-O", how, "parallax-master"],
       { env: {}, stdin: null, holdStdin: false, output: "null", unref },
     );
     return (await child.status).code === 0;
@@ -230,9 +236,11 @@ async function exitMaster(sshPath: string, path: string, unref: boolean): Promis
 }
 
 /**
- * Ends every persistent master of this user (`parallax persist --stop`).
+ * Ends every persistent master of this user (`parallax persist --stop`): an idle one at once, one
+ * that a run still uses when that run's sessions end (it takes no new one meanwhile), so that no
+ * run in progress is cut off.
  *
- * @returns How many masters were running and are now asked to exit.
+ * @returns How many masters were running and are now asked to end.
  * @throws {Error} When the folder cannot be had (a permission, or not safely this user's).
  */
 export async function stopPersistentMasters(sshPath = "ssh"): Promise<number> {
@@ -243,7 +251,9 @@ export async function stopPersistentMasters(sshPath = "ssh"): Promise<number> {
   const sockets = [...Deno.readDirSync(folder.dir)].map((entry) =>
     joinPath(folder.dir, entry.name)
   );
-  const answered = await Promise.all(sockets.map((path) => exitMaster(sshPath, path, false)));
+  const answered = await Promise.all(
+    sockets.map((path) => exitMaster(sshPath, path, false, "stop")),
+  );
   for (const path of sockets) await Deno.remove(path).catch(() => {});
   return answered.filter(Boolean).length;
 }
