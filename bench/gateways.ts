@@ -92,11 +92,14 @@ const parallax = (spec: Record<string, unknown>) =>
   }`;
 const eachGateway = (line: (gateway: string, hosts: string[]) => string) =>
   lab.gateways.map((g) => `(${line(g, lab.leaves.get(g)!)}) &`).join("\n") + "\nwait";
-const byHand = (remote: (hosts: string[]) => string) =>
-  eachGateway((g, hosts) => `ssh -F ${cfg} ${g} ${shellQuote(remote(hosts))}`);
+/** `remote` run on every gateway at once, each with its hosts (`options`: for ssh to it). */
+const byHand = (remote: (hosts: string[]) => string, options = "") =>
+  eachGateway((g, hosts) => `ssh -F ${cfg} ${options} ${g} ${shellQuote(remote(hosts))}`);
+/** On a gateway: `ssh <leaf options> <args>` to each of `hosts` (`{}`), 16 at a time. */
+const toLeaves = (hosts: string[], args: string) =>
+  `printf '%s\\n' ${hosts.join(" ")} | xargs -P16 -I{} ssh ${leafOptions} ${args}`;
 
-const byHandTrue = (hosts: string[]) =>
-  `printf '%s\\n' ${hosts.join(" ")} | xargs -P16 -I{} ssh ${leafOptions} {} true`;
+const byHandTrue = (hosts: string[]) => toLeaves(hosts, "{} true");
 const calls: Record<string, string> = {
   "parallax call() through gateways": parallax({ op: "call", command: "true" }),
   "by hand: ssh gw 'xargs -P16 ssh leaf true'": byHand(byHandTrue),
@@ -213,24 +216,9 @@ async function persistTable(n: number) {
   // -n: stdin from /dev/null, so that xargs keeps its own (the list of leaves).
   const master = `-n -o ControlMaster=yes -o ControlPersist=300 ${kept} -fN`;
   const quiet = "> /dev/null 2>&1";
-  await sh(
-    eachGateway((g, hosts) =>
-      `ssh -F ${cfg} ${master} ${g} ${quiet} && ssh -F ${cfg} ${kept} ${g} ${
-        shellQuote(
-          `printf '%s\\n' ${
-            hosts.join(" ")
-          } | xargs -P16 -I{} ssh ${leafOptions} ${master} {} ${quiet}`,
-        )
-      }`
-    ),
-  );
-  const byHandKept = eachGateway((g, hosts) =>
-    `ssh -F ${cfg} ${kept} ${g} ${
-      shellQuote(
-        `printf '%s\\n' ${hosts.join(" ")} | xargs -P16 -I{} ssh ${leafOptions} ${kept} {} true`,
-      )
-    }`
-  );
+  await sh(eachGateway((g) => `ssh -F ${cfg} ${master} ${g} ${quiet}`));
+  await sh(byHand((hosts) => toLeaves(hosts, `${master} {} ${quiet}`), kept));
+  const byHandKept = byHand((hosts) => toLeaves(hosts, `${kept} {} true`), kept);
   const samples = new Map([
     ["CLI --persist, first run", [] as Sample[]],
     ["CLI --persist, next run (connections kept)", [] as Sample[]],
@@ -243,17 +231,8 @@ async function persistTable(n: number) {
     await sh(`${parallaxCli("persist", "--stop")} > /dev/null`);
     floor.push(await measure(byHandKept));
   }
-  await sh(
-    eachGateway((g, hosts) =>
-      `ssh -F ${cfg} ${kept} ${g} ${
-        shellQuote(
-          `printf '%s\\n' ${
-            hosts.join(" ")
-          } | xargs -P16 -I{} ssh ${leafOptions} ${kept} -O exit {} 2>/dev/null`,
-        )
-      }; ssh -F ${cfg} ${kept} -O exit ${g} 2>/dev/null`
-    ),
-  );
+  await sh(byHand((hosts) => toLeaves(hosts, `${kept} -O exit {} 2>/dev/null`), kept));
+  await sh(eachGateway((g) => `ssh -F ${cfg} ${kept} -O exit ${g} 2>/dev/null`));
   report(
     "Kept connections through the gateways",
     samples,

@@ -8,8 +8,7 @@ import denoJson from "../../deno.json" with { type: "json" };
 import { gatewayMessage } from "../driver/_gateways.ts";
 import { lastSignal } from "../driver/_signals.ts";
 import { serveGateway } from "../gateway/serve.ts";
-import { engineOf } from "../engine/_engine.ts";
-import { Masters, stopPersistentMasters } from "../ssh/_masters.ts";
+import { persistentPool, stopPersistentMasters } from "../ssh/_masters.ts";
 import { Pool } from "../engine/pool.ts";
 import type { Host } from "../hosts/parse.ts";
 import { compactHosts } from "../hosts/range.ts";
@@ -208,13 +207,10 @@ async function execute(
     reporter.row(row);
   };
   // A pool only for --reuse or --persist: one call per run, so masters pay off only when asked.
-  await using pool = cli.reuse || cli.persist !== undefined
-    ? new Pool({ reuse: true, limit: Number.MAX_SAFE_INTEGER })
-    : null;
-  if (pool !== null && cli.persist !== undefined) {
-    const kept = Masters.persistent(engineOf(pool), "ssh", cli.persist);
-    if (typeof kept === "string") throw new Error(kept);
-  }
+  const kept = cli.persist === undefined ? null : persistentPool(cli.persist);
+  if (typeof kept === "string") throw new Error(kept);
+  await using pool = kept ??
+    (cli.reuse ? new Pool({ reuse: true, limit: Number.MAX_SAFE_INTEGER }) : null);
   const options = {
     ...commonOptions(cli),
     ...(gateways !== undefined ? { gateways } : {}),

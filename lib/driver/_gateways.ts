@@ -618,7 +618,6 @@ class GatewaySession<R> {
   }
 }
 
-/** The last few lines of a gateway's stderr, for a message. */
 /**
  * What a gateway's stderr says, on one line for a message: its colours dropped, its last three
  * lines kept (a download's progress comes before the error).

@@ -23,8 +23,6 @@ import {
   ProtocolError,
   SILENCE_MS,
 } from "../driver/_gateway_protocol.ts";
-import { engineOf } from "../engine/_engine.ts";
-import { Pool } from "../engine/pool.ts";
 import { ParallaxError } from "../parallax_error.ts";
 import { type CallResult, callWith } from "../ops/call.ts";
 import { copyWith } from "../ops/copy.ts";
@@ -35,7 +33,7 @@ import { concatBytes } from "../runtime/_bytes.ts";
 import { joinPath } from "../runtime/_path.ts";
 import { after, type Timer } from "../runtime/_timer.ts";
 import type { TransferOptions } from "../settings/options.ts";
-import { Masters } from "../ssh/_masters.ts";
+import { persistentPool } from "../ssh/_masters.ts";
 
 /** Exit status of a gateway that refused its request. */
 const EXIT_REFUSED = 2;
@@ -219,18 +217,6 @@ function watchController(
 
 type Send = (event: GatewayEvent) => Promise<void>;
 
-/**
- * A pool whose connections stay up `seconds` after the run, in this user's folder of kept
- * connections (as the CLI's `--persist`); null when that folder cannot be had: the hosts then
- * run without, with the same results.
- */
-function keepingPool(seconds: number): Pool | null {
-  const pool = new Pool({ reuse: true, limit: Number.MAX_SAFE_INTEGER });
-  if (typeof Masters.persistent(engineOf(pool), "ssh", seconds) !== "string") return pool;
-  pool.close().catch(() => {});
-  return null;
-}
-
 /** Runs the request, sending each host's events as they happen. */
 async function serve(
   request: GatewayRequest,
@@ -243,7 +229,9 @@ async function serve(
   const perHost = (list: readonly string[]) =>
     list.length === 1 ? list[0] : (_host: unknown, i: number) => list[i];
   const { options } = request;
-  await using pool = options.persist === undefined ? null : keepingPool(options.persist);
+  // Kept connections the gateway cannot have (no folder for them) leave the results the same.
+  const kept = options.persist === undefined ? null : persistentPool(options.persist);
+  await using pool = typeof kept === "string" ? null : kept;
   const common = {
     ...(pool !== null ? { pool } : {}),
     timeout: options.timeout,

@@ -17,7 +17,8 @@
  * @module
  */
 
-import type { Engine, PoolService } from "../engine/_engine.ts";
+import { type Engine, engineOf, type PoolService } from "../engine/_engine.ts";
+import { Pool } from "../engine/pool.ts";
 import type { Host } from "../hosts/parse.ts";
 import { type Child, spawnChild } from "../runtime/_child_process.ts";
 import { joinPath } from "../runtime/_path.ts";
@@ -233,6 +234,19 @@ async function exitMaster(
     // Cannot start ssh: the master exits by itself once its hold has ended.
     return false;
   }
+}
+
+/**
+ * A pool for one run whose connections stay up `seconds` after it (the CLI's `--persist`, and a
+ * gateway asked to keep its hosts' connections); a string says why it cannot be (the pool is then
+ * closed).
+ */
+export function persistentPool(seconds: number): Pool | string {
+  const pool = new Pool({ reuse: true, limit: Number.MAX_SAFE_INTEGER });
+  const masters = Masters.persistent(engineOf(pool), "ssh", seconds);
+  if (typeof masters !== "string") return pool;
+  pool.close().catch(() => {});
+  return masters;
 }
 
 /**
