@@ -31,6 +31,7 @@ import type { TransferResult } from "../ops/_transfer.ts";
 import { encodeBase64 } from "../runtime/_base64.ts";
 import { concatBytes } from "../runtime/_bytes.ts";
 import { joinPath } from "../runtime/_path.ts";
+import { makePrivateFolder } from "../runtime/_private_folder.ts";
 import { after, type Timer } from "../runtime/_timer.ts";
 import type { TransferOptions } from "../settings/options.ts";
 import { persistentPool } from "../ssh/_masters.ts";
@@ -289,7 +290,7 @@ async function serve(
       compress: options.compress,
       ...(options.bandwidthLimit !== undefined ? { bandwidthLimit: options.bandwidthLimit } : {}),
     };
-    staging = await Deno.makeTempDir({ prefix: "parallax-relay-" });
+    staging = makePrivateFolder(undefined, "parallax-relay-").dir;
     try {
       if (request.op === "copy") {
         const sources = await unpack(request.files, payload, staging, options.preserve);

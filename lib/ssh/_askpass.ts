@@ -7,6 +7,7 @@
  */
 
 import { joinPath } from "../runtime/_path.ts";
+import { makePrivateFolder } from "../runtime/_private_folder.ts";
 import { missingReadPermission, missingWritePermission } from "../runtime/_permissions.ts";
 import { shellQuote } from "../runtime/_shell_quote.ts";
 
@@ -44,7 +45,7 @@ export class AskpassServer implements AsyncDisposable {
     }
     const missing = missingWritePermission("/tmp") ?? missingReadPermission("/tmp");
     if (missing !== null) throw new Error(missing);
-    const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "plx-pass-" });
+    const { dir } = makePrivateFolder("/tmp", "plx-pass-");
     const socket = joinPath(dir, "s");
     if (Deno.permissions.querySync({ name: "net", host: `unix:${socket}` }).state !== "granted") {
       await Deno.remove(dir, { recursive: true });
@@ -52,7 +53,6 @@ export class AskpassServer implements AsyncDisposable {
         "the password travels over a private Unix socket, which Deno counts as network access: run with --allow-net",
       );
     }
-    await Deno.chmod(dir, 0o700);
     const helper = joinPath(dir, "askpass");
     const flags = [
       `--allow-net=unix:${socket}`,

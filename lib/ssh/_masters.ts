@@ -23,6 +23,12 @@ import type { Host } from "../hosts/parse.ts";
 import { type Child, spawnChild } from "../runtime/_child_process.ts";
 import { joinPath } from "../runtime/_path.ts";
 import {
+  makePrivateFolder as makeFolder,
+  type PrivateFolder,
+  privateFolderProblem,
+  remakePrivateFolder,
+} from "../runtime/_private_folder.ts";
+import {
   canReadEnv,
   missingReadPermission,
   missingWritePermission,
@@ -33,8 +39,12 @@ import { defaultSshOptions, loginOf } from "./_ssh_argv.ts";
 /** Seconds a master without sessions stays up: how long one outlives a dead controller. */
 export const CONTROL_PERSIST_SECONDS = 3;
 
-/** sun_path holds 108 bytes on Linux, 104 on macOS and the BSDs. */
-const MAX_SOCKET_PATH = 104;
+/**
+ * The longest socket path ssh can bind: sun_path holds 108 bytes on Linux, 104 on macOS and the
+ * BSDs, the last one a NUL; while binding, ssh uses the path with 17 characters more (a dot and
+ * 16 random ones) before renaming it into place.
+ */
+export const MAX_SOCKET_PATH = (Deno.build.os === "linux" ? 108 : 104) - 1 - 17;
 
 /** Socket names: 24 hex digits of a SHA-256 of the connection's identity. */
 const SOCKET_NAME_LENGTH = 24;
@@ -50,7 +60,7 @@ export class Masters implements PoolService {
   readonly #onUnload = () => this.closeSync();
 
   private constructor(
-    private readonly dir: string,
+    private folder: PrivateFolder,
     private readonly sshPath: string,
     private readonly engine: Engine,
     /** Seconds persistent masters stay up after the run, or null for the pool's own masters. */
@@ -67,7 +77,7 @@ export class Masters implements PoolService {
   static persistent(engine: Engine, sshPath: string, seconds: number): Masters | string {
     const folder = persistentFolder();
     if ("problem" in folder) return folder.problem;
-    return Masters.of(engine, sshPath, () => new Masters(folder.dir, sshPath, engine, seconds));
+    return Masters.of(engine, sshPath, () => new Masters(folder, sshPath, engine, seconds));
   }
 
   /**
@@ -80,7 +90,7 @@ export class Masters implements PoolService {
     create: () => Masters | Unavailable = () => {
       const folder = makePrivateFolder();
       return "dir" in folder
-        ? new Masters(folder.dir, sshPath, engine)
+        ? new Masters(folder, sshPath, engine)
         : new Unavailable(folder.problem);
     },
   ): Masters | string {
@@ -93,16 +103,28 @@ export class Masters implements PoolService {
     return this.persist;
   }
 
+  /** The socket folder now. */
+  get dir(): string {
+    return this.folder.dir;
+  }
+
   /**
-   * Makes the socket folder again if something removed it (a /tmp cleaner), once per call; false
-   * when it cannot be had any more (the call then runs without reuse).
+   * Checks the socket folder before each call: still this user's, a real folder, 0700. One that
+   * something removed (a /tmp cleaner) is made again, new, and checked; one that is not private
+   * any more (another user re-made it first, a link, opened modes) is never used: the pool's
+   * masters move to a new private folder (a persistent pool's cannot move: the call then runs
+   * without reuse). False when no private folder can be had (the call runs without reuse).
    */
   ensureFolder(): boolean {
-    try {
-      Deno.mkdirSync(this.dir, { mode: 0o700 });
-    } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) return false;
-    }
+    if (remakePrivateFolder(this.folder) === null) return true;
+    if (this.persist !== null) return false;
+    const fresh = makePrivateFolder();
+    if (!("dir" in fresh)) return false;
+    // The old sockets are not to be trusted: their masters are let go (the holds end, and each
+    // master a few seconds later), and nothing is sent to those paths any more.
+    for (const { hold } of this.#sockets.values()) hold?.closeStdin();
+    this.#sockets.clear();
+    this.folder = fresh;
     return true;
   }
 
@@ -179,9 +201,12 @@ export class Masters implements PoolService {
     globalThis.removeEventListener("unload", this.#onUnload);
     const holds = [...this.#sockets.values()].flatMap(({ hold }) => hold === null ? [] : [hold]);
     for (const hold of holds) hold.closeStdin();
-    const exits = [...this.#sockets.keys()].map((path) => this.#exit(path, false));
+    // Nothing is sent to sockets in a folder that is not private any more.
+    const trusted = privateFolderProblem(this.folder) === null;
+    const exits = trusted ? [...this.#sockets.keys()].map((path) => this.#exit(path, false)) : [];
     await Promise.all([...exits, ...holds.map((hold) => hold.status)]);
     this.#sockets.clear();
+    if (remakeNeeded(this.folder)) return;
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }
 
@@ -190,9 +215,10 @@ export class Masters implements PoolService {
     if (this.persist !== null) return;
     globalThis.removeEventListener("unload", this.#onUnload);
     const paths = [...this.#sockets.keys()];
+    const trusted = privateFolderProblem(this.folder) === null;
     for (const [path, { hold }] of this.#sockets) {
       hold?.closeStdin();
-      this.#exit(path, true).catch(() => {});
+      if (trusted) this.#exit(path, true).catch(() => {});
     }
     this.#sockets.clear();
     // Up to a second for the masters to go, where their sockets may be looked at.
@@ -202,7 +228,7 @@ export class Masters implements PoolService {
       while (paths.some(exists) && Date.now() < deadline) Atomics.wait(nap, 0, 0, 10);
     }
     try {
-      Deno.removeSync(this.dir, { recursive: true });
+      if (!remakeNeeded(this.folder)) Deno.removeSync(this.dir, { recursive: true });
     } catch {
       // Gone already, or not allowed: the folder is empty once the masters are gone.
     }
@@ -276,7 +302,7 @@ export async function stopPersistentMasters(sshPath = "ssh"): Promise<number> {
  * The per-user folder of persistent masters: `parallax-<uid>` under `$TMPDIR` or `/tmp`, created
  * 0700, and refused if something else is there (a link, another user's folder, open modes).
  */
-function persistentFolder(): { dir: string } | { problem: string } {
+function persistentFolder(): PrivateFolder | { problem: string } {
   if (Deno.permissions.querySync({ name: "sys", kind: "uid" }).state !== "granted") {
     return {
       problem: "persistent connections live in a per-user folder: run with --allow-sys=uid",
@@ -284,9 +310,9 @@ function persistentFolder(): { dir: string } | { problem: string } {
   }
   const uid = Deno.uid();
   const tmpdir = readableTmpdir();
-  const base = tmpdir && tmpdir.length + 20 + SOCKET_NAME_LENGTH < MAX_SOCKET_PATH
-    ? tmpdir
-    : "/tmp";
+  const fits = (base: string) =>
+    `${base}/parallax-${uid}/`.length + SOCKET_NAME_LENGTH <= MAX_SOCKET_PATH;
+  const base = tmpdir && fits(tmpdir) ? tmpdir : "/tmp";
   const dir = joinPath(base, `parallax-${uid}`);
   const missing = missingWritePermission(base) ?? missingReadPermission(base);
   if (missing !== null) return { problem: `persistent connections need ${dir}: ${missing}` };
@@ -298,10 +324,12 @@ function persistentFolder(): { dir: string } | { problem: string } {
     }
   }
   const info = Deno.lstatSync(dir);
-  if (!info.isDirectory || info.uid !== uid || ((info.mode ?? 0) & 0o077) !== 0) {
+  if (
+    info.isSymlink || !info.isDirectory || info.uid !== uid || ((info.mode ?? 0) & 0o077) !== 0
+  ) {
     return { problem: `${dir} is not a private folder of this user: remove it and try again` };
   }
-  return { dir };
+  return { dir, uid };
 }
 
 /** The service in place of masters when none can be had. */
@@ -317,7 +345,7 @@ class Unavailable implements PoolService {
  * Creates a private 0700 folder for the sockets under `$TMPDIR` (when it may be read and is
  * short enough), else `/tmp`, else `/var/tmp`; a string says why none could be made.
  */
-function makePrivateFolder(): { dir: string } | { problem: string } {
+function makePrivateFolder(): PrivateFolder | { problem: string } {
   const reasons: string[] = [];
   const tmpdir = readableTmpdir();
   const bases = [
@@ -329,14 +357,16 @@ function makePrivateFolder(): { dir: string } | { problem: string } {
       reasons.push(missing);
       continue;
     }
-    if (base.length + 1 + 12 + 1 + SOCKET_NAME_LENGTH >= MAX_SOCKET_PATH) {
-      reasons.push(`'${base}' is too long for a socket path`);
+    const tooLong = `'${base}' is too long for a socket path`;
+    if (`${base}/plx-`.length + 1 + SOCKET_NAME_LENGTH > MAX_SOCKET_PATH) {
+      reasons.push(tooLong);
       continue;
     }
     try {
-      const dir = Deno.makeTempDirSync({ dir: base, prefix: "plx-" });
-      Deno.chmodSync(dir, 0o700);
-      return { dir };
+      const folder = makeFolder(base, "plx-");
+      if (`${folder.dir}/`.length + SOCKET_NAME_LENGTH <= MAX_SOCKET_PATH) return folder;
+      Deno.removeSync(folder.dir);
+      reasons.push(tooLong);
     } catch (error) {
       reasons.push(`cannot create a folder in ${base}: ${(error as Error).message}`);
     }
@@ -350,6 +380,16 @@ function makePrivateFolder(): { dir: string } | { problem: string } {
 function readableTmpdir(): string | undefined {
   const tmpdir = canReadEnv("TMPDIR") ? Deno.env.get("TMPDIR") : undefined;
   return tmpdir ? tmpdir.replace(/\/+$/, "") || "/" : undefined;
+}
+
+/** Whether the folder is not this pool's own private one any more (then nothing in it is removed). */
+function remakeNeeded(folder: PrivateFolder): boolean {
+  try {
+    const info = Deno.lstatSync(folder.dir);
+    return info.isSymlink || (folder.uid !== null && info.uid !== folder.uid);
+  } catch {
+    return false;
+  }
 }
 
 function exists(path: string): boolean {
