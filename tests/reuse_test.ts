@@ -21,15 +21,12 @@ Deno.test("a held pool reuses connections through ControlMasters and closes them
   try {
     const first = await call(sshd.aliases, "echo one", { sshExtra: sshd.sshExtra, pool });
     for (const result of first.values()) assertEquals(ok(result).stdout, "one\n");
-    assertEquals((await masters()).length, 3);
-    const second = await call(sshd.aliases, "echo two", {
-      sshExtra: [...sshd.sshExtra, "-v"],
-      pool,
-    });
-    for (const result of second.values()) {
-      assertEquals(ok(result).stdout, "two\n");
-      assertStringIncludes(ok(result).stderr, "auto-mux: Trying existing master");
-    }
+    const before = (await masters()).map(({ pid }) => pid).sort();
+    assertEquals(before.length, 3);
+    const second = await call(sshd.aliases, "echo two", { sshExtra: sshd.sshExtra, pool });
+    for (const result of second.values()) assertEquals(ok(result).stdout, "two\n");
+    // The second call went through the same masters: none was made anew.
+    assertEquals((await masters()).map(({ pid }) => pid).sort(), before);
   } finally {
     await pool.close();
   }
@@ -112,11 +109,12 @@ Deno.test("control socket paths stay under the 104-byte sun_path limit, in a 070
     const [host] = parseHosts(["a-rather-long-host-name.example.com"]);
     const options = await masters.connection(host, resolveSettings({}, 60));
     const path = options.find((o) => o.startsWith("ControlPath="))!.slice(12);
-    assert(path.length < 104, path);
+    // ssh binds at the path with 17 characters more; sun_path holds 107 on Linux, 103 on macOS.
+    assert(path.length + 17 <= 103, path);
     const folder = path.slice(0, path.lastIndexOf("/"));
     assertEquals(Deno.statSync(folder).mode! & 0o777, 0o700);
     await pool.close();
-    assertEquals(Deno.readDirSync("/tmp").some((e) => folder.endsWith(e.name)), false);
+    assertEquals(Deno.readDirSync("/tmp").some((e) => folder === `/tmp/${e.name}`), false);
   } finally {
     await pool.close();
   }

@@ -77,7 +77,10 @@ fails=0; case "$PARALLAX_HOST" in ${cases} esac
 log="${dir}/$PARALLAX_HOST.attempts"
 date +%s%N >> "$log"
 if [ "$(wc -l < "$log")" -le "$fails" ]; then
-  echo "ssh: connect to host $PARALLAX_HOST port 22: Connection refused" >&2; exit 255
+  # ssh writes its own words to the log that -E names, as the real one does.
+  sshlog=/dev/stderr; prev=
+  for arg in "$@"; do [ "$prev" = -E ] && sshlog=$arg; prev=$arg; done
+  echo "ssh: connect to host $PARALLAX_HOST port 22: Connection refused" >> "$sshlog"; exit 255
 fi
 exec ssh "$@"
 `,

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { isCallerError } from "../caller_error.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import { gatewayMessage } from "../driver/_gateways.ts";
 import { lastSignal } from "../driver/_signals.ts";
@@ -56,11 +57,17 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (error) {
     const hint = `Try 'parallax ${command ? `${command} ` : ""}--help' for more information.`;
     if (error instanceof Interrupted) return EXIT_INTERRUPTED;
-    if (error instanceof UsageError || error instanceof TypeError || error instanceof RangeError) {
-      printError(`${error.message}\n${hint}`);
+    if (error instanceof UsageError || isCallerError(error)) {
+      printError(`${(error as Error).message}\n${hint}`);
       return 2;
     }
-    printError(error instanceof Error ? error.message : String(error));
+    // Not the user's mistake: parallax's own (or the system's), said as such, exit 1.
+    const message = error instanceof Error ? error.message : String(error);
+    printError(
+      error instanceof TypeError || error instanceof RangeError
+        ? `internal error: ${error.name}: ${message} (please report it)`
+        : message,
+    );
     return 1;
   }
 }

@@ -22,11 +22,20 @@ import { KILL_GRACE_MS, retryPauseMs, type Settings } from "../settings/_setting
 import { AskpassServer } from "../ssh/_askpass.ts";
 import { classify } from "../ssh/_classify.ts";
 import { Masters } from "../ssh/_masters.ts";
+import {
+  callerOwnsSshLog,
+  readSshLog,
+  type SshFacts,
+  sshLogLevel,
+  SshLogs,
+  withSshLog,
+} from "../ssh/_ssh_log.ts";
 import { LinePrinter, logEnd, warn, writeTo } from "./_console.ts";
 import { byGateway, runGateways } from "./_gateways.ts";
 import { type OutputFiles, prepareOutputFiles } from "./_output_files.ts";
 import type { HostObserver, Plan } from "./_plan.ts";
 import { watchSignals } from "./_signals.ts";
+import { CallerTypeError } from "../caller_error.ts";
 
 /** Engines whose missing connection reuse has been told about (once per pool). */
 const toldNoReuse = new WeakSet<Engine>();
@@ -43,11 +52,13 @@ export async function drive<R>(
   observer: HostObserver<R> = {},
 ): Promise<Map<string, R | ParallaxError>> {
   if (settings.pool?.closed) {
-    throw new TypeError("Cannot run on a closed pool: create a new Pool");
+    throw new CallerTypeError("Cannot run on a closed pool: create a new Pool");
   }
   const results: (R | ParallaxError)[] = new Array(hosts.length);
   let observerError: { error: unknown } | null = null;
   const settle = (index: number, result: R | ParallaxError) => {
+    // Filled once: the first end of a host is its end.
+    if (results[index] !== undefined) return;
     results[index] = result;
     try {
       observer.result?.(result);
@@ -56,6 +67,14 @@ export async function drive<R>(
     }
   };
   const done = () => {
+    // Every slot is filled before the call returns: a hole would be a bug in parallax, and is
+    // that host's local error rather than a missing value.
+    for (let i = 0; i < hosts.length; i++) {
+      if (results[i] === undefined) {
+        const reason = "no result was recorded for this host (an internal error in parallax)";
+        settle(i, new ParallaxError({ host: hosts[i].key, kind: "local", reason }));
+      }
+    }
     if (observerError !== null) throw observerError.error;
     return new Map(hosts.map((host, i) => [host.key, results[i]]));
   };
@@ -87,7 +106,12 @@ export async function drive<R>(
   });
   const engine = engineOf(pool);
   const stop = new AbortController();
-  const signal = settings.signal ? AbortSignal.any([settings.signal, stop.signal]) : stop.signal;
+  // One cancellation: the caller's signal, a signal received, and the pool's end.
+  const signal = AbortSignal.any([
+    ...(settings.signal ? [settings.signal] : []),
+    stop.signal,
+    engine.closedSignal,
+  ]);
   using _signals = settings.handleSignals
     ? watchSignals({
       cancel: () => stop.abort(),
@@ -116,6 +140,18 @@ export async function drive<R>(
       }
     }
     await using _askpass = askpass;
+    // ssh's own log, a file per job, for a command's end to be judged from ssh's facts.
+    using logs = plan.meaning === "command" && !callerOwnsSshLog(settings.sshExtra)
+      ? SshLogs.open()
+      : null;
+    const logPaths = new Array<string | null>(hosts.length).fill(null);
+    /** The facts of a host's last ssh run, from its log (null without one). */
+    const factsOf = (index: number): SshFacts | null => {
+      const path = logPaths[index];
+      if (logs === null || path === null) return null;
+      const text = logs.take(path);
+      return text === "" ? null : readSshLog(text);
+    };
 
     const printers = new Map<number, Record<"stdout" | "stderr", LinePrinter>>();
     /**
@@ -141,22 +177,27 @@ export async function drive<R>(
     const lastFailure = new Map<number, ParallaxError>();
     const discards: Promise<void>[] = [];
     const failures = new FailureBudget(settings);
-    const job = (index: number, connection: readonly string[]): JobRequest => ({
-      argv: plan.argv(hosts[index], index, connection),
-      env: {
-        ...askpass?.env(),
-        PARALLAX_HOST: hosts[index].host,
-        PARALLAX_NODENUM: String(plan.nodeNumber?.(index) ?? index),
-      },
-      stdin: plan.input,
-      lifeline: plan.lifeline,
-      timeoutMs: settings.timeoutMs,
-      killGraceMs: KILL_GRACE_MS,
-      keepOutput: plan.keepOutput,
-      streamOutput: plan.printOut || observer.output !== undefined,
-      stdoutFile: files[index].outFile ?? null,
-      stderrFile: files[index].errFile ?? null,
-    });
+    const job = (index: number, connection: readonly string[]): JobRequest => {
+      const argv = plan.argv(hosts[index], index, connection);
+      logPaths[index] = logs?.path() ?? null;
+      const path = logPaths[index];
+      return {
+        argv: path === null ? argv : withSshLog(argv, path, sshLogLevel(connection)),
+        env: {
+          ...askpass?.env(),
+          PARALLAX_HOST: hosts[index].host,
+          PARALLAX_NODENUM: String(plan.nodeNumber?.(index) ?? index),
+        },
+        stdin: plan.input,
+        lifeline: plan.lifeline,
+        timeoutMs: settings.timeoutMs,
+        killGraceMs: KILL_GRACE_MS,
+        keepOutput: plan.keepOutput,
+        streamOutput: plan.printOut || observer.output !== undefined,
+        stdoutFile: files[index].outFile ?? null,
+        stderrFile: files[index].errFile ?? null,
+      };
+    };
     /** The gateway a host would have run through, if any (for the hosts never started). */
     const via = (index: number) => gatewayOf(settings.gateways, hosts[index])?.key;
     for (const [b, batch] of batchesOf(hosts.length, settings.batch).entries()) {
@@ -268,17 +309,37 @@ export async function drive<R>(
               );
               return;
             }
-            const exited = classify(host.key, end, plan.program, plan.meaning, ++attempts[index]);
+            const facts = factsOf(index);
+            const exited = classify(
+              host.key,
+              end,
+              plan.program,
+              plan.meaning,
+              ++attempts[index],
+              facts,
+            );
             const result = exited instanceof ParallaxError
               ? exited
               : plan.result(host, exited, files[index], index);
             if (masters !== null && connected(end, exited)) {
               masters.hold(host, settings, connections[k]);
             }
+            // Tried again only where ssh's own log proves that the command never started.
+            const neverStarted = facts !== null && facts.commandSent === false;
             if (
-              result instanceof ParallaxError && result.kind === "connect" &&
-              attempts[index] <= settings.retries && !signal.aborted && !halt.signal.aborted
+              result instanceof ParallaxError && result.kind === "connect" && neverStarted &&
+              attempts[index] <= settings.retries
             ) {
+              if (signal.aborted || halt.signal.aborted) {
+                // The retry it is owed never comes: cancelled (or skipped), as a retry that
+                // was waiting would be.
+                const halted = halt.signal.aborted && !signal.aborted;
+                settle(
+                  index,
+                  notStarted(host, halted ? failures.exceeded : null, undefined, result),
+                );
+                return;
+              }
               const pauseMs = retryPauseMs(attempts[index]);
               lastFailure.set(index, result);
               if (settings.verbose) {

@@ -88,8 +88,13 @@ export function withOnResult<R>(
   return {
     ...observer,
     result(result) {
-      onResult?.(result);
-      observer.result?.(result);
+      try {
+        onResult?.(result);
+      } finally {
+        // The caller's function threw: its error reaches the caller (the call rejects with it
+        // once every host has ended), and the internal observers still hear this result.
+        observer.result?.(result);
+      }
     },
   };
 }

@@ -14,6 +14,7 @@ import { type JobWorker, MainThreadWorker } from "./_main_thread_worker.ts";
 import type { FromWorker, JobSpec, ToWorker } from "./_protocol.ts";
 import { type JobEnd, type JobRequest, type RunOptions, RunQueue } from "./_run_queue.ts";
 import { planStdin, type StdinFeed } from "./_stdin_feed.ts";
+import { CallerTypeError } from "../caller_error.ts";
 
 /** The module every worker runs. */
 const WORKER_URL = new URL("./worker/_job_worker.ts", import.meta.url);
@@ -22,10 +23,15 @@ const WORKER_URL = new URL("./worker/_job_worker.ts", import.meta.url);
 const CLOSE_WAIT_MS = 5_000;
 
 /**
- * Extra time a worker gets past a job's timeout and kill grace before it is presumed hung. A
- * stopped job reports within its grace and a short drain, so this only catches a stuck worker.
+ * Liveness is watched per worker, not per job: while a worker has jobs it is pinged every
+ * {@linkcode PING_MS}, and presumed hung only when it has said nothing (no pong, no other
+ * message) for {@linkcode SILENT_MS}. A job that lingers (a grandchild holding its pipes) keeps
+ * its worker answering, ends by itself after its drain, and touches no other job. A main thread
+ * that was itself stalled (a stopped process, a suspended laptop) first reads what waited for it
+ * before it judges anyone's silence.
  */
-const WATCHDOG_SLACK_MS = 15_000;
+const PING_MS = 5_000;
+const SILENT_MS = 30_000;
 
 /**
  * Processes a worker runs before the pool starts another (while it has fewer than `size`). A
@@ -67,6 +73,8 @@ export interface RunHandle {
 interface Slot {
   worker: JobWorker | null;
   readonly jobs: Map<number, Assignment>;
+  /** When the worker last said anything (`performance.now()`). */
+  heard: number;
 }
 
 /** A job handed to a worker. */
@@ -74,7 +82,6 @@ interface Assignment {
   readonly queue: RunQueue;
   readonly index: number;
   readonly fds: number;
-  readonly watchdog: Timer | null;
   /** The process (and process group) once the worker has started it. */
   pid: number | null;
   /** Its stdin, when this thread sends it piece by piece. */
@@ -85,7 +92,11 @@ interface Assignment {
 export class Engine {
   readonly #slots: Slot[];
   /** Where jobs marked `onMainThread` run (a {@linkcode MainThreadWorker}, started on first use). */
-  readonly #mainThread: Slot = { worker: null, jobs: new Map() };
+  readonly #mainThread: Slot = { worker: null, jobs: new Map(), heard: 0 };
+  /** The liveness round, while jobs run; and when it last ran. */
+  #pinger: Timer | null = null;
+  #lastRound = 0;
+  #pingSeq = 0;
   readonly #queues = new Set<RunQueue>();
   readonly #services = new Map<string, PoolService>();
   #running = 0;
@@ -94,14 +105,32 @@ export class Engine {
   #nextId = 1;
   #closed = false;
   #closing: Promise<void> | null = null;
+  /** Aborted when the pool closes (close, kill, dispose): every run on it reads this. */
+  readonly #closedSignal = new AbortController();
 
   constructor(readonly options: EngineOptions) {
-    this.#slots = Array.from({ length: options.size }, () => ({ worker: null, jobs: new Map() }));
+    this.#slots = Array.from(
+      { length: options.size },
+      () => ({ worker: null, jobs: new Map(), heard: 0 }),
+    );
   }
 
   /** Whether the pool has been closed. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * Aborted when the pool is closed (by close, kill or dispose): a caller adds it to the
+   * cancellation it reads, so that a pool's end and a caller's cancel are one and the same.
+   */
+  get closedSignal(): AbortSignal {
+    return this.#closedSignal.signal;
+  }
+
+  #markClosed(): void {
+    this.#closed = true;
+    this.#closedSignal.abort(new DOMException("the pool was closed", "AbortError"));
   }
 
   /** Every slot: the Web Workers' and the main thread's. */
@@ -132,7 +161,7 @@ export class Engine {
    * @throws {TypeError} When the pool is closed.
    */
   start(jobs: readonly JobRequest[], options: RunOptions): RunHandle {
-    if (this.#closed) throw new TypeError("Cannot run on a closed pool: create a new Pool");
+    if (this.#closed) throw new CallerTypeError("Cannot run on a closed pool: create a new Pool");
     const queue = new RunQueue(jobs, options, () => this.#pump());
     const { signal, halt } = options;
     const onAbort = () => queue.cancel();
@@ -178,7 +207,7 @@ export class Engine {
 
   /** The pool's service under `key`, created on first use; closed when the pool closes. */
   service<T extends PoolService>(key: string, create: () => T): T {
-    if (this.#closed) throw new TypeError("Cannot use a closed pool: create a new Pool");
+    if (this.#closed) throw new CallerTypeError("Cannot use a closed pool: create a new Pool");
     let found = this.#services.get(key);
     if (found === undefined) {
       found = create();
@@ -193,7 +222,7 @@ export class Engine {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      this.#closed = true;
+      this.#markClosed();
       const cancelled = Promise.all([...this.#queues].map((queue) => queue.cancel()));
       let timer: Timer | undefined;
       await Promise.race([
@@ -214,7 +243,7 @@ export class Engine {
    * job, and terminates the workers a moment later if their jobs have not all reported by then.
    */
   kill(): void {
-    this.#closed = true;
+    this.#markClosed();
     for (const queue of this.#queues) queue.cancel();
     for (const slot of this.#allSlots) {
       for (const id of slot.jobs.keys()) {
@@ -226,7 +255,7 @@ export class Engine {
 
   /** Terminates everything at once: processes are killed, unfinished jobs end as cancelled. */
   dispose(): void {
-    this.#closed = true;
+    this.#markClosed();
     for (const queue of this.#queues) queue.cancel();
     for (const slot of this.#allSlots) this.#retire(slot, "the pool was closed");
     for (const service of this.#services.values()) service.closeSync();
@@ -262,15 +291,11 @@ export class Engine {
     const worker = slot.worker ?? this.#startWorker(slot);
     const { stdin, feed } = planStdin(request.stdin);
     const job: JobSpec = { ...request, id: this.#nextId++, stdin };
-    const watchdog = job.timeoutMs > 0
-      ? after(
-        job.timeoutMs + job.killGraceMs + WATCHDOG_SLACK_MS,
-        () => this.#retire(slot, "its worker stopped answering"),
-      )
-      : null;
     this.#running++;
     this.#fdsInUse += fds;
-    slot.jobs.set(job.id, { queue, index, fds, watchdog, pid: null, feed });
+    if (slot.jobs.size === 0) slot.heard = performance.now();
+    slot.jobs.set(job.id, { queue, index, fds, pid: null, feed });
+    this.#watchLiveness();
     queue.running.set(index, {
       cancel: () => worker.postMessage({ type: "cancel", id: job.id } satisfies ToWorker),
       write: (data) => worker.postMessage({ type: "write", id: job.id, data } satisfies ToWorker),
@@ -297,6 +322,8 @@ export class Engine {
       ? new MainThreadWorker()
       : new Worker(this.options.workerUrl ?? WORKER_URL, { type: "module" });
     worker.onmessage = ({ data }: MessageEvent<FromWorker>) => {
+      slot.heard = performance.now();
+      if (data.type === "pong") return;
       const assignment = slot.jobs.get(data.id);
       if (assignment === undefined) return;
       if (data.type === "started") {
@@ -336,13 +363,49 @@ export class Engine {
     const assignment = slot.jobs.get(id);
     if (assignment === undefined) return;
     slot.jobs.delete(id);
-    assignment.watchdog?.clear();
     this.#running--;
+    if (this.#running === 0) {
+      // No job, nothing to watch: no timer keeps the process alive.
+      this.#pinger?.clear();
+      this.#pinger = null;
+    }
     this.#fdsInUse -= assignment.fds;
     try {
       assignment.queue.end(assignment.index, end);
     } finally {
       this.#pump();
+    }
+  }
+
+  /** Starts the liveness rounds if they are not running. */
+  #watchLiveness(): void {
+    if (this.#pinger !== null) return;
+    this.#lastRound = performance.now();
+    this.#pinger = after(PING_MS, () => this.#livenessRound());
+  }
+
+  /**
+   * One liveness round: a worker with jobs that has said nothing for {@linkcode SILENT_MS} is
+   * retired (its jobs reported lost); the others are pinged. Rounds go on while jobs run.
+   */
+  #livenessRound(): void {
+    this.#pinger = null;
+    const now = performance.now();
+    // This thread was stalled: what the workers sent meanwhile is read first, so nobody's
+    // silence is judged this round.
+    const stalled = now - this.#lastRound > PING_MS + SILENT_MS / 2;
+    this.#lastRound = now;
+    for (const slot of this.#allSlots) {
+      if (slot.worker === null || slot.jobs.size === 0) continue;
+      if (stalled) slot.heard = now;
+      if (now - slot.heard > SILENT_MS) {
+        this.#retire(slot, "its worker stopped answering");
+        continue;
+      }
+      slot.worker.postMessage({ type: "ping", seq: this.#pingSeq++ } satisfies ToWorker);
+    }
+    if (this.#running > 0 && !this.#closed) {
+      this.#pinger = after(PING_MS, () => this.#livenessRound());
     }
   }
 
@@ -404,6 +467,6 @@ export function attachEngine(pool: object, engine: Engine): void {
  */
 export function engineOf(pool: object): Engine {
   const found = engines.get(pool);
-  if (found === undefined) throw new TypeError("Expected a Pool created by new Pool()");
+  if (found === undefined) throw new CallerTypeError("Expected a Pool created by new Pool()");
   return found;
 }

@@ -126,8 +126,23 @@ export interface AckMessage {
   readonly bytes: number;
 }
 
+/**
+ * Main thread → worker: are you there? A worker answers each with a {@linkcode PongMessage}
+ * at once, whatever its jobs are doing; one that stops answering is presumed hung.
+ */
+export interface PingMessage {
+  readonly type: "ping";
+  readonly seq: number;
+}
+
 /** Every message the main thread sends to a worker. */
-export type ToWorker = RunMessage | CancelMessage | WriteMessage | FeedMessage | AckMessage;
+export type ToWorker =
+  | RunMessage
+  | CancelMessage
+  | WriteMessage
+  | FeedMessage
+  | AckMessage
+  | PingMessage;
 
 /** Worker → main thread: a job's process has started (its pid is its process group). */
 export interface StartedMessage {
@@ -165,5 +180,11 @@ export interface DoneMessage {
   readonly end: ProcessEnd;
 }
 
+/** Worker → main thread: the answer to a {@linkcode PingMessage}. */
+export interface PongMessage {
+  readonly type: "pong";
+  readonly seq: number;
+}
+
 /** Every message a worker sends to the main thread. */
-export type FromWorker = StartedMessage | ChunkMessage | PullMessage | DoneMessage;
+export type FromWorker = StartedMessage | ChunkMessage | PullMessage | DoneMessage | PongMessage;

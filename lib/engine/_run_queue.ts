@@ -148,8 +148,13 @@ export class RunQueue {
     let retry: Retry | void = undefined;
     try {
       retry = this.options.observer.end(index, end);
+      if (retry !== undefined && (this.#cancelled || this.#halted)) {
+        // The run stops before the retry: the observer hears that it never starts again.
+        retry = undefined;
+        this.options.observer.end(index, { kind: "not-started" });
+      }
     } finally {
-      if (retry !== undefined && !this.#cancelled && !this.#halted) {
+      if (retry !== undefined) {
         this.#waiting.set(index, after(retry.retryAfterMs, () => this.#due(index)));
       } else if (++this.#ended === this.jobs.length) this.#resolve();
     }

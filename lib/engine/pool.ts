@@ -5,6 +5,7 @@
  */
 
 import { attachEngine, defaultPoolSize, Engine } from "./_engine.ts";
+import { CallerRangeError } from "../caller_error.ts";
 
 /** Options of {@linkcode Pool}. */
 export interface PoolOptions {
@@ -66,10 +67,14 @@ export class Pool implements Disposable, AsyncDisposable {
   constructor(options: PoolOptions = {}) {
     const { size = defaultPoolSize(), limit = 32, reuse = true } = options;
     if (!Number.isInteger(size) || size < 1) {
-      throw new RangeError(`Cannot create a pool of size ${size}: expected a positive integer`);
+      throw new CallerRangeError(
+        `Cannot create a pool of size ${size}: expected a positive integer`,
+      );
     }
     if (!Number.isInteger(limit) || limit < 1) {
-      throw new RangeError(`Cannot create a pool with limit ${limit}: expected a positive integer`);
+      throw new CallerRangeError(
+        `Cannot create a pool with limit ${limit}: expected a positive integer`,
+      );
     }
     this.#engine = new Engine({ size, limit, reuse: Boolean(reuse) });
     attachEngine(this, this.#engine);

@@ -6,6 +6,7 @@
 
 import { expandHosts, splitHostList } from "./range.ts";
 import { type Host, parseHostEntry } from "./parse.ts";
+import { CallerRangeError, CallerTypeError } from "../caller_error.ts";
 
 /**
  * Reads a pssh-format host file: one `[user@]host[:port] [user]` per line, `#` starting a comment,
@@ -70,7 +71,7 @@ export function parseHostFileText(
     const where = `${name}:${index + 1}`;
     const fields = line.replace(/\s*,\s*/g, ",").split(/\s+/);
     if (fields.length > 2) {
-      throw new TypeError(`${where}: expected '[user@]host[:port] [user]', got '${line}'`);
+      throw new CallerTypeError(`${where}: expected '[user@]host[:port] [user]', got '${line}'`);
     }
     let expanded: Host[];
     try {
@@ -81,13 +82,15 @@ export function parseHostFileText(
           : host;
       });
     } catch (error) {
-      const Class = error instanceof RangeError ? RangeError : TypeError;
+      const Class = error instanceof RangeError ? CallerRangeError : CallerTypeError;
       throw new Class(`${where}: ${(error as Error).message}`);
     }
     for (const host of expanded) {
       const previous = lines.get(host.key);
       if (previous !== undefined && options.duplicates !== "keep") {
-        throw new TypeError(`${where}: host '${host.key}' is already listed on line ${previous}`);
+        throw new CallerTypeError(
+          `${where}: host '${host.key}' is already listed on line ${previous}`,
+        );
       }
       lines.set(host.key, index + 1);
       hosts.push(host);

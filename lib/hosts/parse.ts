@@ -5,6 +5,8 @@
  * @module
  */
 
+import { CallerTypeError } from "../caller_error.ts";
+
 /** One host entry: `"[user@]host[:port]"`, a `[host, port?, user?]` tuple or an object. */
 export type HostEntry =
   | string
@@ -47,13 +49,15 @@ export function parseHosts(input: HostsInput): Host[] {
     ? input.split(/\s+/).filter((word) => word !== "")
     : input;
   if (!Array.isArray(entries)) {
-    throw new TypeError(`Cannot parse hosts: expected an array or a string, got ${typeof input}`);
+    throw new CallerTypeError(
+      `Cannot parse hosts: expected an array or a string, got ${typeof input}`,
+    );
   }
   const seen = new Set<string>();
   return entries.map((entry) => {
     const host = parseHostEntry(entry);
     if (seen.has(host.key)) {
-      throw new TypeError(`Cannot use host '${host.key}' twice in one host list`);
+      throw new CallerTypeError(`Cannot use host '${host.key}' twice in one host list`);
     }
     seen.add(host.key);
     return host;
@@ -74,7 +78,9 @@ export function parseHostEntry(entry: HostEntry): Host {
   if (entry !== null && typeof entry === "object" && "host" in entry) {
     return fromParts(entry.host, entry.port, entry.user, describe(entry));
   }
-  throw new TypeError(`Cannot parse host ${describe(entry)}: expected a string, tuple or object`);
+  throw new CallerTypeError(
+    `Cannot parse host ${describe(entry)}: expected a string, tuple or object`,
+  );
 }
 
 /** Parses `[user@]host[:port]`, with IPv6 addresses as `[::1]:22` (or bare, without a port). */
@@ -87,8 +93,12 @@ function parseHostString(text: string): Host {
   if (at >= 0) {
     user = rest.slice(0, at);
     rest = rest.slice(at + 1);
-    if (user === "") throw new TypeError(`Cannot parse host ${quoted}: empty user before '@'`);
-    if (rest.includes("@")) throw new TypeError(`Cannot parse host ${quoted}: more than one '@'`);
+    if (user === "") {
+      throw new CallerTypeError(`Cannot parse host ${quoted}: empty user before '@'`);
+    }
+    if (rest.includes("@")) {
+      throw new CallerTypeError(`Cannot parse host ${quoted}: more than one '@'`);
+    }
   }
   let host = rest;
   let port: string | undefined;
@@ -97,7 +107,7 @@ function parseHostString(text: string): Host {
     host = bracketed[1];
     port = bracketed[2];
   } else if (rest.startsWith("[")) {
-    throw new TypeError(`Cannot parse host ${quoted}: unclosed '['`);
+    throw new CallerTypeError(`Cannot parse host ${quoted}: unclosed '['`);
   } else if (rest.indexOf(":") === rest.lastIndexOf(":") && rest.includes(":")) {
     const colon = rest.indexOf(":");
     host = rest.slice(0, colon);
@@ -109,18 +119,22 @@ function parseHostString(text: string): Host {
 
 function fromParts(host: unknown, port: unknown, user: unknown, quoted: string): Host {
   if (typeof host !== "string") {
-    throw new TypeError(`Cannot parse host ${quoted}: the host must be a string`);
+    throw new CallerTypeError(`Cannot parse host ${quoted}: the host must be a string`);
   }
   checkName(host, "host", quoted);
-  if (host.includes("@")) throw new TypeError(`Cannot parse host ${quoted}: '@' inside the host`);
+  if (host.includes("@")) {
+    throw new CallerTypeError(`Cannot parse host ${quoted}: '@' inside the host`);
+  }
   const result: { key: string; host: string; port?: number; user?: string } = { key: "", host };
   if (port !== undefined && port !== null) result.port = parsePort(port, quoted);
   if (user !== undefined && user !== null) {
     if (typeof user !== "string") {
-      throw new TypeError(`Cannot parse host ${quoted}: the user must be a string`);
+      throw new CallerTypeError(`Cannot parse host ${quoted}: the user must be a string`);
     }
     checkName(user, "user", quoted);
-    if (user.includes("@")) throw new TypeError(`Cannot parse host ${quoted}: '@' inside the user`);
+    if (user.includes("@")) {
+      throw new CallerTypeError(`Cannot parse host ${quoted}: '@' inside the user`);
+    }
     result.user = user;
   }
   const shown = host.includes(":") && result.port !== undefined ? `[${host}]` : host;
@@ -136,10 +150,10 @@ function fromParts(host: unknown, port: unknown, user: unknown, quoted: string):
  * @throws {TypeError} Naming `quoted` and what is wrong.
  */
 export function checkName(name: string, what: "host" | "user", quoted: string): void {
-  if (name === "") throw new TypeError(`Cannot parse host ${quoted}: empty ${what}`);
+  if (name === "") throw new CallerTypeError(`Cannot parse host ${quoted}: empty ${what}`);
   checkCharacters(name, quoted);
   if (name.startsWith("-")) {
-    throw new TypeError(
+    throw new CallerTypeError(
       `Cannot parse host ${quoted}: a ${what} that starts with '-' would be read as an ssh option`,
     );
   }
@@ -148,7 +162,7 @@ export function checkName(name: string, what: "host" | "user", quoted: string): 
 function checkCharacters(text: string, quoted: string): void {
   // deno-lint-ignore no-control-regex
   if (/[\s\u0000-\u001f\u007f-\u009f\u2028\u2029]/u.test(text)) {
-    throw new TypeError(
+    throw new CallerTypeError(
       `Cannot parse host ${quoted}: whitespace or control characters inside a host`,
     );
   }
@@ -166,7 +180,7 @@ export function parsePort(port: unknown, quoted: string): number {
     ? Number(port)
     : NaN;
   if (!Number.isInteger(value) || value < 1 || value > 65535) {
-    throw new TypeError(
+    throw new CallerTypeError(
       `Cannot parse host ${quoted}: port '${printable(String(port))}' is not in 1-65535`,
     );
   }

@@ -5,6 +5,7 @@
  */
 
 import type { Host } from "./parse.ts";
+import { CallerTypeError } from "../caller_error.ts";
 
 /**
  * A value that may differ per host: the value itself, or a function of the host and its index in
@@ -35,7 +36,7 @@ export function stringFor(
   if (typeof value !== "function") return value;
   const found: unknown = value(host, index);
   if (typeof found !== "string") {
-    throw new TypeError(`the per-host function returned ${typeof found}, expected a string`);
+    throw new CallerTypeError(`the per-host function returned ${typeof found}, expected a string`);
   }
   return check(found);
 }

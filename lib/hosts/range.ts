@@ -5,6 +5,8 @@
  * @module
  */
 
+import { CallerRangeError, CallerTypeError } from "../caller_error.ts";
+
 /** Most hosts one pattern may expand to. */
 export const MAX_RANGE_HOSTS = 100_000;
 
@@ -32,7 +34,7 @@ const BRACKETS = /\[([^\][]*)\]/g;
  */
 export function expandHosts(pattern: string): string[] {
   if (/[[\]]/.test(pattern.replace(BRACKETS, ""))) {
-    throw new TypeError(`Cannot expand '${pattern}': unbalanced '[' or ']'`);
+    throw new CallerTypeError(`Cannot expand '${pattern}': unbalanced '[' or ']'`);
   }
   const pieces: string[][] = [];
   let last = 0;
@@ -44,7 +46,7 @@ export function expandHosts(pattern: string): string[] {
     const values = rangeValues(body, pattern);
     total *= values.length;
     if (total > MAX_RANGE_HOSTS) {
-      throw new RangeError(
+      throw new CallerRangeError(
         `Cannot expand '${pattern}': more than ${MAX_RANGE_HOSTS.toLocaleString("en")} hosts`,
       );
     }
@@ -63,16 +65,18 @@ function rangeValues(body: string, pattern: string): string[] {
   for (const part of body.split(",")) {
     const match = /^\s*(\d+)(?:\s*-\s*(\d+))?\s*$/.exec(part);
     if (match === null) {
-      throw new TypeError(`Cannot expand '${pattern}': malformed range '[${body}]'`);
+      throw new CallerTypeError(`Cannot expand '${pattern}': malformed range '[${body}]'`);
     }
     const [, low, high = low] = match;
     const from = Number(low);
     const to = Number(high);
     if (to < from) {
-      throw new TypeError(`Cannot expand '${pattern}': range '${part.trim()}' runs backwards`);
+      throw new CallerTypeError(
+        `Cannot expand '${pattern}': range '${part.trim()}' runs backwards`,
+      );
     }
     if (to - from + 1 > MAX_RANGE_HOSTS) {
-      throw new RangeError(
+      throw new CallerRangeError(
         `Cannot expand '${pattern}': more than ${MAX_RANGE_HOSTS.toLocaleString("en")} hosts`,
       );
     }

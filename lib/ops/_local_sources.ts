@@ -5,6 +5,7 @@
  */
 
 import { missingReadPermission } from "../runtime/_permissions.ts";
+import { CallerTypeError } from "../caller_error.ts";
 
 /**
  * Checks that every source exists, and that folders are only copied recursively.
@@ -32,7 +33,7 @@ export async function checkLocalSources(
       throw error;
     }
     if (info.isDirectory && !recursive) {
-      throw new TypeError(`Cannot copy '${source}': it is a folder and recursive is false`);
+      throw new CallerTypeError(`Cannot copy '${source}': it is a folder and recursive is false`);
     }
   }
 }

@@ -7,6 +7,7 @@
 
 import type { StagedEntry } from "../driver/_gateway_protocol.ts";
 import { basenamePath, joinPath } from "../runtime/_path.ts";
+import { CallerTypeError } from "../caller_error.ts";
 
 /** The entries of the sources (each folder before what it holds) and the files' bytes, in order. */
 export interface StagedSources {
@@ -45,7 +46,7 @@ export async function stageSources(sources: readonly string[]): Promise<StagedSo
   for (const source of sources) {
     const name = basenamePath(source);
     if (names.has(name)) {
-      throw new TypeError(`Cannot copy two sources named '${name}' through gateways`);
+      throw new CallerTypeError(`Cannot copy two sources named '${name}' through gateways`);
     }
     names.add(name);
     await add(source, name);

@@ -14,6 +14,7 @@ import { resolveSettings, type Settings } from "../settings/_settings.ts";
 import { resolveTransferSettings, type TransferSettings } from "../settings/_transfer_settings.ts";
 import type { TransferOptions } from "../settings/options.ts";
 import { checkScpHosts } from "../ssh/_scp_argv.ts";
+import { CallerTypeError } from "../caller_error.ts";
 
 /** A transfer's hosts and checked settings. */
 export interface Transfer {
@@ -125,7 +126,9 @@ export function transferResult(
  */
 export function checkPathArgument(path: unknown, what: string): string {
   if (typeof path !== "string" || path === "" || path.includes("\0")) {
-    throw new TypeError(`Cannot use ${what} ${JSON.stringify(path)}: expected a non-empty path`);
+    throw new CallerTypeError(
+      `Cannot use ${what} ${JSON.stringify(path)}: expected a non-empty path`,
+    );
   }
   return path;
 }

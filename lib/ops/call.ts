@@ -18,6 +18,7 @@ import { remoteCommandLine } from "../ssh/_remote_command.ts";
 import { sshArgv } from "../ssh/_ssh_argv.ts";
 import { sudoInputPrefix, sudoMarker, sudoRefusal, type SudoRequest } from "../ssh/_sudo.ts";
 import { HeldOutput } from "./_held_output.ts";
+import { CallerTypeError } from "../caller_error.ts";
 
 /** What a host's command produced. A nonzero exit code is a result, not an error. */
 export interface CallResult {
@@ -27,7 +28,7 @@ export interface CallResult {
   readonly exitCode: number;
   /** Standard output as text (invalid UTF-8 replaced); empty with `inline: false`. */
   readonly stdout: string;
-  /** Standard error as text (ssh's messages included); empty with `inline: false`. */
+  /** Standard error as text (the remote command's; ssh's own messages are in its log); empty with `inline: false`. */
   readonly stderr: string;
   /** Standard output exactly as received. */
   readonly stdoutBytes: Uint8Array;
@@ -159,7 +160,7 @@ export async function callWith(
   const settings = resolveSettings(options, DEFAULT_CALL_TIMEOUT);
   const { inline = true, input, printOut = false, stopRemote = true } = options;
   if (input !== undefined && typeof input !== "string" && !(input instanceof Uint8Array)) {
-    throw new TypeError("Cannot use input: expected a string or a Uint8Array");
+    throw new CallerTypeError("Cannot use input: expected a string or a Uint8Array");
   }
   const sudo = sudoRequest(options);
   // The input is held once, whatever the number of hosts: as the caller gave it (the engine
@@ -241,9 +242,9 @@ export async function callWith(
  */
 function checkCommand(command: unknown): string {
   if (typeof command !== "string" || command.trim() === "") {
-    throw new TypeError(`Cannot call an empty command: ${JSON.stringify(command)}`);
+    throw new CallerTypeError(`Cannot call an empty command: ${JSON.stringify(command)}`);
   }
-  if (command.includes("\0")) throw new TypeError("Cannot call a command that contains NUL");
+  if (command.includes("\0")) throw new CallerTypeError("Cannot call a command that contains NUL");
   return command;
 }
 
@@ -256,10 +257,12 @@ function sudoRequest(options: CallOptions): SudoRequest | null {
   const { sudo, sudoPassword } = options;
   if (sudoPassword !== undefined) {
     if (typeof sudoPassword !== "string" || /[\n\r\0]/.test(sudoPassword)) {
-      throw new TypeError("Cannot use sudoPassword: expected a string without newlines");
+      throw new CallerTypeError("Cannot use sudoPassword: expected a string without newlines");
     }
     if (sudo === undefined || sudo === false) {
-      throw new TypeError("Cannot use sudoPassword without sudo: set sudo to true or a user name");
+      throw new CallerTypeError(
+        "Cannot use sudoPassword without sudo: set sudo to true or a user name",
+      );
     }
   }
   if (sudo === undefined || sudo === false) return null;
@@ -267,7 +270,9 @@ function sudoRequest(options: CallOptions): SudoRequest | null {
   if (
     typeof user !== "string" || user === "" || user.startsWith("-") || /[\s\p{Cc}]/u.test(user)
   ) {
-    throw new TypeError(`Cannot use sudo ${JSON.stringify(sudo)}: expected true or a user name`);
+    throw new CallerTypeError(
+      `Cannot use sudo ${JSON.stringify(sudo)}: expected true or a user name`,
+    );
   }
   return {
     user,

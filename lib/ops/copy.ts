@@ -21,6 +21,7 @@ import {
   type TransferResult,
   transferResult,
 } from "./_transfer.ts";
+import { CallerTypeError } from "../caller_error.ts";
 
 /** Options of {@linkcode copy}. */
 export interface CopyOptions extends TransferOptions {
@@ -86,7 +87,7 @@ export async function copyWith(
   const sources = (typeof src === "string" ? [src] : [...src]).map((s) =>
     checkPathArgument(s, "local source")
   );
-  if (sources.length === 0) throw new TypeError("Cannot copy: no local source given");
+  if (sources.length === 0) throw new CallerTypeError("Cannot copy: no local source given");
   const checkDst = (path: string) => checkPathArgument(path, "remote destination");
   if (typeof dst !== "function") checkDst(dst);
   const { hosts: parsed, settings, transfer } = prepareTransfer(hosts, options);

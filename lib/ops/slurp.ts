@@ -22,6 +22,7 @@ import {
   type TransferResult,
   transferResult,
 } from "./_transfer.ts";
+import { CallerTypeError } from "../caller_error.ts";
 
 /** Options of {@linkcode slurp}. */
 export interface SlurpOptions extends TransferOptions {
@@ -94,11 +95,15 @@ export async function slurpWith(
   if (typeof src !== "function") checkSrc(src);
   checkPathArgument(dst, "local destination");
   if (isAbsolutePath(dst)) {
-    throw new TypeError(`Cannot slurp to '${dst}': the destination must be relative to localdir`);
+    throw new CallerTypeError(
+      `Cannot slurp to '${dst}': the destination must be relative to localdir`,
+    );
   }
   const inside = normalizePath(dst);
   if (inside === ".." || inside.startsWith("../")) {
-    throw new TypeError(`Cannot slurp to '${dst}': the destination must stay inside its folder`);
+    throw new CallerTypeError(
+      `Cannot slurp to '${dst}': the destination must stay inside its folder`,
+    );
   }
   const { hosts: parsed, settings, transfer } = prepareTransfer(hosts, options);
   const localdir = checkPathArgument(options.localdir ?? ".", "localdir");

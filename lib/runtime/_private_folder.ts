@@ -7,8 +7,6 @@
  * @module
  */
 
-import { joinPath } from "./_path.ts";
-
 /** A private folder made by {@linkcode makePrivateFolder}. */
 export interface PrivateFolder {
   readonly dir: string;
@@ -24,6 +22,8 @@ export interface PrivateFolder {
 export function makePrivateFolder(base: string | undefined, prefix: string): PrivateFolder {
   const dir = Deno.makeTempDirSync({ ...(base === undefined ? {} : { dir: base }), prefix });
   Deno.chmodSync(dir, 0o700);
+  // Made new (it did not exist), by this user, 0700: without read access that is all we know.
+  if (!mayRead(dir)) return { dir, uid: null };
   const info = Deno.lstatSync(dir);
   const problem = notPrivate(dir, info, info.uid);
   if (problem !== null) {
@@ -38,6 +38,8 @@ export function makePrivateFolder(base: string | undefined, prefix: string): Pri
  * no longer a folder of this user's with mode 0700 (re-made by someone else, a link, opened up).
  */
 export function privateFolderProblem(folder: PrivateFolder): string | null {
+  // Without read access it cannot be looked at: the folder made new is trusted (see the README).
+  if (!mayRead(folder.dir)) return null;
   let info: Deno.FileInfo;
   try {
     info = Deno.lstatSync(folder.dir);
@@ -77,7 +79,6 @@ export function notPrivate(dir: string, info: Deno.FileInfo, uid: number | null)
   return null;
 }
 
-/** A name inside a private folder. */
-export function inFolder(folder: PrivateFolder, name: string): string {
-  return joinPath(folder.dir, name);
+function mayRead(path: string): boolean {
+  return Deno.permissions.querySync({ name: "read", path }).state === "granted";
 }

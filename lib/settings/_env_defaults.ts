@@ -5,6 +5,7 @@
  */
 
 import { canReadEnv } from "../runtime/_permissions.ts";
+import { CallerRangeError } from "../caller_error.ts";
 
 /** Option defaults found in the environment. */
 export interface EnvDefaults {
@@ -34,7 +35,7 @@ export function readEnvDefaults(): EnvDefaults {
   const par = read("PARALLAX_PAR");
   if (par !== undefined) {
     if (!/^[0-9]+$/.test(par) || Number(par) < 1) {
-      throw new RangeError(`Cannot use PARALLAX_PAR='${par}': expected a positive integer`);
+      throw new CallerRangeError(`Cannot use PARALLAX_PAR='${par}': expected a positive integer`);
     }
     defaults.limit = Number(par);
   }

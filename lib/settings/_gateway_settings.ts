@@ -7,6 +7,7 @@
 
 import denoJson from "../../deno.json" with { type: "json" };
 import { type Host, type HostsInput, parseHostEntry, parseHosts } from "../hosts/parse.ts";
+import { CallerRangeError, CallerTypeError } from "../caller_error.ts";
 
 /** ssh processes at once on each gateway, unless `gatewayLimit` says otherwise. */
 export const DEFAULT_GATEWAY_LIMIT = 32;
@@ -71,19 +72,19 @@ export function resolveGateways(options: GatewayOptions): GatewaySettings | null
   if (
     typeof gatewayLimit !== "number" || !Number.isInteger(gatewayLimit) || gatewayLimit < 1
   ) {
-    throw new RangeError(`Cannot use gatewayLimit ${gatewayLimit}: expected an integer >= 1`);
+    throw new CallerRangeError(`Cannot use gatewayLimit ${gatewayLimit}: expected an integer >= 1`);
   }
   if (
     !Array.isArray(gatewayCommand) || gatewayCommand.length === 0 ||
     gatewayCommand.some((word) => typeof word !== "string" || word === "" || word.includes("\0"))
   ) {
-    throw new TypeError(
+    throw new CallerTypeError(
       'Cannot use gatewayCommand: expected a non-empty array of words, e.g. ["deno", "run", …]',
     );
   }
   if (gateways === undefined) return null;
   if (typeof gateways !== "object" || gateways === null || Array.isArray(gateways)) {
-    throw new TypeError(
+    throw new CallerTypeError(
       'Cannot use gateways: expected an object mapping each gateway to its hosts, e.g. { "gw1": "web1 web2" }',
     );
   }
@@ -95,7 +96,7 @@ export function resolveGateways(options: GatewayOptions): GatewaySettings | null
       if (host.user === undefined && host.port === undefined) byName.set(host.host, gateway);
       const other = routes.get(host.key);
       if (other !== undefined) {
-        throw new TypeError(
+        throw new CallerTypeError(
           `Cannot use gateways: host '${host.key}' is under both '${other.key}' and '${gateway.key}'`,
         );
       }

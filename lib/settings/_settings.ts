@@ -10,6 +10,7 @@ import { checkName } from "../hosts/parse.ts";
 import type { CommonOptions } from "./options.ts";
 import type { Pool } from "../engine/pool.ts";
 import { type GatewaySettings, resolveGateways } from "./_gateway_settings.ts";
+import { CallerRangeError, CallerTypeError } from "../caller_error.ts";
 
 /** The defaults of the Python original. */
 export const DEFAULT_LIMIT = 32;
@@ -106,7 +107,7 @@ export function resolveSettings(options: CommonOptions, defaultTimeout: number):
     typeof timeout !== "number" || !Number.isFinite(timeout) || timeout < 0 ||
     (timeout > 0 && timeout < 0.001) || timeout > MAX_TIMEOUT
   ) {
-    throw new RangeError(
+    throw new CallerRangeError(
       `Cannot use timeout ${timeout}: expected seconds from 0.001 to ${MAX_TIMEOUT} (30 days), or 0 for none`,
     );
   }
@@ -120,19 +121,21 @@ export function resolveSettings(options: CommonOptions, defaultTimeout: number):
   for (const option of sshOptions) {
     // deno-lint-ignore no-control-regex
     if (option.trim() === "" || /[\u0000-\u001f]/.test(option)) {
-      throw new TypeError(`Cannot use ssh option '${option}': empty or has control characters`);
+      throw new CallerTypeError(
+        `Cannot use ssh option '${option}': empty or has control characters`,
+      );
     }
   }
   if (password !== undefined && (typeof password !== "string" || password.includes("\n"))) {
-    throw new TypeError("Cannot use password: expected a string without newlines");
+    throw new CallerTypeError("Cannot use password: expected a string without newlines");
   }
   if (typeof sshPath !== "string" || sshPath === "") {
-    throw new TypeError(`Cannot use sshPath '${sshPath}': expected a program name or path`);
+    throw new CallerTypeError(`Cannot use sshPath '${sshPath}': expected a program name or path`);
   }
   const gateways = resolveGateways(options);
   if (gateways !== null) {
     if (options.password !== undefined) {
-      throw new TypeError(
+      throw new CallerTypeError(
         "Cannot use password with gateways: the hosts behind a gateway log in with the gateway's own keys",
       );
     }
@@ -181,7 +184,7 @@ function sizeOf(name: string, value: unknown, min: number): BatchSize {
   if (percent !== null && Number(percent[1]) >= min && Number(percent[1]) <= 100) {
     return { percent: Number(percent[1]) };
   }
-  throw new RangeError(
+  throw new CallerRangeError(
     `Cannot use ${name} ${
       JSON.stringify(value)
     }: expected an integer >= ${min} or a percentage like "20%"`,
@@ -189,7 +192,9 @@ function sizeOf(name: string, value: unknown, min: number): BatchSize {
 }
 
 function checkNotEmpty<T>(sizes: readonly T[]): readonly T[] {
-  if (sizes.length === 0) throw new RangeError("Cannot use batch []: expected at least one size");
+  if (sizes.length === 0) {
+    throw new CallerRangeError("Cannot use batch []: expected at least one size");
+  }
   return sizes;
 }
 
@@ -197,7 +202,7 @@ function pauseMs(seconds: unknown): number {
   if (
     typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0 || seconds > MAX_TIMEOUT
   ) {
-    throw new RangeError(`Cannot use batchPause ${seconds}: expected seconds >= 0`);
+    throw new CallerRangeError(`Cannot use batchPause ${seconds}: expected seconds >= 0`);
   }
   return Math.round(seconds * 1000);
 }
@@ -205,12 +210,12 @@ function pauseMs(seconds: unknown): number {
 function requireInteger(name: string, value: unknown, min: number, max = Infinity): void {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
     const range = max === Infinity ? `an integer >= ${min}` : `an integer in ${min}-${max}`;
-    throw new RangeError(`Cannot use ${name} ${String(value)}: expected ${range}`);
+    throw new CallerRangeError(`Cannot use ${name} ${String(value)}: expected ${range}`);
   }
 }
 
 function requireStrings(name: string, value: unknown): void {
   if (!Array.isArray(value) || value.some((item) => typeof item !== "string")) {
-    throw new TypeError(`Cannot use ${name}: expected an array of strings`);
+    throw new CallerTypeError(`Cannot use ${name}: expected an array of strings`);
   }
 }

@@ -5,6 +5,7 @@
  */
 
 import type { TransferOptions } from "./options.ts";
+import { CallerRangeError, CallerTypeError } from "../caller_error.ts";
 
 /** The transfer settings on top of the common ones. */
 export interface TransferSettings {
@@ -32,12 +33,12 @@ export function resolveTransferSettings(options: TransferOptions): TransferSetti
   if (
     bandwidthLimit !== undefined && (!Number.isInteger(bandwidthLimit) || bandwidthLimit < 1)
   ) {
-    throw new RangeError(
+    throw new CallerRangeError(
       `Cannot use bandwidthLimit ${bandwidthLimit}: expected Kbit/s as an integer >= 1`,
     );
   }
   if (typeof scpPath !== "string" || scpPath === "") {
-    throw new TypeError(`Cannot use scpPath '${scpPath}': expected a program name or path`);
+    throw new CallerTypeError(`Cannot use scpPath '${scpPath}': expected a program name or path`);
   }
   return Object.freeze({
     recursive: Boolean(recursive),

@@ -8,6 +8,7 @@
 import { type ErrorKind, ParallaxError } from "../parallax_error.ts";
 import { concatBytes, decode } from "../runtime/_bytes.ts";
 import type { JobEnd } from "../engine/_run_queue.ts";
+import type { SshFacts } from "./_ssh_log.ts";
 
 /** A job whose process ran and exited on its own. */
 export interface Exited {
@@ -23,7 +24,7 @@ export interface Exited {
 /** ssh's own exit status for its failures; a remote command's status is passed through. */
 const SSH_FAILURE = 255;
 
-/** ssh's messages for each kind, checked in this order against its stderr. */
+/** ssh's messages for each kind, checked in this order against its own messages. */
 const SSH_FAILURE_PATTERNS: readonly [ErrorKind, RegExp, string][] = [
   [
     "hostkey",
@@ -51,8 +52,13 @@ export type ExitMeaning = "command" | "transfer";
 /**
  * Classifies a job's end for host `key`.
  *
+ * A kind comes from facts: the process's own end, and for ssh its log (`facts`): whether it
+ * logged in, sent the command, received an exit status, and its own words. Without a log (no
+ * private folder for it could be had; scp), ssh's words are looked for in its stderr.
+ *
  * @param program The program the job ran, for messages about starting it.
  * @param attempts How many times the job has been started, this time included.
+ * @param facts What ssh's own log says, when it had one.
  */
 export function classify(
   key: string,
@@ -60,6 +66,7 @@ export function classify(
   program: string,
   meaning: ExitMeaning,
   attempts: number,
+  facts: SshFacts | null = null,
 ): Exited | ParallaxError {
   if (end.kind === "not-started") {
     return new ParallaxError({
@@ -117,6 +124,33 @@ export function classify(
   if (ran.signal !== null) {
     return fail("ssh", `${program} was killed by ${ran.signal}`);
   }
+  const exited = (): Exited => ({
+    exitCode: ran.exitCode!,
+    stdout: ran.stdout,
+    stderr: ran.stderr,
+    durationMs: ran.durationMs,
+    attempts,
+  });
+  if (meaning === "command" && ran.exitCode === SSH_FAILURE && facts !== null) {
+    // The remote command's own 255, as ssh received it.
+    if (facts.exitStatus === SSH_FAILURE) return afterRun(ran, exited());
+    const said = facts.messages.at(-1);
+    const detail = said === undefined ? "" : `: ${said}`;
+    if (facts.commandSent === true) {
+      return fail("ssh", `connection lost after the command started${detail}`);
+    }
+    if (facts.commandSent === null) {
+      return fail(
+        "ssh",
+        `${program} exited with status 255 after logging in (the connection was lost, or the command exited 255)${detail}`,
+      );
+    }
+    const text = facts.messages.join("\n");
+    for (const [kind, pattern, summary] of SSH_FAILURE_PATTERNS) {
+      if (pattern.test(text)) return fail(kind, `${summary}: ${matchingLine(text, pattern)}`);
+    }
+    return fail("ssh", `${program} failed before the command was sent${detail}`);
+  }
   const failedToRun = meaning === "transfer" ? ran.exitCode !== 0 : ran.exitCode === SSH_FAILURE;
   if (failedToRun) {
     for (const [kind, pattern, summary] of SSH_FAILURE_PATTERNS) {
@@ -131,21 +165,22 @@ export function classify(
     const detail = stderr().trim() === "" ? "" : `: ${lastLine(stderr())}`;
     return fail("ssh", `${program} failed with exit status 255${detail}`);
   }
-  if (ran.localError !== null) return fail("local", ran.localError);
-  if (ran.outputCut) {
-    return fail(
-      "local",
-      "the output pipes stayed open after ssh exited (a process holds them): output may be incomplete",
-    );
+  return afterRun(ran, exited());
+
+  /** A run whose process exited on its own: still a local error if its output was not all had. */
+  function afterRun(ran: RanProcess, result: Exited): Exited | ParallaxError {
+    if (ran.localError !== null) return fail("local", ran.localError);
+    if (ran.outputCut) {
+      return fail(
+        "local",
+        "the output pipes stayed open after ssh exited (a process holds them): output may be incomplete",
+      );
+    }
+    return result;
   }
-  return {
-    exitCode: ran.exitCode,
-    stdout: ran.stdout,
-    stderr: ran.stderr,
-    durationMs: ran.durationMs,
-    attempts,
-  };
 }
+
+type RanProcess = Extract<JobEnd, { kind: "ran" }>["process"];
 
 /** The last line of ssh's stderr that matches: ssh states its verdict last. */
 function matchingLine(text: string, pattern: RegExp): string {

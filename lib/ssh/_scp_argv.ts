@@ -13,6 +13,7 @@ import { isAbsolutePath } from "../runtime/_path.ts";
 import type { Settings } from "../settings/_settings.ts";
 import type { TransferSettings } from "../settings/_transfer_settings.ts";
 import { loginOf, sshOptionArgs } from "./_ssh_argv.ts";
+import { CallerTypeError } from "../caller_error.ts";
 
 /**
  * Checks that scp will read every `[user@]host:path` it is given as exactly that user and host.
@@ -32,7 +33,9 @@ export function checkScpHosts(hosts: readonly Host[], settings: Settings): void 
       : user !== undefined && /[:/@[\]]/.test(user)
       ? `scp would split user '${user}' differently (':', '/', '@', '[' or ']' in a user)`
       : null;
-    if (problem !== null) throw new TypeError(`Cannot copy with host '${host.key}': ${problem}`);
+    if (problem !== null) {
+      throw new CallerTypeError(`Cannot copy with host '${host.key}': ${problem}`);
+    }
   }
 }
 

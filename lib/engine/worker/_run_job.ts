@@ -127,7 +127,9 @@ async function execute(
   const files: (OutputFile | null)[] = [];
   try {
     try {
-      files.push(await OutputFile.open(spec.stdoutFile), await OutputFile.open(spec.stderrFile));
+      // One at a time, so that the first is closed (below) when the second cannot be made.
+      files.push(await OutputFile.open(spec.stdoutFile));
+      files.push(await OutputFile.open(spec.stderrFile));
     } catch (error) {
       return ended({ localError: errorMessage(error) });
     }

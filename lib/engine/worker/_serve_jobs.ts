@@ -63,6 +63,9 @@ export function serveJobs(
       case "ack":
         running.get(message.id)?.acknowledge(message.bytes);
         break;
+      case "ping":
+        scope.postMessage({ type: "pong", seq: message.seq });
+        break;
     }
   });
   return { stopAll: () => running.forEach((job) => job.cancel(true)) };
