@@ -6,8 +6,9 @@
  *
  * Run under explicit permissions: `--allow-run=ssh,scp`; read access to parallax's own files
  * (its workers load them) and to the files `copy()` sends; `--allow-write` for `outdir`,
- * `errdir` and slurp's `localdir`; `--allow-env=PARALLAX_USER,…` to let the `PARALLAX_*`
- * variables supply defaults.
+ * `errdir` and slurp's `localdir`; read and write access to `/tmp` for ssh's own log (exact
+ * error kinds and `retries`), connection reuse and passwords; `--allow-env=PARALLAX_USER,…` to
+ * let the `PARALLAX_*` variables supply defaults.
  *
  * @example Uptime of three hosts
  * ```ts
@@ -24,11 +25,18 @@
  */
 
 export { call, type CallOptions, type CallResult } from "./lib/ops/call.ts";
-export { type CallEvent, callStream } from "./lib/ops/call_stream.ts";
+export {
+  type CallEvent,
+  type CallLineEvent,
+  callStream,
+  type CallStreamOptions,
+  type ResultEvent,
+} from "./lib/ops/call_stream.ts";
 export { copy, type CopyOptions, type CopyResult } from "./lib/ops/copy.ts";
 export { slurp, type SlurpOptions, type SlurpResult } from "./lib/ops/slurp.ts";
 export type { TransferResult } from "./lib/ops/_transfer.ts";
-export { isOk } from "./lib/ops/is_ok.ts";
+export { isOk, type Success } from "./lib/ops/is_ok.ts";
+export { sh, type ShValue } from "./lib/ops/sh.ts";
 export type { ResultRecord } from "./lib/record.ts";
 export type { CommonOptions, TransferOptions } from "./lib/settings/options.ts";
 export { type ErrorKind, ParallaxError, type ParallaxErrorInit } from "./lib/parallax_error.ts";

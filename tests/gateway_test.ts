@@ -12,6 +12,7 @@ import { type Lab, startLab } from "./fixture/lab.ts";
 import { failed, ok, statusLines } from "./fixture/outcomes.ts";
 import {
   listProcesses,
+  processesMatching,
   remoteProcesses,
   timeUntil,
   tracedSleep,
@@ -478,10 +479,62 @@ Deno.test("relay copy sends each file once per gateway; slurp brings files back 
       await Deno.remove(target, { recursive: true });
     }
     // No staging left on the gateways (they share /tmp with this machine).
-    const staged = [...Deno.readDirSync("/tmp")].filter((e) =>
-      e.name.startsWith("parallax-relay-")
-    );
-    assertEquals(staged.map((e) => e.name), []);
+    assertEquals(stagedOnGateways(), []);
+  });
+});
+
+/**
+ * The relay staging folders on the gateways (which share this machine's /tmp): in the folder of
+ * each gateway's lifeline (`/tmp/tmp.*`), or in /tmp itself.
+ */
+function stagedOnGateways(): string[] {
+  const found: string[] = [];
+  for (const entry of Deno.readDirSync("/tmp")) {
+    if (entry.name.startsWith("parallax-relay-")) found.push(`/tmp/${entry.name}`);
+    if (!entry.isDirectory || !entry.name.startsWith("tmp.")) continue;
+    try {
+      for (const inner of Deno.readDirSync(`/tmp/${entry.name}`)) {
+        if (inner.name.startsWith("parallax-relay-")) {
+          found.push(`/tmp/${entry.name}/${inner.name}`);
+        }
+      }
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
+}
+
+Deno.test("a relay copy's staging on the gateway is removed after a SIGKILLed controller", async () => {
+  await using lab = await startLab({ gateways: 1, leaves: 2 });
+  await withTempDir(async (dir) => {
+    await Deno.writeFile(`${dir}/big.bin`, new Uint8Array(2_000_000));
+    const target = `/tmp/parallax-relay-kill-${crypto.randomUUID()}`;
+    const script = `
+      import { copy } from "${ROOT}/mod.ts";
+      await copy(${JSON.stringify(lab.allLeaves)}, ${JSON.stringify(`${dir}/big.bin`)}, ${
+      JSON.stringify(target)
+    }, {
+        sshExtra: ${JSON.stringify(lab.sshExtra)},
+        gateways: ${JSON.stringify(lab.topology)},
+        gatewayCommand: ${JSON.stringify(lab.gatewayCommand)},
+        bandwidthLimit: 200,
+      });`;
+    await withScript(script, async (path) => {
+      const controller = spawnArgv(denoArgv(["--allow-all"], path));
+      // The gateway has staged the file and its scp to the leaves are running.
+      await timeUntil(
+        async () =>
+          stagedOnGateways().length === 1 && (await processesMatching(target)).length >= 2,
+        30_000,
+      );
+      controller.kill("SIGKILL");
+      await controller.finished();
+      const ms = await timeUntil(() => Promise.resolve(stagedOnGateways().length === 0), 15_000);
+      console.log(`  staging gone ${ms} ms after the SIGKILL`);
+      await timeUntil(async () => (await processesMatching(target)).length === 0, 15_000);
+    });
+    await Deno.remove(target).catch(() => {});
   });
 });
 

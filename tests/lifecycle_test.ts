@@ -421,3 +421,45 @@ Deno.test("an abort during a burst of starts keeps the queued hosts from startin
     await timeUntil(async () => (await remoteProcesses(sleep)).length === 0, 5_000);
   });
 });
+
+for (const op of ["copy", "slurp"] as const) {
+  Deno.test(`a SIGKILLed controller: ${op}'s scp and its ssh are gone within 5 s`, async () => {
+    await using sshd = await startSshd({ aliases: 2 });
+    await withTempDir(async (dir) => {
+      await Deno.chmod(dir, 0o755);
+      const marker = uniqueMarker();
+      const file = `${dir}/${marker}`;
+      await Deno.writeFile(file, new Uint8Array(4_000_000), { mode: 0o644 });
+      // Where the test account may write, one file per host.
+      await Deno.mkdir(`${dir}/in`, { mode: 0o777 });
+      await Deno.chmod(`${dir}/in`, 0o777);
+      const transfer = op === "copy"
+        ? `copy(${JSON.stringify(sshd.aliases)}, ${JSON.stringify(file)}, (host) => ${
+          JSON.stringify(`${dir}/in/`)
+        } + host, options)`
+        : `slurp(${JSON.stringify(sshd.aliases)}, ${JSON.stringify(file)}, "got", {
+          ...options, localdir: ${JSON.stringify(`${dir}/local`)} })`;
+      const source = `import { copy, slurp } from "${ROOT}/mod.ts";
+const options = {
+  sshExtra: ${JSON.stringify([...sshd.sshExtra, "-o", `SetEnv=M=${marker}`])},
+  bandwidthLimit: 200,
+};
+await ${transfer};
+`;
+      await withScript(source, async (script) => {
+        const child = new Deno.Command(Deno.execPath(), {
+          args: ["run", "--quiet", "--allow-all", script],
+          stdin: "null",
+          stdout: "null",
+          stderr: "null",
+        }).spawn();
+        const scps = () => processesMatching(marker);
+        await timeUntil(async () => (await scps()).length >= 4, 20_000);
+        child.kill("SIGKILL");
+        await child.status;
+        const ms = await timeUntil(async () => (await scps()).length === 0, 5_000);
+        console.log(`  after SIGKILL: ${op}'s scp and ssh gone in ${ms} ms`);
+      });
+    });
+  });
+}

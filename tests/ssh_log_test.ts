@@ -2,6 +2,7 @@ import { assertEquals, assertStringIncludes } from "./fixture/assert.ts";
 import { classify } from "../lib/ssh/_classify.ts";
 import { callerOwnsSshLog, readSshLog, sshLogLevel, withSshLog } from "../lib/ssh/_ssh_log.ts";
 import type { JobEnd } from "../lib/engine/_run_queue.ts";
+import { scpSshScript, withScpLifeline } from "../lib/ssh/_scp_lifeline.ts";
 import { ParallaxError } from "../mod.ts";
 
 /** Logs as OpenSSH 9.2 wrote them (`-E`), one per phase, trimmed of lines that decide nothing. */
@@ -142,4 +143,20 @@ Deno.test("callerOwnsSshLog(): -v, -q or -E among sshExtra leave ssh's log to th
   assertEquals(callerOwnsSshLog(["-vvv"]), true);
   assertEquals(callerOwnsSshLog(["-qT"]), true);
   assertEquals(callerOwnsSshLog(["-E", "/tmp/mine.log"]), true);
+});
+
+Deno.test("withScpLifeline() runs scp's ssh through the watcher script, given before scp's '--'", () => {
+  assertEquals(withScpLifeline(["scp", "-s", "-r", "--", "a", "h:b"], "/p/ssh"), [
+    "scp",
+    "-s",
+    "-r",
+    "-S",
+    "/p/ssh",
+    "--",
+    "a",
+    "h:b",
+  ]);
+  const script = scpSshScript("/usr/bin/ssh", 4242);
+  assertStringIncludes(script, "kill -0 4242");
+  assertStringIncludes(script, `exec '/usr/bin/ssh' "$@"`);
 });

@@ -50,7 +50,10 @@ const STDIN_SCRIPT = 'exec "${SHELL:-/bin/sh}" -s';
  */
 export async function main(argv: readonly string[]): Promise<number> {
   // parallax on a gateway, started by a controller (see the `gateways` option).
-  if (argv.length === 1 && argv[0] === "gateway") return await serveGateway();
+  // The folder after `gateway` is the lifeline's (see `withStdinLifeline`): staging goes there.
+  if (argv[0] === "gateway" && argv.length <= 2) {
+    return await serveGateway(undefined, undefined, argv[1]);
+  }
   let command: Command | undefined;
   try {
     return await run(argv, (c) => command = c);

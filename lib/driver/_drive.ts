@@ -22,6 +22,7 @@ import { KILL_GRACE_MS, retryPauseMs, type Settings } from "../settings/_setting
 import { AskpassServer } from "../ssh/_askpass.ts";
 import { classify } from "../ssh/_classify.ts";
 import { Masters } from "../ssh/_masters.ts";
+import { scpSshScript, withScpLifeline } from "../ssh/_scp_lifeline.ts";
 import {
   callerOwnsSshLog,
   readSshLog,
@@ -141,9 +142,19 @@ export async function drive<R>(
     }
     await using _askpass = askpass;
     // ssh's own log, a file per job, for a command's end to be judged from ssh's facts.
-    using logs = plan.meaning === "command" && !callerOwnsSshLog(settings.sshExtra)
+    // ssh's own log, a file per job, for a command's end to be judged from ssh's facts; for a
+    // transfer, the script that gives scp's ssh a lifeline (see `_scp_lifeline.ts`).
+    using logs = plan.meaning === "transfer" || !callerOwnsSshLog(settings.sshExtra)
       ? SshLogs.open()
       : null;
+    let scpSsh: string | null = null;
+    if (plan.meaning === "transfer" && logs !== null) {
+      try {
+        scpSsh = logs.script("ssh", scpSshScript(settings.sshPath, Deno.pid));
+      } catch {
+        // Without it, a transfer outlives a controller killed outright (see the README).
+      }
+    }
     const logPaths = new Array<string | null>(hosts.length).fill(null);
     /** The facts of a host's last ssh run, from its log (null without one). */
     const factsOf = (index: number): SshFacts | null => {
@@ -179,10 +190,14 @@ export async function drive<R>(
     const failures = new FailureBudget(settings);
     const job = (index: number, connection: readonly string[]): JobRequest => {
       const argv = plan.argv(hosts[index], index, connection);
-      logPaths[index] = logs?.path() ?? null;
+      logPaths[index] = plan.meaning === "command" ? logs?.path() ?? null : null;
       const path = logPaths[index];
       return {
-        argv: path === null ? argv : withSshLog(argv, path, sshLogLevel(connection)),
+        argv: scpSsh !== null
+          ? withScpLifeline(argv, scpSsh)
+          : path === null
+          ? argv
+          : withSshLog(argv, path, sshLogLevel(connection)),
         env: {
           ...askpass?.env(),
           PARALLAX_HOST: hosts[index].host,

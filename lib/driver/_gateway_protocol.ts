@@ -18,6 +18,8 @@
  * @module
  */
 
+import type { ErrorKind } from "../parallax_error.ts";
+
 /** The protocol's name, in every request and in `hello`. */
 export const PROTOCOL = "parallax-gateway";
 /** The protocol's version; a request or hello with another one is refused. */
@@ -249,7 +251,7 @@ export function parseEvent(line: string, hostCount: number): GatewayEvent {
       if (value.stream !== "stdout" && value.stream !== "stderr") {
         throw new ProtocolError("stream: expected stdout or stderr");
       }
-      text(value, "data");
+      base64(value, "data");
       break;
     case "file":
       index();
@@ -258,28 +260,24 @@ export function parseEvent(line: string, hostCount: number): GatewayEvent {
         throw new ProtocolError("type: expected dir or file");
       }
       count(value, "mode");
+      if (
+        value.mtimeMs !== null &&
+        (typeof value.mtimeMs !== "number" || !Number.isFinite(value.mtimeMs))
+      ) {
+        throw new ProtocolError("mtimeMs: expected a time or null");
+      }
       break;
     case "data":
       index();
-      text(value, "data");
+      base64(value, "data");
       break;
     case "started":
       index();
       break;
-    case "result": {
+    case "result":
       index();
-      const record = value.record as Record<string, unknown> | undefined;
-      if (typeof record !== "object" || record === null) {
-        throw new ProtocolError("record: expected an object");
-      }
-      if (record.kind !== null && typeof record.kind !== "string") {
-        throw new ProtocolError("kind: expected a string or null");
-      }
-      text(record, "stdout");
-      text(record, "stderr");
-      count(record, "attempts");
+      leafRecord(value.record);
       break;
-    }
     case "alive":
     case "end":
       break;
@@ -329,6 +327,77 @@ export function stagedPath(path: unknown): string {
     throw new ProtocolError(`path ${JSON.stringify(path)}: expected a relative path`);
   }
   return path;
+}
+
+/** The kinds a record may carry: the closed union of `ParallaxError`'s kinds. */
+const KINDS: readonly ErrorKind[] = [
+  "connect",
+  "auth",
+  "hostkey",
+  "timeout",
+  "cancelled",
+  "ssh",
+  "transfer",
+  "spawn",
+  "local",
+  "skipped",
+  "gateway",
+];
+
+/** The most of a gateway's text shown here. */
+const MAX_REASON = 4_000;
+
+/**
+ * Checks a host's record: a kind of the closed union (or null for a result), numbers as numbers
+ * in their range, text as text, the streams as base64.
+ *
+ * @throws {ProtocolError} Saying which field is wrong.
+ */
+function leafRecord(record: unknown): void {
+  if (typeof record !== "object" || record === null || Array.isArray(record)) {
+    throw new ProtocolError("record: expected an object");
+  }
+  const value = record as Record<string, unknown>;
+  const kind = value.kind;
+  if (kind !== null && !KINDS.includes(kind as ErrorKind)) {
+    throw new ProtocolError(`kind: ${JSON.stringify(kind)} is not a kind`);
+  }
+  if (kind === null ? value.reason !== null : typeof value.reason !== "string") {
+    throw new ProtocolError(`reason: expected ${kind === null ? "null" : "a string"}`);
+  }
+  const exitCode = value.exitCode;
+  const isStatus = typeof exitCode === "number" && Number.isInteger(exitCode) && exitCode >= 0 &&
+    exitCode <= 255;
+  if (kind === null ? !isStatus : exitCode !== null && !isStatus) {
+    throw new ProtocolError("exitCode: expected an exit status (0 to 255)");
+  }
+  const duration = value.durationMs;
+  if (
+    duration !== null &&
+    (typeof duration !== "number" || !Number.isFinite(duration) || duration < 0)
+  ) {
+    throw new ProtocolError("durationMs: expected a number >= 0 or null");
+  }
+  base64(value, "stdout");
+  base64(value, "stderr");
+  count(value, "attempts");
+}
+
+function base64(value: Record<string, unknown>, field: string): void {
+  const data = value[field];
+  if (typeof data !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(data) || data.length % 4 !== 0) {
+    throw new ProtocolError(`${field}: expected base64`);
+  }
+}
+
+/**
+ * A gateway's text as it may be shown here: on one line, without control characters (an escape
+ * sequence, a carriage return that would overwrite a line), each shown as `?`.
+ */
+export function shownText(text: string): string {
+  const shown = text.length > MAX_REASON ? `${text.slice(0, MAX_REASON)}...` : text;
+  // deno-lint-ignore no-control-regex
+  return shown.replace(/\r?\n/g, " / ").replace(/[\u0000-\u001f\u007f-\u009f]/g, "?");
 }
 
 function stagedEntry(entry: unknown): void {

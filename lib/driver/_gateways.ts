@@ -18,7 +18,13 @@ import type { Host } from "../hosts/parse.ts";
 import { ParallaxError } from "../parallax_error.ts";
 import { decodeBase64 } from "../runtime/_base64.ts";
 import { concatBytes, decode } from "../runtime/_bytes.ts";
-import { dirnamePath, joinPath } from "../runtime/_path.ts";
+import { joinPath } from "../runtime/_path.ts";
+import {
+  createNewSync,
+  realFoldersSync,
+  receivedMode,
+  writeNewFileSync,
+} from "../runtime/_sink.ts";
 import { after, type Timer } from "../runtime/_timer.ts";
 import { shellWord } from "../runtime/_shell_quote.ts";
 import { KILL_GRACE_MS, retryPauseMs, type Settings } from "../settings/_settings.ts";
@@ -39,6 +45,7 @@ import {
   PROTOCOL,
   PROTOCOL_VERSION,
   ProtocolError,
+  shownText,
   SILENCE_MS,
   stagedPath,
 } from "./_gateway_protocol.ts";
@@ -47,6 +54,13 @@ import type { GatewayPart, Plan } from "./_plan.ts";
 
 /** The most of a gateway's own stderr kept for its error messages. */
 const STDERR_KEPT = 16 * 1024;
+
+/**
+ * The longest line a gateway may send: a host's result carries its whole output (base64) when
+ * output is kept, so then this is large; other lines carry at most a chunk of output. Past it the
+ * gateway's hosts fail (kind `gateway`) instead of this process growing without bound.
+ */
+const MAX_LINE_BYTES = { kept: 512 * 2 ** 20, other: 4 * 2 ** 20 } as const;
 
 /**
  * Milliseconds a gateway has, after its connection's `connectTimeout`, to start parallax and say
@@ -62,6 +76,12 @@ const HEARTBEAT_SSH_OPTIONS = ["ServerAliveInterval=5", "ServerAliveCountMax=3"]
  * here: its hosts' own stop (SIGTERM, then SIGKILL after the kill grace) and a few seconds more.
  */
 const CANCEL_WAIT_MS = KILL_GRACE_MS + 5_000;
+
+/**
+ * How long past a host's timeout its gateway may take to report it (the gateway stops it at its
+ * timeout, waits the kill grace and a drain, then reports); a heartbeat's period may add to it.
+ */
+const LEAF_SLACK_MS = KILL_GRACE_MS + 8_000;
 
 const encoder = new TextEncoder();
 
@@ -223,12 +243,20 @@ async function runGateway<R>(
   else run.signal.addEventListener("abort", onCancel, { once: true });
   const helloWithinMs = settings.connectTimeout * 1000 + START_MS;
   let beat: Timer | null = null;
+  let lastBeat = Date.now();
   const heartbeat = () => {
-    if (say("\n")) startedAt ??= Date.now();
-    const problem = startedAt === null
-      ? null
-      : session.silence(Date.now() - startedAt, helloWithinMs);
-    if (problem !== null) session.giveUp(problem);
+    const now = Date.now();
+    // This thread was stalled (a stopped process, a suspended laptop): what the gateway sent
+    // meanwhile is read before its silence is judged, at the next beat.
+    const stalled = now - lastBeat > HEARTBEAT_MS + SILENCE_MS / 2;
+    lastBeat = now;
+    if (say("\n")) startedAt ??= now;
+    if (stalled) session.heardNow();
+    else if (startedAt !== null) {
+      const problem = session.silence(now - startedAt, helloWithinMs) ??
+        session.overdue(now - startedAt, settings);
+      if (problem !== null) session.giveUp(problem);
+    }
     beat = after(HEARTBEAT_MS, heartbeat);
   };
   beat = after(HEARTBEAT_MS, heartbeat);
@@ -295,6 +323,7 @@ class GatewaySession<R> {
   /** Stops the gateway's job (when this side gives up on it). */
   stop: () => void = () => {};
   #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
   #stderr: Uint8Array[] = [];
   #stderrBytes = 0;
   #hello = false;
@@ -302,6 +331,13 @@ class GatewaySession<R> {
   #attempts = 0;
   /** The hosts that have started behind the gateway, and how many times. */
   readonly #started = new Map<number, number>();
+  /** When each host's last attempt started (ms since the epoch), for its timeout here. */
+  readonly #startedAt = new Map<number, number>();
+  /**
+   * Hosts ended here: by their timeout (the gateway sent no result in time), or by a problem
+   * with their files on this machine. What the gateway still says of them is dropped.
+   */
+  readonly #dropped = new Set<number>();
   /** When the gateway last said anything (ms since the epoch). */
   #heard = Date.now();
   /** Pieces of output this side has not finished using: the gateway is held back, not silent. */
@@ -334,9 +370,11 @@ class GatewaySession<R> {
     const using: Promise<void>[] = [];
     let from = 0;
     for (let at = data.indexOf(10); at !== -1; at = data.indexOf(10, from)) {
+      if (this.#pendingBytes + at - from > this.#maxLine) return this.#tooLong();
       this.#pending.push(data.subarray(from, at));
       const text = decode(concatBytes(this.#pending));
       this.#pending = [];
+      this.#pendingBytes = 0;
       from = at + 1;
       try {
         const used = this.#handle(parseEvent(text, this.indices.length));
@@ -350,7 +388,11 @@ class GatewaySession<R> {
         return;
       }
     }
-    if (from < data.byteLength) this.#pending.push(data.slice(from));
+    if (from < data.byteLength) {
+      this.#pendingBytes += data.byteLength - from;
+      if (this.#pendingBytes > this.#maxLine) return this.#tooLong();
+      this.#pending.push(data.slice(from));
+    }
     if (using.length === 0) return;
     this.#using++;
     const done = () => {
@@ -469,6 +511,21 @@ class GatewaySession<R> {
     this.run.settle(index, result);
   }
 
+  /** A line past the bound: the gateway is given up (its memory here is let go). */
+  #tooLong(): void {
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.giveUp(`broke the protocol: a line longer than ${this.#maxLine / 2 ** 20} MiB`);
+  }
+
+  /** Whether the gateway's results carry its hosts' output (as the request asked). */
+  get #maxLine(): number {
+    const { plan, files } = this.run;
+    const kept = plan.keepOutput ||
+      this.indices.some((i) => Boolean(files[i].outFile || files[i].errFile));
+    return kept ? MAX_LINE_BYTES.kept : MAX_LINE_BYTES.other;
+  }
+
   /** Stops the gateway's job: `why` completes "the gateway …" in its hosts' errors. */
   giveUp(why: string): void {
     if (this.#broken !== null) return;
@@ -492,6 +549,48 @@ class GatewaySession<R> {
     return quietMs > SILENCE_MS ? `fell silent for ${Math.round(quietMs / 1000)} s` : null;
   }
 
+  /** Counts the gateway as heard from now (after this side was stalled). */
+  heardNow(): void {
+    this.#heard = Date.now();
+    for (const [index, at] of this.#startedAt) this.#startedAt.set(index, Math.max(at, Date.now()));
+  }
+
+  /**
+   * The call's `timeout` holds through a gateway whatever it sends: a host that has not come
+   * back `timeout` + {@linkcode LEAF_SLACK_MS} after it started ends here as kind `timeout`
+   * (a result that still comes for it is ignored); a gateway that runs past the time its hosts
+   * can take at its limit (`runningMs` since its start) is given up. The reason to give up, or
+   * null.
+   */
+  overdue(runningMs: number, settings: Settings): string | null {
+    if (settings.timeoutMs <= 0) return null;
+    const now = Date.now();
+    for (const [index, at] of this.#startedAt) {
+      if (this.settled.has(index) || now - at <= settings.timeoutMs + LEAF_SLACK_MS) continue;
+      this.#dropped.add(index);
+      this.#settle(
+        index,
+        new ParallaxError({
+          host: this.run.hosts[index].key,
+          kind: "timeout",
+          reason: `timed out after ${settings.timeoutMs / 1000} s (through gateway ${this.via}, ` +
+            "which sent no result for it in time)",
+          attempts: this.#started.get(index) ?? 1,
+          via: this.via,
+        }),
+      );
+    }
+    if (this.settled.size === this.indices.length) {
+      return "kept running after its hosts' timeouts";
+    }
+    // Generous: every wave of hosts at the gateway's limit taking its whole timeout, each try.
+    const waves = Math.ceil(this.indices.length / Math.max(1, this.run.gateways.limit));
+    const perTry = settings.timeoutMs + settings.connectTimeout * 1000 + LEAF_SLACK_MS;
+    return runningMs > START_MS + waves * perTry * (settings.retries + 1)
+      ? "ran past the time its hosts' timeouts allow"
+      : null;
+  }
+
   /** Acts on one event; a promise returned says when the output it carried has been used. */
   #handle(event: GatewayEvent): void | Promise<void> {
     if (event.event === "hello") {
@@ -499,9 +598,11 @@ class GatewaySession<R> {
       return;
     }
     if (!this.#hello) throw new ProtocolError(`'${event.event}' before 'hello'`);
+    // A host ended here: the rest of what the gateway says of it is dropped.
+    if ("index" in event && this.#dropped.has(this.indices[event.index])) return;
     switch (event.event) {
       case "refused":
-        this.#refused = event.reason;
+        this.#refused = shownText(event.reason);
         return;
       case "end":
         this.#ended = true;
@@ -511,21 +612,26 @@ class GatewaySession<R> {
       case "started": {
         const index = this.indices[event.index];
         this.#started.set(index, (this.#started.get(index) ?? 0) + 1);
+        this.#startedAt.set(index, Date.now());
         this.run.started(index);
         return;
       }
       case "output":
         return this.run.output(this.indices[event.index], event.stream, decodeBase64(event.data));
       case "file":
-        this.#openFile(this.indices[event.index], event);
+        this.#locally(
+          this.indices[event.index],
+          () => this.#openFile(this.indices[event.index], event),
+        );
         return;
       case "data": {
         const index = this.indices[event.index];
         if (this.#file?.index !== index) throw new ProtocolError("'data' without its 'file'");
         const bytes = decodeBase64(event.data);
-        for (let at = 0; at < bytes.byteLength;) {
-          at += this.#file.file.writeSync(bytes.subarray(at));
-        }
+        const file = this.#file.file;
+        this.#locally(index, () => {
+          for (let at = 0; at < bytes.byteLength;) at += file.writeSync(bytes.subarray(at));
+        });
         return;
       }
       case "result":
@@ -536,14 +642,16 @@ class GatewaySession<R> {
   }
 
   #result(index: number, record: Extract<GatewayEvent, { event: "result" }>["record"]): void {
+    // Ended here already: what comes late is not its end.
+    if (this.#dropped.has(index)) return;
     if (this.settled.has(index)) throw new ProtocolError("a second result for one host");
     const host = this.run.hosts[index];
     const stdout = decodeBase64(record.stdout);
     const stderr = decodeBase64(record.stderr);
     const files = this.run.files[index];
     try {
-      if (files.outFile) Deno.writeFileSync(files.outFile, stdout);
-      if (files.errFile) Deno.writeFileSync(files.errFile, stderr);
+      if (files.outFile) writeNewFileSync(files.outFile, stdout);
+      if (files.errFile) writeNewFileSync(files.errFile, stderr);
     } catch (error) {
       this.#settle(
         index,
@@ -596,17 +704,46 @@ class GatewaySession<R> {
     if (inside !== into.dst && !inside.startsWith(`${into.dst}/`)) {
       throw new ProtocolError(`'file' ${JSON.stringify(inside)} outside ${into.dst}`);
     }
-    const path = joinPath(into.folder, inside);
+    const parts = inside.split("/");
+    const { preserve } = into;
     if (event.type === "dir") {
-      Deno.mkdirSync(path, { recursive: true, mode: event.mode & 0o7777 });
-      Deno.chmodSync(path, event.mode & 0o7777);
+      realFoldersSync(into.folder, parts, receivedMode(event.mode, true, preserve));
       return;
     }
-    Deno.mkdirSync(dirnamePath(path), { recursive: true });
-    const file = Deno.openSync(path, { write: true, create: true, truncate: true });
-    Deno.chmodSync(path, event.mode & 0o7777);
-    // The time is set once the bytes are written.
-    this.#file = { index, file, mtime: event.mtimeMs === null ? null : new Date(event.mtimeMs) };
+    realFoldersSync(into.folder, parts.slice(0, -1));
+    const file = createNewSync(
+      joinPath(into.folder, inside),
+      receivedMode(event.mode, false, preserve),
+    );
+    // The time (with preserve) is set once the bytes are written.
+    const mtime = preserve && event.mtimeMs !== null ? new Date(event.mtimeMs) : null;
+    this.#file = { index, file, mtime };
+  }
+
+  /**
+   * Does `work` with a host's files here; a problem of this machine (a full disk, a folder where
+   * a file goes) is that host's `local` error, and the rest the gateway says of it is dropped.
+   */
+  #locally(index: number, work: () => void): void {
+    try {
+      work();
+    } catch (error) {
+      if (this.#file?.index === index) {
+        this.#file.file.close();
+        this.#file = null;
+      }
+      this.#dropped.add(index);
+      this.#settle(
+        index,
+        new ParallaxError({
+          host: this.run.hosts[index].key,
+          kind: "local",
+          reason: `cannot write what it sent: ${(error as Error).message}`,
+          attempts: this.#started.get(index) ?? 1,
+          via: this.via,
+        }),
+      );
+    }
   }
 
   #closeFile(): void {
@@ -623,7 +760,7 @@ class GatewaySession<R> {
  * lines kept (a download's progress comes before the error).
  */
 export function gatewayMessage(stderr: string): string {
-  return stderr.replace(ANSI, "").trim().split("\n").slice(-3).join(" / ");
+  return shownText(stderr.replace(ANSI, "").trim().split("\n").slice(-3).join("\n"));
 }
 
 /**
@@ -635,7 +772,7 @@ function gatewayReason(
   via: string,
   record: Extract<GatewayEvent, { event: "result" }>["record"],
 ): string {
-  const reason = record.reason ?? record.kind!;
+  const reason = shownText(record.reason ?? record.kind!);
   if (record.kind === "cancelled") return cancelledReason(via, record.attempts > 0);
   if (record.kind === "spawn" || record.kind === "local") return `on gateway ${via}: ${reason}`;
   return reason;

@@ -124,7 +124,9 @@ export interface GatewayPart<R> {
    * slurp: the local folder a host's fetched files go under (its host folder), and the path
    * inside it that every fetched path must be or start with.
    */
-  fetchInto?(index: number): { readonly folder: string; readonly dst: string };
+  fetchInto?(
+    index: number,
+  ): { readonly folder: string; readonly dst: string; readonly preserve: boolean };
 }
 
 /** Told what happens to each host as it happens: the one observer of a call. */

@@ -31,6 +31,7 @@ import type { TransferResult } from "../ops/_transfer.ts";
 import { encodeBase64 } from "../runtime/_base64.ts";
 import { concatBytes } from "../runtime/_bytes.ts";
 import { joinPath } from "../runtime/_path.ts";
+import { missingWritePermission } from "../runtime/_permissions.ts";
 import { makePrivateFolder } from "../runtime/_private_folder.ts";
 import { after, type Timer } from "../runtime/_timer.ts";
 import type { TransferOptions } from "../settings/options.ts";
@@ -52,10 +53,13 @@ const DATA_CHUNK = 256 * 1024;
  *
  * @param input The request (default: stdin).
  * @param output Where the events go (default: stdout).
+ * @param lifelineDir A folder removed when the controller is gone, however it ended: a relay's
+ * staging goes there (where it may be written), so that it never outlives the run.
  */
 export async function serveGateway(
   input: ReadableStream<Uint8Array> = Deno.stdin.readable,
   output: WritableStream<Uint8Array> = Deno.stdout.writable,
+  lifelineDir?: string,
 ): Promise<number> {
   const writer = output.getWriter();
   const encoder = new TextEncoder();
@@ -113,6 +117,7 @@ export async function serveGateway(
         send,
         AbortSignal.any([gone.signal, cancel.signal]),
         halt.signal,
+        lifelineDir,
       );
     } catch (error) {
       // The library refused the request's values (a TypeError or RangeError says which).
@@ -225,6 +230,7 @@ async function serve(
   send: Send,
   signal: AbortSignal,
   halt: AbortSignal,
+  lifelineDir: string | undefined,
 ): Promise<void> {
   const indexOf = new Map(request.hosts.map((host, i) => [host, i]));
   const perHost = (list: readonly string[]) =>
@@ -290,7 +296,10 @@ async function serve(
       compress: options.compress,
       ...(options.bandwidthLimit !== undefined ? { bandwidthLimit: options.bandwidthLimit } : {}),
     };
-    staging = makePrivateFolder(undefined, "parallax-relay-").dir;
+    const base = lifelineDir !== undefined && missingWritePermission(lifelineDir) === null
+      ? lifelineDir
+      : undefined;
+    staging = makePrivateFolder(base, "parallax-relay-").dir;
     try {
       if (request.op === "copy") {
         const sources = await unpack(request.files, payload, staging, options.preserve);

@@ -34,7 +34,13 @@ export function stringFor(
   check: (value: string) => string,
 ): string {
   if (typeof value !== "function") return value;
-  const found: unknown = value(host, index);
+  let found: unknown;
+  try {
+    found = value(host, index);
+  } catch (error) {
+    const said = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    throw new Error(`your per-host function threw for this host: ${said}`, { cause: error });
+  }
   if (typeof found !== "string") {
     throw new CallerTypeError(`the per-host function returned ${typeof found}, expected a string`);
   }

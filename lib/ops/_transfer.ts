@@ -7,7 +7,7 @@
 import type { LeafOptions } from "../driver/_gateway_protocol.ts";
 import type { Plan } from "../driver/_plan.ts";
 import { type Host, type HostsInput, parseHosts } from "../hosts/parse.ts";
-import type { ErrorKind } from "../parallax_error.ts";
+import { type ErrorKind, ParallaxError } from "../parallax_error.ts";
 import { type ResultRecord, toRecord } from "../record.ts";
 import { concatBytes, decode } from "../runtime/_bytes.ts";
 import { resolveSettings, type Settings } from "../settings/_settings.ts";
@@ -66,8 +66,15 @@ export function transferPlan(
   transfer: TransferSettings,
   argv: Plan<TransferResult>["argv"],
   path: (index: number) => string,
-  extra: Pick<Plan<TransferResult>, "prepare" | "discard" | "gateway"> = {},
+  extra: Pick<Plan<TransferResult>, "prepare" | "discard" | "gateway"> & {
+    /**
+     * Puts a successful host's files in place (slurp); a string says why it could not, and
+     * the host then fails with kind `local`.
+     */
+    placed?(index: number): string | null;
+  } = {},
 ): Plan<TransferResult> {
+  const { placed, ...plan } = extra;
   return {
     program: transfer.scpPath,
     meaning: "transfer",
@@ -76,15 +83,20 @@ export function transferPlan(
     keepOutput: true,
     printOut: false,
     argv,
-    result: (host, { durationMs, stderr, attempts }, _files, index) =>
-      transferResult({
+    result: (host, { durationMs, stderr, attempts }, _files, index) => {
+      const problem = placed?.(index) ?? null;
+      if (problem !== null) {
+        return new ParallaxError({ host: host.key, kind: "local", reason: problem, attempts });
+      }
+      return transferResult({
         host: host.key,
         path: path(index),
         durationMs,
         attempts,
         stderr: concatBytes(stderr),
-      }),
-    ...extra,
+      });
+    },
+    ...plan,
   };
 }
 

@@ -16,9 +16,11 @@ import { DEFAULT_CALL_TIMEOUT, resolveSettings } from "../settings/_settings.ts"
 import type { CommonOptions } from "../settings/options.ts";
 import { remoteCommandLine } from "../ssh/_remote_command.ts";
 import { sshArgv } from "../ssh/_ssh_argv.ts";
+import { shellQuote } from "../runtime/_shell_quote.ts";
 import { sudoInputPrefix, sudoMarker, sudoRefusal, type SudoRequest } from "../ssh/_sudo.ts";
 import { HeldOutput } from "./_held_output.ts";
 import { CallerTypeError } from "../caller_error.ts";
+import { checkOptionNames, COMMON_OPTIONS, type Unlisted } from "../settings/_option_names.ts";
 
 /** What a host's command produced. A nonzero exit code is a result, not an error. */
 export interface CallResult {
@@ -98,6 +100,20 @@ export interface CallOptions extends CommonOptions {
    */
   sudoPassword?: string;
   /**
+   * Variables for the remote command (Fabric's `env=`, Ansible's `environment:`): names
+   * `[A-Za-z_][A-Za-z0-9_]*`, values quoted, exported by the remote shell before the command runs
+   * (under `sudo` too). They travel in the command line, which the host's process list shows:
+   * keep secrets in `input` instead. The local ssh gets none of them; it inherits this process's
+   * environment, as any child does.
+   */
+  env?: Readonly<Record<string, string>>;
+  /**
+   * The remote working directory (Fabric's `cd()`, Ansible's `chdir:`). A folder the host does
+   * not have is that host's nonzero exit, with the shell's message on stderr, and the command
+   * does not run.
+   */
+  cwd?: string;
+  /**
    * Called with each host's result or error as soon as that host finishes, in the order they
    * finish (the returned map keeps input order). An exception it throws rejects the call once
    * every host has finished.
@@ -155,6 +171,7 @@ export async function callWith(
   observer: HostObserver<CallResult> = {},
   nodeNumbers?: readonly number[],
 ): Promise<Map<string, CallResult | ParallaxError>> {
+  checkOptionNames(options, CALL_OPTIONS, "call");
   if (typeof command !== "function") checkCommand(command);
   const parsed = parseHosts(hosts);
   const settings = resolveSettings(options, DEFAULT_CALL_TIMEOUT);
@@ -174,7 +191,8 @@ export async function callWith(
   const parts = [prefix, given].filter((part) => part !== null && part.byteLength > 0);
   const stdin = parts.length === 0 ? null : parts as StdinPart[];
   const inputBytes = given?.byteLength ?? 0;
-  const line = (text: string) => remoteCommandLine(text, inputBytes, stopRemote, sudo);
+  const place = placeOf(options);
+  const line = (text: string) => remoteCommandLine(place(text), inputBytes, stopRemote, sudo);
   const fixed = typeof command === "function" ? null : line(command);
   /** Per host, its command as given (from a per-host function). */
   const commands: string[] = [];
@@ -215,7 +233,9 @@ export async function callWith(
     gateway: {
       ask: (indices) => ({
         op: "call",
-        commands: typeof command === "function" ? indices.map((i) => commands[i]) : [command],
+        commands: typeof command === "function"
+          ? indices.map((i) => place(commands[i]))
+          : [place(command)],
         nodes: indices.map((i) => nodeNumbers?.[i] ?? i),
         options: {
           inline,
@@ -233,6 +253,57 @@ export async function callWith(
         ),
     },
   }, withOnResult(observer, options.onResult));
+}
+
+/** The names of `call()`'s options (checked against {@linkcode CallOptions} both ways). */
+const CALL_OPTIONS = [
+  ...COMMON_OPTIONS,
+  "inline",
+  "input",
+  "printOut",
+  "stopRemote",
+  "sudo",
+  "sudoPassword",
+  "env",
+  "cwd",
+  "onResult",
+] as const satisfies readonly (keyof CallOptions)[];
+const _allCall: [Unlisted<CallOptions, typeof CALL_OPTIONS>] extends [never] ? true : never = true;
+void _allCall;
+
+/**
+ * What puts a command in its place: `cd` to `cwd` (the command does not run if that fails), the
+ * `env` variables exported, then the command, on its first line (its line numbers unchanged).
+ *
+ * @throws {TypeError} For a malformed name, value or folder.
+ */
+function placeOf(options: CallOptions): (command: string) => string {
+  const { env, cwd } = options;
+  const steps: string[] = [];
+  if (cwd !== undefined) {
+    if (typeof cwd !== "string" || cwd === "" || cwd.includes("\0")) {
+      throw new CallerTypeError(`Cannot use cwd ${JSON.stringify(cwd)}: expected a folder path`);
+    }
+    steps.push(`cd -- ${shellQuote(cwd)} || exit`);
+  }
+  if (env !== undefined) {
+    if (typeof env !== "object" || env === null || Array.isArray(env)) {
+      throw new CallerTypeError("Cannot use env: expected an object of names and values");
+    }
+    const pairs = Object.entries(env).map(([name, value]) => {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+        throw new CallerTypeError(
+          `Cannot use env name ${JSON.stringify(name)}: not a variable name`,
+        );
+      }
+      if (typeof value !== "string" || value.includes("\0")) {
+        throw new CallerTypeError(`Cannot use env ${name}: expected a string without NUL`);
+      }
+      return `${name}=${shellQuote(value)}`;
+    });
+    if (pairs.length > 0) steps.push(`export ${pairs.join(" ")}`);
+  }
+  return steps.length === 0 ? (command) => command : (command) => `${steps.join("; ")}; ${command}`;
 }
 
 /**

@@ -7,7 +7,18 @@
 import type { HostsInput } from "../hosts/parse.ts";
 import type { PerHost } from "../hosts/per_host.ts";
 import type { ParallaxError } from "../parallax_error.ts";
+import { LineSplitter } from "../runtime/_lines.ts";
 import { type CallOptions, type CallResult, callWith } from "./call.ts";
+
+/** A host has finished: its result or error. */
+export interface ResultEvent {
+  /** Says which event this is. */
+  readonly type: "result";
+  /** The host's key, as in `call()`'s map. */
+  readonly host: string;
+  /** The host's result or error, as `call()` gives it. */
+  readonly result: CallResult | ParallaxError;
+}
 
 /** What {@linkcode callStream} yields. */
 export type CallEvent =
@@ -18,8 +29,31 @@ export type CallEvent =
     readonly stream: "stdout" | "stderr";
     readonly data: Uint8Array;
   }
-  /** A host has finished: its result or error. */
-  | { readonly type: "result"; readonly host: string; readonly result: CallResult | ParallaxError };
+  | ResultEvent;
+
+/** What {@linkcode callStream} yields with `lines: true`. */
+export type CallLineEvent =
+  /**
+   * A complete line of a host's output, without its `"\n"`; the last line of a stream that did
+   * not end with one comes when its host ends, before its result.
+   */
+  | {
+    readonly type: "line";
+    readonly host: string;
+    readonly stream: "stdout" | "stderr";
+    readonly line: string;
+  }
+  | ResultEvent;
+
+/** Options of {@linkcode callStream}: {@linkcode CallOptions}, and how output is handed out. */
+export interface CallStreamOptions extends CallOptions {
+  /**
+   * Yield output as `line` events, decoded per host and stream, instead of `output` chunks.
+   *
+   * @default {false}
+   */
+  lines?: boolean;
+}
 
 /**
  * Runs `command` on every host like {@linkcode call}, and yields each host's output as it arrives
@@ -34,8 +68,8 @@ export type CallEvent =
  *
  * @param hosts As for {@linkcode call}.
  * @param command As for {@linkcode call}.
- * @param options As for {@linkcode call}.
- * @returns An async iterable of {@linkcode CallEvent}s.
+ * @param options As for {@linkcode call}, and `lines` (see {@linkcode CallStreamOptions}).
+ * @returns An async iterable of {@linkcode CallEvent}s ({@linkcode CallLineEvent}s with `lines`).
  * @throws {TypeError} As {@linkcode call} does, from the first step of the iteration.
  *
  * @example Acting on results as they come
@@ -48,18 +82,66 @@ export type CallEvent =
  *   console.log(host, result instanceof ParallaxError ? result.kind : result.exitCode);
  * }
  * ```
+ *
+ * @example Lines as they come, per host
+ * ```ts
+ * import { callStream } from "@parallax/parallax";
+ *
+ * for await (const event of callStream(["web1", "web2"], "tail -n 3 /var/log/syslog", {
+ *   lines: true,
+ * })) {
+ *   if (event.type === "line") console.log(`${event.host} ${event.stream}: ${event.line}`);
+ * }
+ * ```
  */
+export function callStream(
+  hosts: HostsInput,
+  command: PerHost<string>,
+  options: CallStreamOptions & { readonly lines: true },
+): AsyncGenerator<CallLineEvent, void, undefined>;
+/**
+ * {@linkcode callStream} with output as it arrives, in chunks (the default).
+ *
+ * @param hosts As for {@linkcode call}.
+ * @param command As for {@linkcode call}.
+ * @param options As for {@linkcode call}.
+ * @returns An async iterable of {@linkcode CallEvent}s.
+ * @throws {TypeError} As {@linkcode call} does, from the first step of the iteration.
+ *
+ * @example Output as it arrives
+ * ```ts
+ * import { callStream } from "@parallax/parallax";
+ *
+ * for await (const event of callStream(["web1"], "uptime")) {
+ *   if (event.type === "output") await Deno.stdout.write(event.data);
+ * }
+ * ```
+ */
+export function callStream(
+  hosts: HostsInput,
+  command: PerHost<string>,
+  options?: CallStreamOptions & { readonly lines?: false },
+): AsyncGenerator<CallEvent, void, undefined>;
 export async function* callStream(
   hosts: HostsInput,
   command: PerHost<string>,
-  options: CallOptions = {},
-): AsyncGenerator<CallEvent, void, undefined> {
+  options: CallStreamOptions = {},
+): AsyncGenerator<CallEvent | CallLineEvent, void, undefined> {
+  const { lines = false, ...callOptions } = options;
+  /** Per host and stream, with `lines`: the splitter of its output. */
+  const splitters = new Map<string, LineSplitter>();
+  const splitter = (host: string, stream: "stdout" | "stderr") => {
+    const key = `${stream}\n${host}`;
+    let found = splitters.get(key);
+    if (found === undefined) splitters.set(key, found = new LineSplitter());
+    return found;
+  };
   /** Events not yet taken, each with what to call once the loop has used it. */
-  const queue: { event: CallEvent; used?: () => void }[] = [];
+  const queue: { event: CallEvent | CallLineEvent; used?: () => void }[] = [];
   let wake: (() => void) | null = null;
   /** The loop has been left: nothing more is taken. */
   let left = false;
-  const push = (event: CallEvent, used?: () => void) => {
+  const push = (event: CallEvent | CallLineEvent, used?: () => void) => {
     if (left) return used?.();
     queue.push({ event, used });
     wake?.();
@@ -68,12 +150,35 @@ export async function* callStream(
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   let finished = false;
   let failure: { error: unknown } | null = null;
-  const running = callWith(hosts, command, { ...options, signal }, {
+  /** A host's lines of `stream`, the last one's use telling that the chunk has been used. */
+  const pushLines = (
+    host: string,
+    stream: "stdout" | "stderr",
+    found: string[],
+    used: () => void,
+  ) => {
+    if (found.length === 0) return used();
+    found.forEach((line, i) =>
+      push({ type: "line", host, stream, line }, i === found.length - 1 ? used : undefined)
+    );
+  };
+  const running = callWith(hosts, command, { ...callOptions, signal }, {
     // A chunk counts as used once the loop asks for the next event: a loop slower than the
     // hosts holds their output back (256 KiB each) instead of gathering it here.
     output: (host, stream, data) =>
-      new Promise<void>((used) => push({ type: "output", host, stream, data }, used)),
-    result: (result) => push({ type: "result", host: result.host, result }),
+      new Promise<void>((used) => {
+        if (lines) pushLines(host, stream, splitter(host, stream).push(data), used);
+        else push({ type: "output", host, stream, data }, used);
+      }),
+    result: (result) => {
+      if (lines) {
+        for (const stream of ["stdout", "stderr"] as const) {
+          pushLines(result.host, stream, splitter(result.host, stream).end(), () => {});
+          splitters.delete(`${stream}\n${result.host}`);
+        }
+      }
+      push({ type: "result", host: result.host, result });
+    },
   })
     .catch((error) => {
       failure = { error };

@@ -22,6 +22,7 @@ import {
   transferResult,
 } from "./_transfer.ts";
 import { CallerTypeError } from "../caller_error.ts";
+import { checkOptionNames, TRANSFER_OPTIONS, type Unlisted } from "../settings/_option_names.ts";
 
 /** Options of {@linkcode copy}. */
 export interface CopyOptions extends TransferOptions {
@@ -84,6 +85,7 @@ export async function copyWith(
   options: CopyOptions,
   observer: HostObserver<CopyResult> = {},
 ): Promise<Map<string, CopyResult | ParallaxError>> {
+  checkOptionNames(options, COPY_OPTIONS, "copy");
   const sources = (typeof src === "string" ? [src] : [...src]).map((s) =>
     checkPathArgument(s, "local source")
   );
@@ -133,3 +135,11 @@ export async function copyWith(
     withOnResult(observer, options.onResult),
   );
 }
+
+/** The names of `copy()`'s options (checked against {@linkcode CopyOptions} both ways). */
+const COPY_OPTIONS = [
+  ...TRANSFER_OPTIONS,
+  "onResult",
+] as const satisfies readonly (keyof CopyOptions)[];
+const _allCopy: [Unlisted<CopyOptions, typeof COPY_OPTIONS>] extends [never] ? true : never = true;
+void _allCopy;

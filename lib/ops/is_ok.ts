@@ -10,6 +10,13 @@ import type { CopyResult } from "./copy.ts";
 import type { SlurpResult } from "./slurp.ts";
 
 /**
+ * A host's entry that succeeded: a {@linkcode CallResult} whose exit code is 0, or a transfer's
+ * result as it is. (So that after `isOk(value)` is false, a `CallResult` with another exit code
+ * is still possible, beside a {@linkcode ParallaxError}.)
+ */
+export type Success<T> = T extends CallResult ? T & { readonly exitCode: 0 } : T;
+
+/**
  * Whether a host's entry is a success: a {@linkcode CallResult} with exit code 0, or any
  * {@linkcode CopyResult} or {@linkcode SlurpResult}; false for a {@linkcode ParallaxError} and a
  * nonzero exit (and for anything that is not a result, such as `undefined`). It narrows, so `[...results.values()].filter(isOk)` is a list of results.
@@ -22,14 +29,25 @@ import type { SlurpResult } from "./slurp.ts";
  * import { call, isOk } from "@parallax/parallax";
  *
  * const results = await call(["web1", "web2"], "systemctl is-active app", { timeout: 10 });
- * const good = [...results.values()].filter(isOk); // CallResult[]
+ * const good = [...results.values()].filter(isOk); // CallResult[] (exit code 0)
  * const bad = [...results.keys()].filter((host) => !isOk(results.get(host)!));
  * console.log(`${good.length} up, down: ${bad.join(" ")}`);
+ * ```
+ *
+ * @example What is left when it is false: an error, or a nonzero exit
+ * ```ts
+ * import { call, isOk, ParallaxError } from "@parallax/parallax";
+ *
+ * for (const [host, result] of await call(["web1"], "test -f /etc/app.conf")) {
+ *   if (isOk(result)) console.log(`${host}: present`);
+ *   else if (result instanceof ParallaxError) console.log(`${host}: ${result.kind}`);
+ *   else console.log(`${host}: absent (exit ${result.exitCode})`);
+ * }
  * ```
  */
 export function isOk<T extends CallResult | CopyResult | SlurpResult>(
   value: T | ParallaxError,
-): value is T {
+): value is Success<T> {
   if (typeof value !== "object" || value === null || value instanceof Error) return false;
   return !("exitCode" in value) || value.exitCode === 0;
 }

@@ -11,6 +11,9 @@ import type { HostsInput } from "../hosts/parse.ts";
 import { type PerHost, stringFor } from "../hosts/per_host.ts";
 import type { ParallaxError } from "../parallax_error.ts";
 import { dirnamePath, isAbsolutePath, joinPath, normalizePath } from "../runtime/_path.ts";
+import { makePrivateFolder } from "../runtime/_private_folder.ts";
+import { moveIntoPlace } from "../runtime/_sink.ts";
+import { gatewayOf } from "../settings/_gateway_settings.ts";
 import { missingWritePermission } from "../runtime/_permissions.ts";
 import type { TransferOptions } from "../settings/options.ts";
 import { scpDownloadArgv } from "../ssh/_scp_argv.ts";
@@ -23,6 +26,7 @@ import {
   transferResult,
 } from "./_transfer.ts";
 import { CallerTypeError } from "../caller_error.ts";
+import { checkOptionNames, TRANSFER_OPTIONS, type Unlisted } from "../settings/_option_names.ts";
 
 /** Options of {@linkcode slurp}. */
 export interface SlurpOptions extends TransferOptions {
@@ -91,6 +95,7 @@ export async function slurpWith(
   options: SlurpOptions,
   observer: HostObserver<SlurpResult> = {},
 ): Promise<Map<string, SlurpResult | ParallaxError>> {
+  checkOptionNames(options, SLURP_OPTIONS, "slurp");
   const checkSrc = (path: string) => checkPathArgument(path, "remote source");
   if (typeof src !== "function") checkSrc(src);
   checkPathArgument(dst, "local destination");
@@ -113,15 +118,43 @@ export async function slurpWith(
   /** Folders made for each host, deepest last: removed again if the host fails and they are empty. */
   const made: string[][] = parsed.map(() => []);
   const srcs: string[] = [];
+  /**
+   * Where each host's scp writes: a private folder of ours inside the host's folder. What came
+   * is put in its place only once the host has succeeded, so that a failed, timed-out or
+   * interrupted slurp leaves no partial file where the file belongs, and nothing is ever
+   * written through a link that was there.
+   */
+  const receiving: (string | null)[] = parsed.map(() => null);
+  const lastName = inside.split("/").filter((part) => part !== "" && part !== ".").at(-1);
+  const received = (index: number) => joinPath(receiving[index]!, lastName ?? "received");
+  const dropReceiving = (index: number) => {
+    const folder = receiving[index];
+    receiving[index] = null;
+    if (folder !== null) Deno.removeSync(folder, { recursive: true });
+  };
   return await drive(
     parsed,
     settings,
     transferPlan(
       transfer,
       (host, index, connection) =>
-        scpDownloadArgv({ host, settings, transfer, connection }, srcs[index], targets[index]),
+        scpDownloadArgv({ host, settings, transfer, connection }, srcs[index], received(index)),
       (index) => targets[index],
       {
+        placed(index) {
+          try {
+            moveIntoPlace(received(index), targets[index]);
+            return null;
+          } catch (error) {
+            return `cannot put what it sent in place: ${(error as Error).message}`;
+          } finally {
+            try {
+              dropReceiving(index);
+            } catch {
+              // Left for the user to see; the host's result says what happened.
+            }
+          }
+        },
         async prepare(host, index) {
           srcs[index] = stringFor(src, host, index, checkSrc);
           if (missing !== null) {
@@ -133,6 +166,13 @@ export async function slurpWith(
             made[index],
           );
           await removeSymlink(targets[index]);
+          // For the hosts scp reaches from here (a gateway's files are put in place as they come).
+          if (gatewayOf(settings.gateways, host) === undefined) {
+            receiving[index] ??= makePrivateFolder(
+              joinPath(localdir, folders[index]),
+              ".parallax-slurp-",
+            ).dir;
+          }
         },
         gateway: {
           ask: (indices) => ({
@@ -151,9 +191,18 @@ export async function slurpWith(
               stderr,
               via,
             }),
-          fetchInto: (index) => ({ folder: joinPath(localdir, folders[index]), dst: inside }),
+          fetchInto: (index) => ({
+            folder: joinPath(localdir, folders[index]),
+            dst: inside,
+            preserve: transfer.preserve,
+          }),
         },
         async discard(index) {
+          try {
+            dropReceiving(index);
+          } catch {
+            // Gone already.
+          }
           for (const folder of made[index].toReversed()) {
             try {
               await Deno.remove(folder);
@@ -167,6 +216,16 @@ export async function slurpWith(
     withOnResult(observer, options.onResult),
   );
 }
+
+/** The names of `slurp()`'s options (checked against {@linkcode SlurpOptions} both ways). */
+const SLURP_OPTIONS = [
+  ...TRANSFER_OPTIONS,
+  "onResult",
+  "localdir",
+] as const satisfies readonly (keyof SlurpOptions)[];
+const _allSlurp: [Unlisted<SlurpOptions, typeof SLURP_OPTIONS>] extends [never] ? true : never =
+  true;
+void _allSlurp;
 
 /**
  * Creates `base/parts[0]/parts[1]/…` folder by folder; a symlink planted where a folder belongs is

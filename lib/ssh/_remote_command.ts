@@ -29,10 +29,11 @@ import { SUDO_GROUP, SUDO_SESSION, type SudoRequest, withSudo } from "./_sudo.ts
 
 /**
  * The remote stop, if the command still runs: SIGTERM to the process group `group`, SIGKILL two
- * seconds later. The watcher ignores SIGTERM itself, so that it lives to send the SIGKILL.
+ * seconds later (after `beforeKill`, a command ending in `;`). The watcher ignores SIGTERM itself,
+ * so that it lives to send the SIGKILL.
  */
-function stopGroup(group: string): string {
-  return `kill -0 $$ && { trap '' TERM; kill -TERM -${group}; sleep 2; kill -KILL -${group}; }`;
+function stopGroup(group: string, beforeKill = ""): string {
+  return `kill -0 $$ && { trap '' TERM; kill -TERM -${group}; sleep 2; ${beforeKill}kill -KILL -${group}; }`;
 }
 
 /**
@@ -77,16 +78,22 @@ export function withLifeline(
  * stdin reaches the command through a private FIFO, fed by a background reader; when stdin ends
  * and the command still runs, its process group is stopped (SIGTERM, then SIGKILL two seconds
  * later). For a program that reads its own control stream on stdin (parallax on a gateway) and
- * must still be stopped if it never gets to reading it (a start that hangs). Needs `mktemp -d`
- * and `mkfifo`.
+ * must still be stopped if it never gets to reading it (a start that hangs). The FIFO's private
+ * folder (`mktemp -d`, 0700) is given to the command as its last argument, for what it must not
+ * leave behind (a relay's staged files): the folder is removed once stdin has ended and the
+ * command is stopped, however the controller ended (SIGKILL included). Needs `mktemp -d` and
+ * `mkfifo`.
  */
 export function withStdinLifeline(command: string): string {
   return [
     "exec 3<&0",
     'd=$(mktemp -d) && mkfifo "$d/in" || exit 125',
-    // The FIFO opens once both ends do; it is unlinked then, so nothing is left behind.
-    `{ rm -rf "$d"; cat <&3; ${stopGroup("$$")}; } >"$d/in" 2>/dev/null &`,
-    `exec ${command} <"$d/in" 3<&-`,
+    // The FIFO opens once both ends do; it is unlinked then.
+    // The folder goes before the SIGKILL, which ends this reader too (it is of the group).
+    `{ rm -f "$d/in"; cat <&3; ${
+      stopGroup("$$", 'rm -rf "$d"; ')
+    }; rm -rf "$d"; } >"$d/in" 2>/dev/null &`,
+    `exec ${command} "$d" <"$d/in" 3<&-`,
   ].join("\n");
 }
 

@@ -1,0 +1,96 @@
+import { failed, ok } from "./fixture/outcomes.ts";
+import { assert, assertEquals } from "./fixture/assert.ts";
+import { startSshd } from "./fixture/sshd.ts";
+import { withTempDir } from "./fixture/temp_dir.ts";
+import { slurp } from "../mod.ts";
+
+/** A remote tree the test sshd's account can read: tree/top.txt, tree/sub/inner.txt. */
+async function remoteTree(dir: string): Promise<string> {
+  await Deno.chmod(dir, 0o755);
+  await Deno.mkdir(`${dir}/remote/tree/sub`, { recursive: true, mode: 0o755 });
+  await Deno.writeTextFile(`${dir}/remote/tree/top.txt`, "top\n", { mode: 0o644 });
+  await Deno.writeTextFile(`${dir}/remote/tree/sub/inner.txt`, "inner\n", { mode: 0o644 });
+  for (const path of ["remote", "remote/tree", "remote/tree/sub"]) {
+    await Deno.chmod(`${dir}/${path}`, 0o755);
+  }
+  return `${dir}/remote/tree`;
+}
+
+Deno.test("slurp into an existing folder never writes through a link planted inside it, and lays files out as through a gateway", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  await withTempDir(async (dir) => {
+    const tree = await remoteTree(dir);
+    const localdir = `${dir}/local`;
+    // A first slurp makes the folder; then a link is planted where a folder of it belongs.
+    ok((await slurp(["h001"], tree, "got", { sshExtra: sshd.sshExtra, localdir, recursive: true }))
+      .get("h001"));
+    await Deno.mkdir(`${dir}/victim`);
+    await Deno.remove(`${localdir}/h001/got/sub`, { recursive: true });
+    await Deno.symlink(`${dir}/victim`, `${localdir}/h001/got/sub`);
+    await Deno.remove(`${localdir}/h001/got/top.txt`);
+    await Deno.symlink(`${dir}/victim/top-target`, `${localdir}/h001/got/top.txt`);
+    const again = await slurp(["h001"], tree, "got", {
+      sshExtra: sshd.sshExtra,
+      localdir,
+      recursive: true,
+    });
+    ok(again.get("h001"));
+    assertEquals([...Deno.readDirSync(`${dir}/victim`)], [], "nothing went through the links");
+    const sub = Deno.lstatSync(`${localdir}/h001/got/sub`);
+    assert(sub.isDirectory && !sub.isSymlink, "a real folder took the link's place");
+    assertEquals(Deno.readTextFileSync(`${localdir}/h001/got/sub/inner.txt`), "inner\n");
+    assertEquals(Deno.readTextFileSync(`${localdir}/h001/got/top.txt`), "top\n");
+    // The same layout as through a gateway: got/sub, not got/tree/sub.
+    assertEquals(
+      [...Deno.readDirSync(`${localdir}/h001/got`)].map((e) => e.name).sort(),
+      ["sub", "top.txt"],
+    );
+    assertEquals(
+      [...Deno.readDirSync(`${localdir}/h001`)].map((e) => e.name),
+      ["got"],
+      "no receiving folder left behind",
+    );
+  });
+});
+
+Deno.test("a slurp that times out leaves no partial file where the file belongs", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  await withTempDir(async (dir) => {
+    await Deno.chmod(dir, 0o755);
+    await Deno.writeFile(`${dir}/big.bin`, new Uint8Array(3_000_000), { mode: 0o644 });
+    const localdir = `${dir}/local`;
+    const results = await slurp(["h001"], `${dir}/big.bin`, "big.bin", {
+      sshExtra: sshd.sshExtra,
+      localdir,
+      bandwidthLimit: 400,
+      timeout: 2,
+    });
+    assertEquals(failed(results.get("h001")).kind, "timeout");
+    const left = [...Deno.readDirSync(localdir)].flatMap((e) =>
+      e.isDirectory ? [...Deno.readDirSync(`${localdir}/${e.name}`)].map((i) => i.name) : []
+    );
+    assertEquals(left, [], "neither the file nor the receiving folder is left");
+  });
+});
+
+Deno.test("slurp with preserve keeps modes but never setuid, setgid or write for others", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  await withTempDir(async (dir) => {
+    await Deno.chmod(dir, 0o755);
+    await Deno.writeTextFile(`${dir}/tool`, "#!/bin/sh\n");
+    await Deno.chmod(`${dir}/tool`, 0o6777);
+    await Deno.writeTextFile(`${dir}/plain`, "x\n");
+    await Deno.chmod(`${dir}/plain`, 0o744);
+    const localdir = `${dir}/local`;
+    for (const name of ["tool", "plain"]) {
+      const results = await slurp(["h001"], `${dir}/${name}`, name, {
+        sshExtra: sshd.sshExtra,
+        localdir,
+        preserve: true,
+      });
+      ok(results.get("h001"));
+    }
+    assertEquals(Deno.statSync(`${localdir}/h001/tool`).mode! & 0o7777, 0o755);
+    assertEquals(Deno.statSync(`${localdir}/h001/plain`).mode! & 0o7777, 0o744);
+  });
+});
