@@ -8,8 +8,8 @@ import { failed, ok } from "./fixture/outcomes.ts";
 import { assert, assertEquals, assertStringIncludes } from "./fixture/assert.ts";
 import { startSshd } from "./fixture/sshd.ts";
 import { withTempDir } from "./fixture/temp_dir.ts";
-import { call, type CallOptions } from "../mod.ts";
-import { PROTOCOL_VERSION } from "../lib/driver/_gateway_protocol.ts";
+import { call, type CallOptions, slurp } from "../mod.ts";
+import { parseEvent, PROTOCOL_VERSION, ProtocolError } from "../lib/driver/_gateway_protocol.ts";
 
 const HELLO = JSON.stringify({
   event: "hello",
@@ -142,5 +142,78 @@ while :; do printf '%s\\n' '${alive}'; sleep 1; done`;
     assertEquals(ok(results.get("h002")).stdout, "direct\n");
     // The timeout, the gateway's grace to report, and a heartbeat's period: not 90 s.
     assert(took < 30_000, `the call took ${took} ms`);
+  });
+});
+
+Deno.test("parseEvent() refuses what a hostile gateway may send: other hosts, paths out of the folder, bad base64, unknown kinds", () => {
+  const refused: [Record<string, unknown>, string][] = [
+    [{ event: "output", index: 2, stream: "stdout", data: "" }, "index 2 names no host"],
+    [{ event: "output", index: -1, stream: "stdout", data: "" }, "index: expected a number"],
+    [{ event: "output", index: 0, stream: "stdin", data: "" }, "stream: expected stdout"],
+    [{ event: "output", index: 0, stream: "stdout", data: "@@@" }, "data: expected base64"],
+    [{ event: "file", index: 0, path: "../x", type: "file", mode: 420, mtimeMs: null }, "path"],
+    [{ event: "file", index: 0, path: "/etc/x", type: "file", mode: 420, mtimeMs: null }, "path"],
+    [{ event: "file", index: 0, path: "a", type: "link", mode: 420, mtimeMs: null }, "type"],
+    [{ event: "file", index: 0, path: "a", type: "file", mode: 420, mtimeMs: "x" }, "mtimeMs"],
+    [{ event: "result", index: 0, record: { kind: "root" } }, "is not a kind"],
+    [{ event: "result", index: 0, record: [] }, "record: expected an object"],
+    [{ event: "pwn" }, "unknown event"],
+  ];
+  for (const [event, said] of refused) {
+    let error: unknown = null;
+    try {
+      parseEvent(JSON.stringify(event), 2);
+    } catch (caught) {
+      error = caught;
+    }
+    assert(error instanceof ProtocolError, `${JSON.stringify(event)} was accepted`);
+    assertStringIncludes((error as Error).message, said);
+  }
+  const fine = parseEvent(record({ exitCode: 255, stdout: "aGk=" }), 1);
+  assertEquals(fine.event, "result");
+});
+
+Deno.test("slurp through a gateway: a host that fails leaves no partial file; one that succeeds has its file in place", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  await withTempDir(async (dir) => {
+    await Deno.chmod(dir, 0o755);
+    const file = (i: number) =>
+      JSON.stringify({
+        event: "file",
+        index: i,
+        path: "got",
+        type: "file",
+        mode: 0o4777,
+        mtimeMs: null,
+      });
+    const data = (i: number) => JSON.stringify({ event: "data", index: i, data: "aGk=" });
+    const lines = [
+      file(0),
+      data(0),
+      record({ kind: "transfer", reason: "scp failed", exitCode: 1 }),
+      file(1),
+      data(1),
+      JSON.stringify({ ...JSON.parse(record({})), index: 1 }),
+      JSON.stringify({ event: "end" }),
+    ];
+    const path = `${dir}/gateway.sh`;
+    await Deno.writeTextFile(
+      path,
+      `printf '%s\\n' '${HELLO}'\n${lines.map((l) => `printf '%s\\n' '${l}'`).join("\n")}\n`,
+      { mode: 0o755 },
+    );
+    const localdir = `${dir}/local`;
+    const results = await slurp(["leafA", "leafB"], "/remote/file", "got", {
+      sshExtra: sshd.sshExtra,
+      gateways: { h001: ["leafA", "leafB"] },
+      gatewayCommand: ["sh", path],
+      localdir,
+    });
+    assertEquals(failed(results.get("leafA")).kind, "transfer");
+    assertEquals([...Deno.readDirSync(localdir)].map((e) => e.name), ["leafB"]);
+    assertEquals(Deno.readTextFileSync(`${localdir}/leafB/got`), "hi");
+    assertEquals([...Deno.readDirSync(`${localdir}/leafB`)].map((e) => e.name), ["got"]);
+    // Not the 4777 the gateway said: without preserve, a new file's mode (umask 022 here).
+    assertEquals(Deno.statSync(`${localdir}/leafB/got`).mode! & 0o7777, 0o644);
   });
 });

@@ -21,6 +21,7 @@ import { concatBytes, decode } from "../runtime/_bytes.ts";
 import { joinPath } from "../runtime/_path.ts";
 import {
   createNewSync,
+  moveIntoPlace,
   realFoldersSync,
   receivedMode,
   writeNewFileSync,
@@ -338,6 +339,8 @@ class GatewaySession<R> {
    * with their files on this machine. What the gateway still says of them is dropped.
    */
   readonly #dropped = new Set<number>();
+  /** slurp: each host's files received so far, under their own names, and where each goes. */
+  readonly #parts = new Map<number, [string, string][]>();
   /** When the gateway last said anything (ms since the epoch). */
   #heard = Date.now();
   /** Pieces of output this side has not finished using: the gateway is held back, not silent. */
@@ -433,6 +436,10 @@ class GatewaySession<R> {
   /** The gateway's job has ended: every host not yet settled gets its error. */
   close(end: JobEnd, argv: readonly string[]): void {
     this.#closeFile();
+    // Files of hosts that got no result stay nowhere.
+    for (const index of [...this.#parts.keys()]) {
+      this.#locally(index, () => this.#finishParts(index, false));
+    }
     if (this.settled.size === this.indices.length) return;
     const gateway = classify(this.via, end, argv[0], "command", 1);
     if (end.kind === "not-started" && this.run.halt.aborted && !this.run.signal.aborted) {
@@ -568,6 +575,8 @@ class GatewaySession<R> {
     for (const [index, at] of this.#startedAt) {
       if (this.settled.has(index) || now - at <= settings.timeoutMs + LEAF_SLACK_MS) continue;
       this.#dropped.add(index);
+      if (this.#file?.index === index) this.#closeFile();
+      this.#locally(index, () => this.#finishParts(index, false));
       this.#settle(
         index,
         new ParallaxError({
@@ -665,6 +674,8 @@ class GatewaySession<R> {
       );
       return;
     }
+    // A slurp's files: in place for a success, removed for an error.
+    if (!this.#locally(index, () => this.#finishParts(index, record.kind === null))) return;
     const keep = this.run.plan.keepOutput;
     const result = record.kind === null
       ? this.run.plan.gateway.result(
@@ -710,27 +721,47 @@ class GatewaySession<R> {
       realFoldersSync(into.folder, parts, receivedMode(event.mode, true, preserve));
       return;
     }
-    realFoldersSync(into.folder, parts.slice(0, -1));
-    const file = createNewSync(
-      joinPath(into.folder, inside),
-      receivedMode(event.mode, false, preserve),
-    );
+    const folder = realFoldersSync(into.folder, parts.slice(0, -1));
+    // Received under a name of its own, and put in place once the host has succeeded: a
+    // failed or interrupted host leaves no partial file where the file belongs.
+    const part = joinPath(folder, `.parallax-part-${crypto.randomUUID().slice(0, 8)}`);
+    const file = createNewSync(part, receivedMode(event.mode, false, preserve));
+    this.#parts.set(index, [...(this.#parts.get(index) ?? []), [
+      part,
+      joinPath(folder, parts.at(-1)!),
+    ]]);
     // The time (with preserve) is set once the bytes are written.
     const mtime = preserve && event.mtimeMs !== null ? new Date(event.mtimeMs) : null;
     this.#file = { index, file, mtime };
+  }
+
+  /** Puts a host's received files in place (`keep`), or removes them. */
+  #finishParts(index: number, keep: boolean): void {
+    const parts = this.#parts.get(index) ?? [];
+    this.#parts.delete(index);
+    for (const [part, final] of parts) {
+      if (keep) moveIntoPlace(part, final);
+      else Deno.removeSync(part);
+    }
   }
 
   /**
    * Does `work` with a host's files here; a problem of this machine (a full disk, a folder where
    * a file goes) is that host's `local` error, and the rest the gateway says of it is dropped.
    */
-  #locally(index: number, work: () => void): void {
+  #locally(index: number, work: () => void): boolean {
     try {
       work();
+      return true;
     } catch (error) {
       if (this.#file?.index === index) {
         this.#file.file.close();
         this.#file = null;
+      }
+      try {
+        this.#finishParts(index, false);
+      } catch {
+        // What cannot be removed stays under its hidden name.
       }
       this.#dropped.add(index);
       this.#settle(
@@ -743,6 +774,7 @@ class GatewaySession<R> {
           via: this.via,
         }),
       );
+      return false;
     }
   }
 

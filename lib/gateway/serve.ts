@@ -265,9 +265,21 @@ async function serve(
     extra?: () => Promise<void>,
   ) =>
     queue(async () => {
-      await extra?.();
+      let ended = result;
+      try {
+        await extra?.();
+      } catch (error) {
+        // One host's problem here (a file of its fetched tree that cannot be read) is its own
+        // error: the other hosts go on, and their results stand.
+        ended = new ParallaxError({
+          host: result.host,
+          kind: "local",
+          reason: `cannot send what it fetched: ${(error as Error).message}`,
+          attempts: result.attempts,
+        });
+      }
       const index = indexOf.get(result.host)!;
-      await send({ event: "result", index, record: leafRecord(result, staging) });
+      await send({ event: "result", index, record: leafRecord(ended, staging) });
     });
   if (request.op === "call") {
     await callWith(request.hosts, perHost(request.commands), {
@@ -406,8 +418,9 @@ async function sendTree(local: string, dst: string, index: number, send: Send): 
     return;
   }
   if (!info.isFile) return;
-  await send({ event: "file", index, path: dst, type: "file", mode, mtimeMs });
+  // Opened before it is announced: a file that cannot be read leaves nothing on the other side.
   using file = await Deno.open(local);
+  await send({ event: "file", index, path: dst, type: "file", mode, mtimeMs });
   const buffer = new Uint8Array(DATA_CHUNK);
   while (true) {
     const n = await file.read(buffer);
