@@ -1,5 +1,6 @@
 import { assertEquals, assertRejects, assertThrows } from "./fixture/assert.ts";
 import { ok } from "./fixture/outcomes.ts";
+import { cli } from "./fixture/deno_run.ts";
 import { startSshd } from "./fixture/sshd.ts";
 import { withTempDir } from "./fixture/temp_dir.ts";
 import { call, type CallLineEvent, callStream, sh } from "../mod.ts";
@@ -105,4 +106,24 @@ Deno.test("callStream({ lines: true }) yields whole lines per host and stream, a
     assertEquals(lines("stderr"), [`err ${n}`]);
     assertEquals(mine.at(-1)?.type, "result", "the result comes after the host's lines");
   }
+});
+
+Deno.test("CLI --env NAME=VALUE (repeatable) and --cwd DIR reach the remote command; --env without = is a usage error", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  const base = ["call", "-x", `-F ${sshd.configPath}`, "-H", "h001", "-i"];
+  const run = await cli([
+    ...base,
+    "--env",
+    "A=x y",
+    "--env",
+    "B=",
+    "--cwd",
+    "/usr",
+    'echo "$A|$B|$(pwd)"',
+  ]);
+  assertEquals(run.code, 0, run.stderr);
+  assertEquals(run.stdout.includes("x y||/usr\n"), true, run.stdout);
+  const bad = await cli([...base, "--env", "novalue", "true"]);
+  assertEquals(bad.code, 2);
+  assertEquals(bad.stderr.includes("--env needs NAME=VALUE"), true, bad.stderr);
 });

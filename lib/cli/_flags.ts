@@ -38,6 +38,10 @@ export interface CliRun {
   batchPause?: number;
   maxFailures?: number | string;
   retries?: number;
+  /** `--env NAME=VALUE`: variables for the remote command. */
+  env: Record<string, string>;
+  /** `--cwd DIR`: the remote working folder. */
+  cwd?: string;
   /** `--sudo`: true for root, or the user to run as. */
   sudo?: true | string;
   sudoAsk: boolean;
@@ -62,6 +66,7 @@ export function emptyRun(): CliRun {
     hostFiles: [],
     hostLists: [],
     exclude: [],
+    env: {},
     sshExtra: [],
     inline: "none",
     sendInput: false,
@@ -345,6 +350,31 @@ export const FLAGS: readonly Flag[] = [
     help: "run the command under sudo as USER (default root); sudo must need no password,\n" +
       "or give it with --sudo-ask; a host where sudo refuses fails with kind auth",
     apply: (run, v) => run.sudo = v === true || v === "" ? true : String(v),
+  },
+  {
+    long: "env",
+    value: true,
+    repeat: true,
+    meta: "NAME=VALUE",
+    commands: ["call"],
+    group: "Command",
+    help: "set a variable for the remote command (repeatable; exported by the remote shell,\n" +
+      "under --sudo too; the value shows in the host's process list: no secrets)",
+    apply: (run, v) => {
+      const text = String(v);
+      const at = text.indexOf("=");
+      if (at < 1) throw new UsageError(`--env needs NAME=VALUE, not '${text}'`);
+      run.env[text.slice(0, at)] = text.slice(at + 1);
+    },
+  },
+  {
+    long: "cwd",
+    value: true,
+    meta: "DIR",
+    commands: ["call"],
+    group: "Command",
+    help: "run the command in DIR on each host (a host without it fails, the command unrun)",
+    apply: (run, v) => run.cwd = String(v),
   },
   {
     long: "sudo-ask",

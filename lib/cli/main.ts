@@ -245,6 +245,8 @@ async function execute(
       ...(given.input !== undefined ? { input: given.input } : {}),
       ...(cli.sudo !== undefined ? { sudo: cli.sudo } : {}),
       ...(given.sudoPassword !== undefined ? { sudoPassword: given.sudoPassword } : {}),
+      ...(Object.keys(cli.env).length > 0 ? { env: cli.env } : {}),
+      ...(cli.cwd !== undefined ? { cwd: cli.cwd } : {}),
       printOut: cli.print,
       onResult,
     });
