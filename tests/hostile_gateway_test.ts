@@ -8,6 +8,7 @@ import { failed, ok } from "./fixture/outcomes.ts";
 import { assert, assertEquals, assertStringIncludes } from "./fixture/assert.ts";
 import { startSshd } from "./fixture/sshd.ts";
 import { withTempDir } from "./fixture/temp_dir.ts";
+import { denoRun, ROOT } from "./fixture/deno_run.ts";
 import { call, type CallOptions, slurp } from "../mod.ts";
 import { parseEvent, PROTOCOL_VERSION, ProtocolError } from "../lib/driver/_gateway_protocol.ts";
 
@@ -215,5 +216,39 @@ Deno.test("slurp through a gateway: a host that fails leaves no partial file; on
     assertEquals([...Deno.readDirSync(`${localdir}/leafB`)].map((e) => e.name), ["got"]);
     // Not the 4777 the gateway said: without preserve, a new file's mode (umask 022 here).
     assertEquals(Deno.statSync(`${localdir}/leafB/got`).mode! & 0o7777, 0o644);
+  });
+});
+
+Deno.test("a relayed copy needs no local scp: under --allow-run=ssh alone it runs through the gateway", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  await withTempDir(async (dir) => {
+    await Deno.chmod(dir, 0o755);
+    await Deno.writeTextFile(`${dir}/file.txt`, "data\n");
+    // A gateway that takes the request and reports the copy done.
+    const path = `${dir}/gateway.sh`;
+    const lines = [record({}), JSON.stringify({ event: "end" })];
+    await Deno.writeTextFile(
+      path,
+      `printf '%s\\n' '${HELLO}'\n${lines.map((l) => `printf '%s\\n' '${l}'`).join("\n")}\n`,
+      { mode: 0o755 },
+    );
+    const script = `${dir}/script.ts`;
+    await Deno.writeTextFile(
+      script,
+      `import { copy } from "${ROOT}/mod.ts";
+const results = await copy(["leafA"], ${JSON.stringify(`${dir}/file.txt`)}, "/tmp/x", {
+  sshExtra: ${JSON.stringify(sshd.sshExtra)},
+  gateways: { h001: ["leafA"] },
+  gatewayCommand: ["sh", ${JSON.stringify(path)}],
+});
+console.log(JSON.stringify(results.get("leafA")));
+`,
+    );
+    const run = await denoRun(
+      ["--allow-run=ssh", `--allow-read=${ROOT},${dir}`, "--allow-write=/tmp"],
+      script,
+    );
+    assertEquals(run.code, 0, run.stderr);
+    assertStringIncludes(run.stdout, '"status":"success"');
   });
 });

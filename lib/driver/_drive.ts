@@ -38,8 +38,8 @@ import type { HostObserver, Plan } from "./_plan.ts";
 import { watchSignals } from "./_signals.ts";
 import { CallerTypeError } from "../caller_error.ts";
 
-/** Engines whose missing connection reuse has been told about (once per pool). */
-const toldNoReuse = new WeakSet<Engine>();
+/** Whether missing connection reuse has been told about (once per process). */
+let toldNoReuse = false;
 
 /**
  * Runs `plan` on every host and returns each host's result or error, in input order.
@@ -89,7 +89,9 @@ export async function drive<R>(
   };
   if (hosts.length === 0) return new Map();
 
-  const missingRun = missingRunPermission(plan.program);
+  // Only hosts reached from here run the program here (a relayed copy runs no local scp).
+  const direct = hosts.some((host) => gatewayOf(settings.gateways, host) === undefined);
+  const missingRun = direct ? missingRunPermission(plan.program) : null;
   if (missingRun !== null) return failAll("spawn", `cannot start '${plan.program}': ${missingRun}`);
   const unloadable = workerLoadProblem();
   if (unloadable !== null) return failAll("local", unloadable);
@@ -126,9 +128,9 @@ export async function drive<R>(
       const found = Masters.of(engine, settings.sshPath);
       if (typeof found !== "string") masters = found.ensureFolder() ? found : null;
       else if (settings.reuse === true) return failAll("local", found);
-      else if (!toldNoReuse.has(engine)) {
-        toldNoReuse.add(engine);
-        warn(`connection reuse is off for this pool: ${found}`);
+      else if (!toldNoReuse) {
+        toldNoReuse = true;
+        warn(`connection reuse is off: ${found}`);
       }
     }
     warnIfFdsShort(engine, settings, files[0]);
