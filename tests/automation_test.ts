@@ -127,3 +127,25 @@ Deno.test("CLI --env NAME=VALUE (repeatable) and --cwd DIR reach the remote comm
   assertEquals(bad.code, 2);
   assertEquals(bad.stderr.includes("--env needs NAME=VALUE"), true, bad.stderr);
 });
+
+Deno.test("a throwing onResult reaches the caller once every host has ended; parallax's own observers still hear each result", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const seen: string[] = [];
+  let error: unknown = null;
+  try {
+    for await (
+      const event of callStream(sshd.aliases, "true", {
+        sshExtra: sshd.sshExtra,
+        onResult: () => {
+          throw new Error("hook failed");
+        },
+      })
+    ) {
+      if (event.type === "result") seen.push(event.host);
+    }
+  } catch (caught) {
+    error = caught;
+  }
+  assertEquals(seen.sort(), sshd.aliases, "every result still came out of the stream");
+  assertEquals((error as Error).message, "hook failed");
+});

@@ -115,8 +115,11 @@ Deno.test("-i and --gather write output bytes exactly; ssh's message for a faile
     "printf 'x\\377y\\n'",
   ]);
   assert(gather.bytes.join(",").includes([0x78, 0xff, 0x79, 0x0a].join(",")), gather.stdout);
-  const refused = await run(["call", ...F(sshd), "-H", `h001,${sshd.refused}`, "-i", "true"]);
-  assertEquals(refused.stdout.match(/Connection refused/g)?.length, 1, refused.stdout);
+  for (const mode of ["-i", "--gather", "--json"]) {
+    const refused = await run(["call", ...F(sshd), "-H", `h001,${sshd.refused}`, mode, "true"]);
+    const said = refused.stdout + refused.stderr;
+    assertEquals(said.match(/Connection refused/g)?.length, 1, `${mode}: ${said}`);
+  }
 });
 
 Deno.test("output piped to head ends quietly: exit 141, no Broken pipe message, hosts stopped", async () => {

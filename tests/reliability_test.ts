@@ -21,7 +21,7 @@ import {
 } from "./fixture/processes.ts";
 import { combinedConfig, serveLoopback, startSshd } from "./fixture/sshd.ts";
 import { withScript, withTempDir } from "./fixture/temp_dir.ts";
-import { call, ParallaxError } from "../mod.ts";
+import { call, ParallaxError, Pool } from "../mod.ts";
 
 Deno.test("an sshd killed mid-call fails its hosts; the other server's results are intact", async () => {
   await using victim = await startSshd({ aliases: 3, prefix: "v" });
@@ -270,5 +270,30 @@ Deno.exit(0);
     assertStringIncludes(stdout, "HANDLED\n");
     assertStringIncludes(stdout, "KINDS ok,ok\n", "the library did not cancel the call");
     assertEquals(await processesMatching(marker), []);
+  });
+});
+
+Deno.test("no descriptor leaks when a job's stderr file cannot be made (30 calls on one pool)", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  await withTempDir(async (dir) => {
+    // errdir/h001 is a folder with something in it: the stderr file cannot be made, while the
+    // stdout file can (and is opened first).
+    await Deno.mkdir(`${dir}/err/h001/x`, { recursive: true });
+    await using pool = new Pool({ size: 1 });
+    const once = async () => {
+      const results = await call(["h001"], "true", {
+        sshExtra: sshd.sshExtra,
+        outdir: `${dir}/out`,
+        errdir: `${dir}/err`,
+        pool,
+      });
+      assertEquals(failed(results.get("h001")).kind, "local");
+    };
+    const open = () => [...Deno.readDirSync("/proc/self/fd")].length;
+    await once();
+    const before = open();
+    for (let i = 0; i < 30; i++) await once();
+    const after = open();
+    assert(after <= before + 2, `open descriptors went from ${before} to ${after}`);
   });
 });
