@@ -10,7 +10,9 @@ import { CallerTypeError } from "../caller_error.ts";
 /** One host entry: `"[user@]host[:port]"`, a `[host, port?, user?]` tuple or an object. */
 export type HostEntry =
   | string
-  | readonly [host: string, port?: number | string, user?: string]
+  | readonly [host: string]
+  | readonly [host: string, port: number | string | undefined]
+  | readonly [host: string, port: number | string | undefined, user: string | undefined]
   | { readonly host: string; readonly port?: number | string; readonly user?: string };
 
 /** A host list: entries, or one string of entries separated by whitespace. */

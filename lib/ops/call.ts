@@ -153,9 +153,9 @@ export interface CallOptions extends CommonOptions {
 export function call(
   hosts: HostsInput,
   command: PerHost<string>,
-  options: CallOptions = {},
+  options?: CallOptions,
 ): Promise<Map<string, CallResult | ParallaxError>> {
-  return callWith(hosts, command, options);
+  return callWith(hosts, command, options ?? {});
 }
 
 /**

@@ -67,9 +67,9 @@ export function copy(
   hosts: HostsInput,
   src: string | readonly string[],
   dst: PerHost<string>,
-  options: CopyOptions = {},
+  options?: CopyOptions,
 ): Promise<Map<string, CopyResult | ParallaxError>> {
-  return copyWith(hosts, src, dst, options);
+  return copyWith(hosts, src, dst, options ?? {});
 }
 
 /**

@@ -77,9 +77,9 @@ export function slurp(
   hosts: HostsInput,
   src: PerHost<string>,
   dst: string,
-  options: SlurpOptions = {},
+  options?: SlurpOptions,
 ): Promise<Map<string, SlurpResult | ParallaxError>> {
-  return slurpWith(hosts, src, dst, options);
+  return slurpWith(hosts, src, dst, options ?? {});
 }
 
 /**
