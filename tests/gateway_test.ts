@@ -822,3 +822,22 @@ Deno.test("a gateway says hello, then refuses a request it does not understand",
     assertStringIncludes(events[1].reason, part);
   }
 });
+
+Deno.test("leafSshExtra reaches the gateways' own ssh to their hosts", async () => {
+  await using lab = await startLab({ gateways: 1, leaves: 2 });
+  const marker = `parallax-leaf-${crypto.randomUUID()}`;
+  const running = call(lab.allLeaves, "sleep 2; echo done", {
+    ...through(lab),
+    leafSshExtra: ["-o", `SetEnv=M=${marker}`],
+  });
+  // The gateway's ssh to each leaf carries the argument (the lab runs on this machine).
+  await timeUntil(async () => (await processesMatching(marker)).length === 2, 30_000);
+  const results = await running;
+  for (const leaf of lab.allLeaves) assertEquals(ok(results.get(leaf)).stdout, "done\n");
+  await assertRejects(
+    // deno-lint-ignore no-explicit-any
+    () => call(lab.allLeaves, "true", { ...through(lab), leafSshExtra: "-F x" as any }),
+    TypeError,
+    "leafSshExtra",
+  );
+});

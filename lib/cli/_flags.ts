@@ -51,6 +51,8 @@ export interface CliRun {
   gatewaysFile?: string;
   gatewayCommand?: string[];
   gatewayLimit?: number;
+  /** `--leaf-ssh-args`: ssh arguments for the gateways' own connections to their hosts. */
+  leafSshExtra: string[];
   /** Seconds to keep connections after the run (`--persist`), or undefined. */
   persist?: number;
   stop: boolean;
@@ -66,6 +68,7 @@ export function emptyRun(): CliRun {
     hostFiles: [],
     hostLists: [],
     exclude: [],
+    leafSshExtra: [],
     env: {},
     sshExtra: [],
     inline: "none",
@@ -258,6 +261,17 @@ export const FLAGS: readonly Flag[] = [
     group: "Gateways",
     help: "at most N ssh processes at once on each gateway (default 32)",
     apply: (run, v) => run.gatewayLimit = integer("gateway-limit", String(v), 1),
+  },
+  {
+    long: "leaf-ssh-args",
+    value: true,
+    repeat: true,
+    meta: "ARGS",
+    commands: ALL,
+    group: "Gateways",
+    help: "ssh arguments for the gateways' own connections to their hosts, split as a shell\n" +
+      "would: --leaf-ssh-args '-F /etc/ssh/fleet_config' (a path on the gateway; repeatable)",
+    apply: (run, v) => run.leafSshExtra.push(...shellWords(String(v))),
   },
   {
     long: "reuse",

@@ -104,8 +104,13 @@ async function run(argv: readonly string[], named: (command: Command) => void): 
   if (cli.output !== "status" && (cli.inline !== "none" || cli.print)) {
     throw new UsageError(`--${cli.output} cannot be used with -i, --inline-stdout or -P`);
   }
-  if ((cli.gatewayCommand !== undefined || cli.gatewayLimit !== undefined) && !cli.gatewaysFile) {
-    throw new UsageError("--gateway-command and --gateway-limit need --gateways FILE");
+  if (
+    (cli.gatewayCommand !== undefined || cli.gatewayLimit !== undefined ||
+      cli.leafSshExtra.length > 0) && !cli.gatewaysFile
+  ) {
+    throw new UsageError(
+      "--gateway-command, --gateway-limit and --leaf-ssh-args need --gateways FILE",
+    );
   }
   const gateways = cli.gatewaysFile === undefined
     ? undefined
@@ -339,6 +344,7 @@ function commonOptions(cli: CliRun): CommonOptions {
     ...(cli.retries !== undefined ? { retries: cli.retries } : {}),
     ...(cli.gatewayCommand !== undefined ? { gatewayCommand: cli.gatewayCommand } : {}),
     ...(cli.gatewayLimit !== undefined ? { gatewayLimit: cli.gatewayLimit } : {}),
+    ...(cli.leafSshExtra.length > 0 ? { leafSshExtra: cli.leafSshExtra } : {}),
     ...(cli.verbose ? { verbose: true } : {}),
     ...(cli.quiet ? { quiet: true } : {}),
   };

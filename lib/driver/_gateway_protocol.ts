@@ -23,7 +23,7 @@ import type { ErrorKind } from "../parallax_error.ts";
 /** The protocol's name, in every request and in `hello`. */
 export const PROTOCOL = "parallax-gateway";
 /** The protocol's version; a request or hello with another one is refused. */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /** Milliseconds between heartbeats, each way. */
 export const HEARTBEAT_MS = 3_000;
@@ -68,6 +68,8 @@ export interface LeafOptions {
    * reuse (the controller's `--persist`; since version 4); omitted: none are kept.
    */
   readonly persist?: number;
+  /** ssh arguments for the gateway's connections to its hosts (since version 5). */
+  readonly sshExtra?: readonly string[];
 }
 
 /** A file or folder of a relayed copy; a file's bytes follow in the payload, in order. */
@@ -426,6 +428,7 @@ function leafOptions(options: unknown): void {
   for (const field of ["quiet", "inline", "stopRemote", "recursive", "preserve", "compress"]) {
     bool(value, field);
   }
+  if (value.sshExtra !== undefined) strings(value, "sshExtra");
   if (value.persist !== undefined && (count(value, "persist") < 1)) {
     throw new ProtocolError("persist: expected a number of seconds, at least 1");
   }

@@ -298,6 +298,7 @@ function requestBytes<R>(run: GatewayRun<R>, indices: readonly number[]): StdinP
     inline: plan.keepOutput || keepForFiles,
     stopRemote: true,
     ...(run.masters?.keptSeconds != null ? { persist: run.masters.keptSeconds } : {}),
+    ...(run.gateways.leafSshExtra.length > 0 ? { sshExtra: run.gateways.leafSshExtra } : {}),
     recursive: false,
     preserve: false,
     compress: false,

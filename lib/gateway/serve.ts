@@ -249,6 +249,7 @@ async function serve(
     ...(options.port !== undefined ? { port: options.port } : {}),
     quiet: options.quiet,
     ...(options.maxFailures !== undefined ? { maxFailures: options.maxFailures } : {}),
+    ...(options.sshExtra !== undefined ? { sshExtra: [...options.sshExtra] } : {}),
     signal,
     halt,
   };

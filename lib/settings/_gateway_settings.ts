@@ -34,6 +34,8 @@ export interface GatewaySettings {
   readonly command: readonly string[];
   /** ssh processes at once on each gateway. */
   readonly limit: number;
+  /** Arguments for the gateways' own ssh to their hosts (their `sshExtra`). */
+  readonly leafSshExtra: readonly string[];
   /** The gateway of each host it serves, by host key. */
   readonly routes: ReadonlyMap<string, Host>;
   /** The gateway of each host listed by name alone (no user, no port), by that name. */
@@ -54,6 +56,7 @@ export interface GatewayOptions {
   gateways?: Readonly<Record<string, HostsInput>>;
   gatewayCommand?: readonly string[];
   gatewayLimit?: number;
+  leafSshExtra?: readonly string[];
 }
 
 /**
@@ -68,7 +71,16 @@ export function resolveGateways(options: GatewayOptions): GatewaySettings | null
     gateways,
     gatewayCommand = DEFAULT_GATEWAY_COMMAND,
     gatewayLimit = DEFAULT_GATEWAY_LIMIT,
+    leafSshExtra = [],
   } = options;
+  if (
+    !Array.isArray(leafSshExtra) ||
+    leafSshExtra.some((word) => typeof word !== "string" || word.includes("\0"))
+  ) {
+    throw new CallerTypeError(
+      'Cannot use leafSshExtra: expected an array of ssh arguments, e.g. ["-F", "/etc/ssh/fleet"]',
+    );
+  }
   if (
     typeof gatewayLimit !== "number" || !Number.isInteger(gatewayLimit) || gatewayLimit < 1
   ) {
@@ -107,6 +119,7 @@ export function resolveGateways(options: GatewayOptions): GatewaySettings | null
   return Object.freeze({
     command: Object.freeze([...gatewayCommand]),
     limit: gatewayLimit,
+    leafSshExtra: Object.freeze([...leafSshExtra]),
     routes,
     byName,
   });

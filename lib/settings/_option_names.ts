@@ -39,6 +39,7 @@ export const COMMON_OPTIONS = [
   "gateways",
   "gatewayCommand",
   "gatewayLimit",
+  "leafSshExtra",
 ] as const satisfies readonly (keyof CommonOptions)[];
 
 /** The names of every transfer's options. */

@@ -192,6 +192,14 @@ export interface CommonOptions {
    * @default {32}
    */
   gatewayLimit?: number;
+  /**
+   * Arguments for the gateways' own ssh to their hosts, as `sshExtra` is for this machine's
+   * (e.g. `["-F", "/etc/ssh/fleet_config"]`, a path on the gateway). They come before the
+   * gateway's own defaults, so they win over them.
+   *
+   * @default {[]}
+   */
+  leafSshExtra?: readonly string[];
 }
 
 /** Options of {@linkcode copy} and {@linkcode slurp}, on top of the common ones. */
