@@ -35,6 +35,7 @@ export {
 export { copy, type CopyOptions, type CopyResult } from "./lib/ops/copy.ts";
 export { slurp, type SlurpOptions, type SlurpResult } from "./lib/ops/slurp.ts";
 export type { TransferResult } from "./lib/ops/_transfer.ts";
+export { gatewayCommandFor } from "./lib/ops/gateway_command.ts";
 export { isOk, type Success } from "./lib/ops/is_ok.ts";
 export { sh, type ShValue } from "./lib/ops/sh.ts";
 export type { ResultRecord } from "./lib/record.ts";

@@ -1,4 +1,10 @@
-import { assert, assertEquals, assertRejects, assertStringIncludes } from "./fixture/assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "./fixture/assert.ts";
 import {
   cleanCliEnv,
   cli,
@@ -22,7 +28,7 @@ import { assertSlowLoopHoldsBack } from "./fixture/slow_loop.ts";
 import { startSshd } from "./fixture/sshd.ts";
 import { onTerminal } from "./fixture/terminal.ts";
 import { withScript, withTempDir, withTempFile } from "./fixture/temp_dir.ts";
-import { call, type CallEvent, callStream, copy, Pool, slurp } from "../mod.ts";
+import { call, type CallEvent, callStream, copy, gatewayCommandFor, Pool, slurp } from "../mod.ts";
 import { PROTOCOL_VERSION } from "../lib/driver/_gateway_protocol.ts";
 import { engineOf } from "../lib/engine/_engine.ts";
 
@@ -840,4 +846,27 @@ Deno.test("leafSshExtra reaches the gateways' own ssh to their hosts", async () 
     TypeError,
     "leafSshExtra",
   );
+});
+
+Deno.test("gatewayCommandFor(): a checkout on the gateway, run with the default command's permissions, serves calls and copies", async () => {
+  await using lab = await startLab({ gateways: 1, leaves: 2 });
+  // The lab's gateways need its ssh settings and TMPDIR (the `env …` part of its command).
+  const gatewayCommand = [
+    ...lab.gatewayCommand.slice(0, 3),
+    ...gatewayCommandFor(`${ROOT}/cli.ts`, Deno.execPath()),
+  ];
+  assertEquals(lab.gatewayCommand[0], "env");
+  const options = { sshExtra: lab.sshExtra, gateways: lab.topology, gatewayCommand };
+  const called = await call(lab.allLeaves, "echo hi", options);
+  for (const leaf of lab.allLeaves) assertEquals(ok(called.get(leaf)).stdout, "hi\n");
+  await withTempFile(async (file) => {
+    await Deno.writeTextFile(file, "payload\n");
+    const target = `/tmp/parallax-recipe-${crypto.randomUUID()}`;
+    const copied = await copy(lab.allLeaves, file, target, options);
+    for (const leaf of lab.allLeaves) ok(copied.get(leaf));
+    assertEquals(await Deno.readTextFile(target), "payload\n");
+    await Deno.remove(target);
+  });
+  assertEquals(gatewayCommandFor("/usr/local/bin/parallax"), ["/usr/local/bin/parallax"]);
+  assertThrows(() => gatewayCommandFor("cli.ts"), TypeError, "absolute path");
 });
