@@ -2,7 +2,7 @@ import { assertEquals, assertStringIncludes } from "./fixture/assert.ts";
 import { classify } from "../lib/ssh/_classify.ts";
 import { callerOwnsSshLog, readSshLog, sshLogLevel, withSshLog } from "../lib/ssh/_ssh_log.ts";
 import type { JobEnd } from "../lib/engine/_run_queue.ts";
-import { scpSshScript, withScpLifeline } from "../lib/ssh/_scp_lifeline.ts";
+import { scpLifelineEnv, scpLifelineScript, withScpLifeline } from "../lib/ssh/_scp_lifeline.ts";
 import { ParallaxError } from "../mod.ts";
 
 /** Logs as OpenSSH 9.2 wrote them (`-E`), one per phase, trimmed of lines that decide nothing. */
@@ -156,7 +156,12 @@ Deno.test("withScpLifeline() runs scp's ssh through the watcher script, given be
     "a",
     "h:b",
   ]);
-  const script = scpSshScript("/usr/bin/ssh", 4242);
-  assertStringIncludes(script, "kill -0 4242");
-  assertStringIncludes(script, `exec '/usr/bin/ssh' "$@"`);
+  // parallax's own file, not one in a folder another user could re-create.
+  const script = scpLifelineScript();
+  assertEquals(script, new URL("../lib/ssh/_scp_ssh.sh", import.meta.url).pathname);
+  assertEquals(Deno.lstatSync(script!).mode! & 0o022, 0);
+  assertEquals(scpLifelineEnv("/usr/bin/ssh"), {
+    PARALLAX_CONTROLLER: String(Deno.pid),
+    PARALLAX_SSH: "/usr/bin/ssh",
+  });
 });

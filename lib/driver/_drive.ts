@@ -22,7 +22,7 @@ import { KILL_GRACE_MS, retryPauseMs, type Settings } from "../settings/_setting
 import { AskpassServer } from "../ssh/_askpass.ts";
 import { classify } from "../ssh/_classify.ts";
 import { Masters } from "../ssh/_masters.ts";
-import { scpSshScript, withScpLifeline } from "../ssh/_scp_lifeline.ts";
+import { scpLifelineEnv, scpLifelineScript, withScpLifeline } from "../ssh/_scp_lifeline.ts";
 import {
   callerOwnsSshLog,
   readSshLog,
@@ -146,17 +146,10 @@ export async function drive<R>(
     // ssh's own log, a file per job, for a command's end to be judged from ssh's facts.
     // ssh's own log, a file per job, for a command's end to be judged from ssh's facts; for a
     // transfer, the script that gives scp's ssh a lifeline (see `_scp_lifeline.ts`).
-    using logs = plan.meaning === "transfer" || !callerOwnsSshLog(settings.sshExtra)
+    using logs = plan.meaning === "command" && !callerOwnsSshLog(settings.sshExtra)
       ? SshLogs.open()
       : null;
-    let scpSsh: string | null = null;
-    if (plan.meaning === "transfer" && logs !== null) {
-      try {
-        scpSsh = logs.script("ssh", scpSshScript(settings.sshPath, Deno.pid));
-      } catch {
-        // Without it, a transfer outlives a controller killed outright (see the README).
-      }
-    }
+    const scpSsh = plan.meaning === "transfer" ? scpLifelineScript() : null;
     const logPaths = new Array<string | null>(hosts.length).fill(null);
     /** The facts of a host's last ssh run, from its log (null without one). */
     const factsOf = (index: number): SshFacts | null => {
@@ -202,6 +195,7 @@ export async function drive<R>(
           : withSshLog(argv, path, sshLogLevel(connection)),
         env: {
           ...askpass?.env(),
+          ...(scpSsh !== null ? scpLifelineEnv(settings.sshPath) : {}),
           PARALLAX_HOST: hosts[index].host,
           PARALLAX_NODENUM: String(plan.nodeNumber?.(index) ?? index),
         },

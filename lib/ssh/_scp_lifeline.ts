@@ -1,29 +1,42 @@
 /**
  * A lifeline for scp, which has no remote command to watch: scp runs its ssh through a small
- * script (`scp -S`) that starts ssh in its place and watches this process beside it. When this
- * process is gone (SIGKILL, OOM), the watcher stops the job's process group (scp and its ssh run
- * in a session of their own); when ssh ends first, the watcher ends within a second. The script lives in the run's private folder; scp
- * starts it, so it needs no run permission of its own.
+ * script shipped with parallax (`_scp_ssh.sh`, given to `scp -S`) that starts ssh in its place
+ * and watches this process beside it. When this process is gone (SIGKILL, OOM), the watcher
+ * stops the job's process group (scp and its ssh run in a session of their own); when ssh ends
+ * first, the watcher ends within a second. The script is parallax's own file, never one in a
+ * folder another user could re-create: where parallax is not a local checkout (a compiled
+ * binary, a remote import), or the file is writable by others, there is no lifeline.
  *
  * @module
  */
 
-import { shellQuote } from "../runtime/_shell_quote.ts";
+import { missingReadPermission } from "../runtime/_permissions.ts";
 
-/** The script's text: ssh in its place, and a watcher of `controllerPid` beside it. */
-export function scpSshScript(sshPath: string, controllerPid: number): string {
-  const watcher = [
-    `while kill -0 ${controllerPid} && kill -0 $$; do sleep 1; done`,
-    // ssh still runs, so this process is gone: the job's whole process group (scp, which may
-    // sleep in its bandwidth limit, its ssh and this watcher) is stopped.
-    "kill -0 $$ && kill -TERM 0",
-  ].join("; ");
-  return [
-    "#!/bin/sh",
-    `( ${watcher} ) </dev/null >/dev/null 2>&1 &`,
-    `exec ${shellQuote(sshPath)} "$@"`,
-    "",
-  ].join("\n");
+const SCRIPT = new URL("./_scp_ssh.sh", import.meta.url);
+
+/**
+ * The script's path, when it may be used: a local file of parallax's, executable, a regular
+ * file (not a link), writable by no one but its owner. Null otherwise.
+ */
+export function scpLifelineScript(): string | null {
+  if (SCRIPT.protocol !== "file:" || Deno.build.standalone) return null;
+  const path = decodeURIComponent(SCRIPT.pathname);
+  if (missingReadPermission(path) !== null) return null;
+  try {
+    const info = Deno.lstatSync(path);
+    const mode = info.mode ?? 0;
+    if (!info.isFile || info.isSymlink || (mode & 0o022) !== 0 || (mode & 0o100) === 0) {
+      return null;
+    }
+  } catch {
+    return null;
+  }
+  return path;
+}
+
+/** The variables the script reads: this process (the controller) and the ssh to run. */
+export function scpLifelineEnv(sshPath: string): Record<string, string> {
+  return { PARALLAX_CONTROLLER: String(Deno.pid), PARALLAX_SSH: sshPath };
 }
 
 /**

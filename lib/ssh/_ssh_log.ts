@@ -151,13 +151,6 @@ export class SshLogs implements Disposable {
     return joinPath(this.folder.dir, `${this.#next++}.log`);
   }
 
-  /** Writes an executable script `name` (new) in the folder; returns its path. */
-  script(name: string, text: string): string {
-    const path = joinPath(this.folder.dir, name);
-    Deno.writeTextFileSync(path, text, { createNew: true, mode: 0o700 });
-    return path;
-  }
-
   /** Reads a job's log (its last {@linkcode MAX_LOG_BYTES}) and removes it; "" if none. */
   take(path: string): string {
     let text = "";
