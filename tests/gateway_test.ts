@@ -194,7 +194,9 @@ Deno.test("a gateway that cannot be reached (unless a retry reaches it) or canno
     await Deno.writeTextFile(
       fakeSsh,
       `#!/bin/sh\necho "$*" >> ${dir}/calls\nif mkdir ${dir}/refused 2>/dev/null; then\n` +
-        `  echo "ssh: connect to host gw port 22: Connection refused" >&2; exit 255\nfi\n` +
+        // ssh writes its own words to the log that -E names, as the real one does.
+        `  log=/dev/stderr; prev=; for a in "$@"; do [ "$prev" = -E ] && log=$a; prev=$a; done\n` +
+        `  echo "ssh: connect to host gw port 22: Connection refused" >> "$log"; exit 255\nfi\n` +
         `exec ssh "$@"\n`,
     );
     await Deno.chmod(fakeSsh, 0o755);

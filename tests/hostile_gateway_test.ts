@@ -252,3 +252,26 @@ console.log(JSON.stringify(results.get("leafA")));
     assertStringIncludes(run.stdout, '"status":"success"');
   });
 });
+
+Deno.test("a gateway program that prints ssh's words and exits before its hello is not retried as unreachable", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  await withTempDir(async (dir) => {
+    await Deno.chmod(dir, 0o777);
+    const path = `${dir}/gateway.sh`;
+    await Deno.writeTextFile(
+      path,
+      `echo ran >> ${dir}/count\necho "ssh: connect to host gw port 22: Connection refused" >&2\nexit 255\n`,
+      { mode: 0o755 },
+    );
+    const results = await call(["leafA"], "true", {
+      sshExtra: sshd.sshExtra,
+      gateways: { h001: ["leafA"] },
+      gatewayCommand: ["sh", path],
+      retries: 2,
+    });
+    const error = failed(results.get("leafA"));
+    assertEquals(error.kind, "gateway");
+    assertStringIncludes(error.message, "did not start parallax (exit 255)");
+    assertEquals(Deno.readTextFileSync(`${dir}/count`), "ran\n", "the gateway's program ran once");
+  });
+});

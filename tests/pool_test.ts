@@ -21,6 +21,7 @@ function sshJob(host: Host, command: string, settings: Settings): JobRequest {
     streamOutput: false,
     stdoutFile: null,
     stderrFile: null,
+    logFile: null,
   };
 }
 

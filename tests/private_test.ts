@@ -1,7 +1,7 @@
-import { ok } from "./fixture/outcomes.ts";
+import { failed, ok } from "./fixture/outcomes.ts";
 import { assert, assertEquals, assertStringIncludes } from "./fixture/assert.ts";
 import { cli, denoRun, ROOT } from "./fixture/deno_run.ts";
-import { listProcesses } from "./fixture/processes.ts";
+import { listProcesses, timeUntil } from "./fixture/processes.ts";
 import { type Sshd, startSshd } from "./fixture/sshd.ts";
 import { withScript, withTempDir } from "./fixture/temp_dir.ts";
 import { call, Pool } from "../mod.ts";
@@ -147,4 +147,68 @@ console.log((await mux()).filter((l) => !strays.includes(l)).join("\\n"));
     assertEquals(stopped.code, 0, stopped.stderr);
     assertStringIncludes(stopped.stdout, "2 kept connections ended");
   });
+}
+
+/** The folder of ssh's logs, from the -E of a running ssh whose command line has `marker`. */
+async function logFolderOf(marker: string): Promise<string> {
+  let folder: string | null = null;
+  await timeUntil(async () => {
+    const ssh = (await listProcesses()).find(({ args }) =>
+      /^\S*ssh /.test(args) && args.includes(marker) && args.includes(" -E ")
+    );
+    const path = ssh?.args.split(" -E ")[1]?.split(" ")[0];
+    folder = path === undefined ? null : path.slice(0, path.lastIndexOf("/"));
+    return folder !== null;
+  }, 10_000);
+  return folder!;
+}
+
+Deno.test("ssh's log folder: a cleaner's removal is survived; a folder another user re-made is never used, and no command runs twice", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const other = uidOf(await sshd.unprivilegedUser());
+  for (const attack of [false, true]) {
+    await withTempDir(async (dir) => {
+      await Deno.chmod(dir, 0o777);
+      const marker = `parallax-${crypto.randomUUID()}`;
+      // One host at a time: the second host's job starts after the folder was tampered with.
+      const running = call(
+        sshd.aliases,
+        `echo ${marker} >/dev/null; echo ran >> ${dir}/$PARALLAX_HOST; sleep 1; exit 255`,
+        { sshExtra: sshd.sshExtra, limit: 1, retries: 2 },
+      );
+      const folder = await logFolderOf(marker);
+      Deno.removeSync(folder, { recursive: true });
+      if (attack) {
+        Deno.mkdirSync(folder);
+        Deno.chmodSync(folder, 0o777);
+        Deno.chownSync(folder, other, other);
+      }
+      const results = await running;
+      const [first, second] = sshd.aliases;
+      // The first host's log went with the folder: its end cannot be told, and it is not retried.
+      assertEquals(failed(results.get(first)).kind, "ssh");
+      assertEquals(Deno.readTextFileSync(`${dir}/${first}`), "ran\n");
+      const after = results.get(second)!;
+      if (attack) {
+        const error = failed(after);
+        assertEquals(error.kind, "local", error.message);
+        assertStringIncludes(error.message, "not private");
+        assertEquals(exists(`${dir}/${second}`), false, "nothing ran on the second host");
+        assertEquals([...Deno.readDirSync(folder)], [], "nothing was written in their folder");
+        Deno.removeSync(folder, { recursive: true });
+      } else {
+        assertEquals(ok(after).exitCode, 255, "the folder was made again, and the log read");
+        assertEquals(Deno.readTextFileSync(`${dir}/${second}`), "ran\n");
+      }
+    });
+  }
+});
+
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

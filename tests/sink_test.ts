@@ -94,3 +94,20 @@ Deno.test("slurp with preserve keeps modes but never setuid, setgid or write for
     assertEquals(Deno.statSync(`${localdir}/h001/plain`).mode! & 0o7777, 0o744);
   });
 });
+
+Deno.test("slurp without preserve gives files the modes of files made here, as through a gateway", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  await withTempDir(async (dir) => {
+    await Deno.chmod(dir, 0o755);
+    for (const [name, mode] of [["suid", 0o4777], ["owner", 0o744], ["open", 0o766]] as const) {
+      await Deno.writeTextFile(`${dir}/${name}`, "x\n");
+      await Deno.chmod(`${dir}/${name}`, mode);
+    }
+    const localdir = `${dir}/local`;
+    for (const name of ["suid", "owner", "open"]) {
+      ok((await slurp(["h001"], `${dir}/${name}`, name, { sshExtra: sshd.sshExtra, localdir }))
+        .get("h001"));
+      assertEquals(Deno.statSync(`${localdir}/h001/${name}`).mode! & 0o7777, 0o666 & ~Deno.umask());
+    }
+  });
+});

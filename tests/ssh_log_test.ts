@@ -1,6 +1,12 @@
 import { assertEquals, assertStringIncludes } from "./fixture/assert.ts";
 import { classify } from "../lib/ssh/_classify.ts";
-import { callerOwnsSshLog, readSshLog, sshLogLevel, withSshLog } from "../lib/ssh/_ssh_log.ts";
+import {
+  callerOwnsSshLog,
+  factsOf,
+  readSshLog,
+  sshLogLevel,
+  withSshLog,
+} from "../lib/ssh/_ssh_log.ts";
 import type { JobEnd } from "../lib/engine/_run_queue.ts";
 import { scpLifelineEnv, scpLifelineScript, withScpLifeline } from "../lib/ssh/_scp_lifeline.ts";
 import { ParallaxError } from "../mod.ts";
@@ -69,6 +75,7 @@ function exited255(remoteStderr: string): JobEnd {
       stderrBytes: remoteStderr.length,
       localError: null,
       outputCut: false,
+      log: null,
       durationMs: 10,
     },
   } as JobEnd;
@@ -143,6 +150,7 @@ Deno.test("callerOwnsSshLog(): -v, -q or -E among sshExtra leave ssh's log to th
   assertEquals(callerOwnsSshLog(["-vvv"]), true);
   assertEquals(callerOwnsSshLog(["-qT"]), true);
   assertEquals(callerOwnsSshLog(["-E", "/tmp/mine.log"]), true);
+  assertEquals(callerOwnsSshLog(["-y"]), true, "syslog: ssh refuses -y with -E");
 });
 
 Deno.test("withScpLifeline() runs scp's ssh through the watcher script, given before scp's '--'", () => {
@@ -164,4 +172,25 @@ Deno.test("withScpLifeline() runs scp's ssh through the watcher script, given be
     PARALLAX_CONTROLLER: String(Deno.pid),
     PARALLAX_SSH: "/usr/bin/ssh",
   });
+});
+
+Deno.test("an empty log (through a master at VERBOSE) proves nothing; a log whose path was taken away is not trusted", () => {
+  assertEquals(readSshLog("").commandSent, null);
+  const ambiguous = classify(
+    "h",
+    exited255("Permission denied (publickey).\n"),
+    "ssh",
+    "command",
+    1,
+    readSshLog(""),
+  );
+  assertEquals(
+    (ambiguous as ParallaxError).kind,
+    "ssh",
+    "not auth: the remote's text decides nothing",
+  );
+  const taken = factsOf({ text: "debug1: Exit status 255\n", trusted: false });
+  const lost = classify("h", exited255(""), "ssh", "command", 1, taken) as ParallaxError;
+  assertEquals(lost.kind, "ssh");
+  assertStringIncludes(lost.message, "removed or replaced while it ran");
 });

@@ -23,14 +23,7 @@ import { AskpassServer } from "../ssh/_askpass.ts";
 import { classify } from "../ssh/_classify.ts";
 import { Masters } from "../ssh/_masters.ts";
 import { scpLifelineEnv, scpLifelineScript, withScpLifeline } from "../ssh/_scp_lifeline.ts";
-import {
-  callerOwnsSshLog,
-  readSshLog,
-  type SshFacts,
-  sshLogLevel,
-  SshLogs,
-  withSshLog,
-} from "../ssh/_ssh_log.ts";
+import { callerOwnsSshLog, factsOf, sshLogLevel, SshLogs, withSshLog } from "../ssh/_ssh_log.ts";
 import { LinePrinter, logEnd, warn, writeTo } from "./_console.ts";
 import { byGateway, runGateways } from "./_gateways.ts";
 import { type OutputFiles, prepareOutputFiles } from "./_output_files.ts";
@@ -150,14 +143,6 @@ export async function drive<R>(
       ? SshLogs.open()
       : null;
     const scpSsh = plan.meaning === "transfer" ? scpLifelineScript() : null;
-    const logPaths = new Array<string | null>(hosts.length).fill(null);
-    /** The facts of a host's last ssh run, from its log (null without one). */
-    const factsOf = (index: number): SshFacts | null => {
-      const path = logPaths[index];
-      if (logs === null || path === null) return null;
-      const text = logs.take(path);
-      return text === "" ? null : readSshLog(text);
-    };
 
     const printers = new Map<number, Record<"stdout" | "stderr", LinePrinter>>();
     /**
@@ -185,14 +170,14 @@ export async function drive<R>(
     const failures = new FailureBudget(settings);
     const job = (index: number, connection: readonly string[]): JobRequest => {
       const argv = plan.argv(hosts[index], index, connection);
-      logPaths[index] = plan.meaning === "command" ? logs?.path() ?? null : null;
-      const path = logPaths[index];
+      const logFile = logs?.file() ?? null;
       return {
         argv: scpSsh !== null
           ? withScpLifeline(argv, scpSsh)
-          : path === null
+          : logFile === null
           ? argv
-          : withSshLog(argv, path, sshLogLevel(connection)),
+          : withSshLog(argv, logFile.path, sshLogLevel(connection)),
+        logFile,
         env: {
           ...askpass?.env(),
           ...(scpSsh !== null ? scpLifelineEnv(settings.sshPath) : {}),
@@ -320,7 +305,9 @@ export async function drive<R>(
               );
               return;
             }
-            const facts = factsOf(index);
+            const facts = end.kind === "ran" && end.process.log !== null
+              ? factsOf(end.process.log)
+              : null;
             const exited = classify(
               host.key,
               end,

@@ -33,6 +33,14 @@ import { gatewayOf, type GatewaySettings } from "../settings/_gateway_settings.t
 import { classify } from "../ssh/_classify.ts";
 import type { Masters } from "../ssh/_masters.ts";
 import { withStdinLifeline } from "../ssh/_remote_command.ts";
+import {
+  callerOwnsSshLog,
+  factsOf,
+  type SshFacts,
+  sshLogLevel,
+  SshLogs,
+  withSshLog,
+} from "../ssh/_ssh_log.ts";
 import { sshArgv } from "../ssh/_ssh_argv.ts";
 import { logEnd } from "./_console.ts";
 import {
@@ -153,8 +161,11 @@ export async function runGateways<R>(
   run: GatewayRun<R>,
   groups: ReadonlyMap<string, { gateway: Host; indices: number[] }>,
 ): Promise<void> {
+  // The gateways' ssh log like a host's: whether a connection failed before anything was sent
+  // there is read from ssh's own facts, never from what the gateway's program printed.
+  using logs = callerOwnsSshLog(run.settings.sshExtra) ? null : SshLogs.open();
   await Promise.all(
-    [...groups.values()].map(({ gateway, indices }) => runGateway(run, gateway, indices)),
+    [...groups.values()].map(({ gateway, indices }) => runGateway(run, gateway, indices, logs)),
   );
 }
 
@@ -162,6 +173,7 @@ async function runGateway<R>(
   run: GatewayRun<R>,
   gateway: Host,
   indices: readonly number[],
+  logs: SshLogs | null,
 ): Promise<void> {
   const { settings } = run;
   const via = gateway.key;
@@ -182,8 +194,12 @@ async function runGateway<R>(
   // The call's user and port are its hosts'; a gateway logs in as its own entry or ssh says.
   const toGateway = { ...settings, user: undefined, port: undefined };
   const connection = run.masters === null ? [] : await run.masters.connection(gateway, toGateway);
+  const plainArgv = sshArgv(gateway, command, toGateway, [...HEARTBEAT_SSH_OPTIONS, ...connection]);
+  const logFile = logs?.file() ?? null;
   const job: JobRequest = {
-    argv: sshArgv(gateway, command, toGateway, [...HEARTBEAT_SSH_OPTIONS, ...connection]),
+    argv: logFile === null
+      ? plainArgv
+      : withSshLog(plainArgv, logFile.path, sshLogLevel(connection)),
     env: {},
     stdin: request,
     lifeline: true,
@@ -194,6 +210,7 @@ async function runGateway<R>(
     streamOutput: true,
     stdoutFile: null,
     stderrFile: null,
+    logFile,
     onMainThread: true,
   };
   const stop = new AbortController();
@@ -423,7 +440,10 @@ class GatewaySession<R> {
   unreachable(end: JobEnd, program: string): ParallaxError | null {
     if (end.kind !== "not-started") this.#attempts++;
     if (this.#hello || this.#broken !== null || end.kind !== "ran") return null;
-    const gateway = classify(this.via, end, program, "command", this.#attempts);
+    const facts = factsOfEnd(end);
+    // Tried again only where ssh's own log proves that nothing was sent to the gateway.
+    if (facts !== null && facts.commandSent !== false) return null;
+    const gateway = classify(this.via, end, program, "command", this.#attempts, facts);
     return gateway instanceof ParallaxError && gateway.kind === "connect" ? gateway : null;
   }
 
@@ -442,7 +462,10 @@ class GatewaySession<R> {
       this.#locally(index, () => this.#finishParts(index, false));
     }
     if (this.settled.size === this.indices.length) return;
-    const gateway = classify(this.via, end, argv[0], "command", 1);
+    const facts = factsOfEnd(end);
+    const gateway = classify(this.via, end, argv[0], "command", 1, facts);
+    // Reached, and its program started (ssh sent it), but no hello: it did not start parallax.
+    const reached = facts !== null && facts.commandSent !== false;
     if (end.kind === "not-started" && this.run.halt.aborted && !this.run.signal.aborted) {
       this.failAll("skipped", `never started: ${this.run.haltReason()}`);
       return;
@@ -454,9 +477,9 @@ class GatewaySession<R> {
       this.failAll("cancelled", (started) => cancelledReason(this.via, started));
       return;
     }
-    const exit = gateway instanceof ParallaxError
-      ? null
-      : `exit ${(gateway as { exitCode: number }).exitCode}`;
+    const exit = end.kind === "ran" && end.process.exitCode !== null
+      ? `exit ${end.process.exitCode}`
+      : null;
     if (this.#refused !== null) {
       this.failAll("gateway", `gateway ${this.via} refused the request: ${this.#refused}`);
     } else if (!this.#hello) {
@@ -464,7 +487,7 @@ class GatewaySession<R> {
         "gateway",
         this.#broken !== null
           ? `gateway ${this.via} ${this.#broken}${tail}`
-          : gateway instanceof ParallaxError
+          : gateway instanceof ParallaxError && !reached
           ? `cannot reach gateway ${gateway.message}${
             this.#attempts > 1 ? ` (${this.#attempts} attempts)` : ""
           }`
@@ -741,7 +764,8 @@ class GatewaySession<R> {
     const parts = this.#parts.get(index) ?? [];
     this.#parts.delete(index);
     for (const [part, final] of parts) {
-      if (keep) moveIntoPlace(part, final);
+      // Modes were set as the file was made (see `receivedMode`).
+      if (keep) moveIntoPlace(part, final, true);
       else Deno.removeSync(part);
     }
   }
@@ -786,6 +810,11 @@ class GatewaySession<R> {
     file.close();
     this.#file = null;
   }
+}
+
+/** What the gateway's ssh log says (null without one). */
+function factsOfEnd(end: JobEnd): SshFacts | null {
+  return end.kind === "ran" && end.process.log !== null ? factsOf(end.process.log) : null;
 }
 
 /**

@@ -36,6 +36,13 @@ export interface JobSpec {
   readonly stdoutFile: string | null;
   /** File that receives stderr (created or truncated), or null. */
   readonly stderrFile: string | null;
+  /**
+   * A file the program writes its own log to (ssh's `-E`), or null: made new just before the
+   * spawn in its folder (private to `uid`: mode 0700, not a link; made again if gone, refused
+   * if anyone else's), held open here, and read back through that descriptor when the process
+   * has ended, so that what is read is what the program wrote, whoever touches the path.
+   */
+  readonly logFile: { readonly path: string; readonly uid: number } | null;
 }
 
 /**
@@ -83,6 +90,12 @@ export interface ProcessEnd {
   readonly durationMs: number;
   /** The output pipes stayed open long after the process exited: the output may be incomplete. */
   readonly outputCut: boolean;
+  /**
+   * The program's log (see `logFile`), its last 256 KiB; `trusted` is false when its path no
+   * longer led to the file made for it (removed or replaced while it ran), so that the program
+   * may have written elsewhere. Null without a `logFile`, or when it never started.
+   */
+  readonly log: { readonly text: string; readonly trusted: boolean } | null;
 }
 
 /** Main thread → worker: run a job. */

@@ -143,7 +143,7 @@ export async function slurpWith(
       {
         placed(index) {
           try {
-            moveIntoPlace(received(index), targets[index]);
+            moveIntoPlace(received(index), targets[index], transfer.preserve);
             return null;
           } catch (error) {
             return `cannot put what it sent in place: ${(error as Error).message}`;

@@ -81,35 +81,53 @@ const UNSAFE_MODE_BITS = 0o7022;
  * Puts what was received at `from` (in a private folder of ours) in its place at `to`: a file
  * replaces what is at `to` (a file, or a link itself, never its target); a folder is merged
  * into a folder already at `to`, entry by entry, the same way; nothing is written through a
- * link. Every mode put in place loses setuid, setgid, sticky and group/other write.
+ * link. Modes: with `preserve`, their own less setuid, setgid, sticky and group/other write;
+ * without, those of a file or folder made here (0666 or 0777, less the umask).
  *
  * @throws {Error} When something cannot be put in place (a folder where a file goes).
  */
-export function moveIntoPlace(from: string, to: string): void {
+export function moveIntoPlace(from: string, to: string, preserve = true): void {
   const info = Deno.lstatSync(from);
   const there = lstatOrNull(to);
   const folderThere = there !== null && there.isDirectory && !there.isSymlink;
   if (info.isDirectory && folderThere) {
     for (const entry of Deno.readDirSync(from)) {
-      moveIntoPlace(joinPath(from, entry.name), joinPath(to, entry.name));
+      moveIntoPlace(joinPath(from, entry.name), joinPath(to, entry.name), preserve);
     }
     return;
   }
   if (folderThere) throw new Error(`cannot put a file at '${to}': a folder is there`);
   if (there !== null && info.isDirectory) Deno.removeSync(to);
-  disarmTree(from, info);
+  disarmTree(from, info, preserve ? null : umask());
   Deno.renameSync(from, to);
 }
 
-/** Takes the unsafe mode bits off `path` and everything below it (links are left alone). */
-function disarmTree(path: string, info: Deno.FileInfo): void {
+/**
+ * Sets the modes of `path` and everything below it (links are left alone): with `umask`
+ * (without preserve), a new file's or folder's, as if made here; else their own, less the unsafe
+ * bits.
+ */
+function disarmTree(path: string, info: Deno.FileInfo, umask: number | null): void {
   if (info.isSymlink) return;
-  if (info.mode !== null && (info.mode & UNSAFE_MODE_BITS) !== 0) {
-    Deno.chmodSync(path, info.mode & 0o777 & ~UNSAFE_MODE_BITS);
-  }
+  const mode = info.mode === null ? null : info.mode & 0o7777;
+  const wanted = umask !== null
+    ? (info.isDirectory ? 0o777 : 0o666) & ~umask
+    : mode === null
+    ? null
+    : mode & 0o777 & ~UNSAFE_MODE_BITS;
+  if (wanted !== null && wanted !== mode) Deno.chmodSync(path, wanted);
   if (!info.isDirectory) return;
   for (const entry of Deno.readDirSync(path)) {
     const inner = joinPath(path, entry.name);
-    disarmTree(inner, Deno.lstatSync(inner));
+    disarmTree(inner, Deno.lstatSync(inner), umask);
+  }
+}
+
+/** This process's umask (022 where it cannot be read). */
+function umask(): number {
+  try {
+    return Deno.umask();
+  } catch {
+    return 0o022;
   }
 }

@@ -131,6 +131,14 @@ export function classify(
     durationMs: ran.durationMs,
     attempts,
   });
+  if (facts?.untrusted) {
+    // The log's folder was removed or replaced while ssh ran: how it ended cannot be told.
+    const why = "ssh's log folder was removed or replaced while it ran (a /tmp cleaner, or " +
+      "another user)";
+    return ran.exitCode === SSH_FAILURE
+      ? fail("ssh", `${why}: exit status 255, and the command may have run`)
+      : fail("local", `${why}: its exit status ${ran.exitCode} cannot be trusted`);
+  }
   if (meaning === "command" && ran.exitCode === SSH_FAILURE && facts !== null) {
     // The remote command's own 255, as ssh received it.
     if (facts.exitStatus === SSH_FAILURE) return afterRun(ran, exited());

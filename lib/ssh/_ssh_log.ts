@@ -18,7 +18,6 @@ import {
   makePrivateFolder,
   type PrivateFolder,
   privateFolderProblem,
-  remakePrivateFolder,
 } from "../runtime/_private_folder.ts";
 
 /** What ssh's log says of one run. */
@@ -34,6 +33,11 @@ export interface SshFacts {
   readonly exitStatus: number | null;
   /** ssh's own messages (its debug lines left out), its verdict last. */
   readonly messages: readonly string[];
+  /**
+   * The log's path stopped leading to the file made for it while ssh ran (its folder removed or
+   * replaced): ssh may have written elsewhere, and nothing above is known.
+   */
+  readonly untrusted?: boolean;
 }
 
 /** How much of ssh's log to ask for: enough for the facts above, and no more. */
@@ -41,9 +45,6 @@ export type SshLogLevel = "DEBUG1" | "DEBUG2" | "VERBOSE";
 
 /** ssh's informational lines that say nothing of a failure. */
 const INFO = /^(?:Authenticated to |Transferred: |Bytes per second: )/;
-
-/** The most of a log read back: ssh's verdict is at its end. */
-const MAX_LOG_BYTES = 256 * 1024;
 
 /**
  * The level for a job: through a running master, `DEBUG2` (the client then logs a few lines,
@@ -76,11 +77,11 @@ export function withSshLog(
 }
 
 /**
- * Whether the caller steers ssh's log with its own arguments (`-v`, `-q`, `-E file`): then that
+ * Whether the caller steers ssh's log with its own arguments (`-v`, `-q`, `-y`, `-E file`): then that
  * log is theirs, as it would be without parallax, and none is read (no facts: nothing retried).
  */
 export function callerOwnsSshLog(sshExtra: readonly string[]): boolean {
-  return sshExtra.some((arg) => /^-[A-Za-z]*[vq][A-Za-z]*$/.test(arg) || arg.startsWith("-E"));
+  return sshExtra.some((arg) => /^-[A-Za-z]*[vqy][A-Za-z]*$/.test(arg) || arg.startsWith("-E"));
 }
 
 /** Reads the facts from a log's text. */
@@ -110,17 +111,23 @@ export function readSshLog(text: string): SshFacts {
     const trimmed = line.trim();
     if (trimmed !== "" && !INFO.test(trimmed)) messages.push(trimmed);
   }
-  return {
-    loggedIn,
-    commandSent: detailed ? sent : (loggedIn ? null : false),
-    exitStatus,
-    messages,
-  };
+  // Without debug lines (VERBOSE): logged in, or through a master (which logs nothing at that
+  // level), the command may have been sent; only ssh's own failure messages prove it was not.
+  const commandSent = detailed ? sent : loggedIn || messages.length === 0 ? null : false;
+  return { loggedIn, commandSent, exitStatus, messages };
+}
+
+/** The facts of a job's log as the worker read it back (see `JobSpec.logFile`). */
+export function factsOf(log: { readonly text: string; readonly trusted: boolean }): SshFacts {
+  if (!log.trusted) {
+    return { loggedIn: false, commandSent: null, exitStatus: null, messages: [], untrusted: true };
+  }
+  return readSshLog(log.text);
 }
 
 /**
- * The private folder of one run's ssh logs, a file per job, read back and removed when the job
- * ends. Null from {@linkcode SshLogs.open} when no private folder can be had (no write access to
+ * The private folder of one run's ssh logs, a file per job, read back by the worker through the
+ * descriptor it made the file with, and removed when the job ends. Null from {@linkcode SshLogs.open} when no private folder can be had (no write access to
  * the temporary folder): then no fact is known, and nothing is retried.
  */
 export class SshLogs implements Disposable {
@@ -143,42 +150,12 @@ export class SshLogs implements Disposable {
   }
 
   /**
-   * A new log file's path for one job; null when the folder is not private any more (then the
-   * job runs without a log, as if none could be had).
+   * Where one job's log goes (made new by the worker just before the spawn, in this folder,
+   * checked then; see `JobSpec.logFile`).
    */
-  path(): string | null {
-    if (remakePrivateFolder(this.folder) !== null) return null;
-    return joinPath(this.folder.dir, `${this.#next++}.log`);
-  }
-
-  /** Reads a job's log (its last {@linkcode MAX_LOG_BYTES}) and removes it; "" if none. */
-  take(path: string): string {
-    let text = "";
-    try {
-      const file = Deno.openSync(path, { read: true });
-      try {
-        const size = file.statSync().size;
-        if (size > MAX_LOG_BYTES) file.seekSync(size - MAX_LOG_BYTES, Deno.SeekMode.Start);
-        const buffer = new Uint8Array(Math.min(size, MAX_LOG_BYTES));
-        let filled = 0;
-        while (filled < buffer.length) {
-          const n = file.readSync(buffer.subarray(filled));
-          if (n === null) break;
-          filled += n;
-        }
-        text = new TextDecoder().decode(buffer.subarray(0, filled));
-      } finally {
-        file.close();
-      }
-    } catch {
-      // No log: ssh never started, or could not write it.
-    }
-    try {
-      Deno.removeSync(path);
-    } catch {
-      // Gone already.
-    }
-    return text;
+  file(): { path: string; uid: number } | null {
+    if (this.folder.uid === null) return null;
+    return { path: joinPath(this.folder.dir, `${this.#next++}.log`), uid: this.folder.uid };
   }
 
   [Symbol.dispose](): void {

@@ -12,6 +12,7 @@ import { FedStdin } from "./_fed_stdin.ts";
 import { OutputFile } from "./_output_file.ts";
 import { type Forward, OutputReader } from "./_output_reader.ts";
 import { StreamWindow } from "./_stream_window.ts";
+import { HeldLog } from "../../runtime/_held_log.ts";
 
 /**
  * How long to wait, after the process has exited, for more output or the pipes' end. Seconds can
@@ -107,6 +108,7 @@ const NOT_RUN = {
   stderrBytes: 0,
   localError: null,
   outputCut: false,
+  log: null,
 } as const;
 
 async function execute(
@@ -125,6 +127,7 @@ async function execute(
     durationMs: performance.now() - startedAt,
   });
   const files: (OutputFile | null)[] = [];
+  let log: HeldLog | null = null;
   try {
     try {
       // One at a time, so that the first is closed (below) when the second cannot be made.
@@ -136,6 +139,13 @@ async function execute(
     await spawnTurn();
     startedAt = performance.now();
     if (cancelled.aborted) return ended({ cancelled: true });
+    if (spec.logFile !== null) {
+      try {
+        log = HeldLog.make(spec.logFile.path, spec.logFile.uid);
+      } catch (error) {
+        return ended({ localError: `${errorMessage(error)}; nothing was started` });
+      }
+    }
     let child: Child;
     try {
       child = spawnChild(spec.argv, {
@@ -191,9 +201,11 @@ async function execute(
       stderrBytes: err.total,
       localError: out.localError ?? err.localError,
       outputCut: !complete,
+      log: log?.finish() ?? null,
     });
   } finally {
     for (const file of files) file?.close();
+    log?.discard();
   }
 }
 
