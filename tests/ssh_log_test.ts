@@ -167,7 +167,7 @@ Deno.test("withScpLifeline() runs scp's ssh through the watcher script, given be
   // parallax's own file, not one in a folder another user could re-create.
   const script = scpLifelineScript();
   assertEquals(script, new URL("../lib/ssh/_scp_ssh.sh", import.meta.url).pathname);
-  assertEquals(Deno.lstatSync(script!).mode! & 0o022, 0);
+  assertEquals(Deno.lstatSync(script!).mode! & 0o002, 0);
   assertEquals(scpLifelineEnv("/usr/bin/ssh"), {
     PARALLAX_CONTROLLER: String(Deno.pid),
     PARALLAX_SSH: "/usr/bin/ssh",

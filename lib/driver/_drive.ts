@@ -136,7 +136,6 @@ export async function drive<R>(
       }
     }
     await using _askpass = askpass;
-    // ssh's own log, a file per job, for a command's end to be judged from ssh's facts.
     // ssh's own log, a file per job, for a command's end to be judged from ssh's facts; for a
     // transfer, the script that gives scp's ssh a lifeline (see `_scp_lifeline.ts`).
     using logs = plan.meaning === "command" && !callerOwnsSshLog(settings.sshExtra)

@@ -16,7 +16,7 @@ const SCRIPT = new URL("./_scp_ssh.sh", import.meta.url);
 
 /**
  * The script's path, when it may be used: a local file of parallax's, executable, a regular
- * file (not a link), writable by no one but its owner. Null otherwise.
+ * file (not a link), not writable by all. Null otherwise.
  */
 export function scpLifelineScript(): string | null {
   if (SCRIPT.protocol !== "file:" || Deno.build.standalone) return null;
@@ -25,7 +25,9 @@ export function scpLifelineScript(): string | null {
   try {
     const info = Deno.lstatSync(path);
     const mode = info.mode ?? 0;
-    if (!info.isFile || info.isSymlink || (mode & 0o022) !== 0 || (mode & 0o100) === 0) {
+    // Whoever may change parallax's own modules may change this script too; but one that all
+    // may write is not run.
+    if (!info.isFile || info.isSymlink || (mode & 0o002) !== 0 || (mode & 0o100) === 0) {
       return null;
     }
   } catch {
