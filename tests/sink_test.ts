@@ -1,8 +1,8 @@
 import { failed, ok } from "./fixture/outcomes.ts";
-import { assert, assertEquals } from "./fixture/assert.ts";
+import { assert, assertEquals, assertRejects } from "./fixture/assert.ts";
 import { startSshd } from "./fixture/sshd.ts";
 import { withTempDir } from "./fixture/temp_dir.ts";
-import { slurp } from "../mod.ts";
+import { copy, slurp } from "../mod.ts";
 
 /** A remote tree the test sshd's account can read: tree/top.txt, tree/sub/inner.txt. */
 async function remoteTree(dir: string): Promise<string> {
@@ -109,5 +109,31 @@ Deno.test("slurp without preserve gives files the modes of files made here, as t
         .get("h001"));
       assertEquals(Deno.statSync(`${localdir}/h001/${name}`).mode! & 0o7777, 0o666 & ~Deno.umask());
     }
+  });
+});
+
+Deno.test("copy refuses, before any host is contacted, a folder holding a link that leads nowhere or to a folder", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/tree/sub`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/tree/file`, "x\n");
+    await Deno.symlink(`${dir}/tree/file`, `${dir}/tree/sub/to-file`);
+    const options = { sshPath: "/nonexistent/ssh", scpPath: "/nonexistent/scp" };
+    await Deno.symlink(`${dir}/nowhere`, `${dir}/tree/sub/dangling`);
+    await assertRejects(
+      () => copy(["h1"], `${dir}/tree`, "/tmp/x", options),
+      TypeError,
+      "leads nowhere",
+    );
+    await Deno.remove(`${dir}/tree/sub/dangling`);
+    await Deno.symlink(`${dir}/tree`, `${dir}/tree/sub/to-folder`);
+    await assertRejects(
+      () => copy(["h1"], `${dir}/tree`, "/tmp/x", options),
+      TypeError,
+      "is a link to a folder",
+    );
+    await Deno.remove(`${dir}/tree/sub/to-folder`);
+    // A link to a file is copied as that file: the check lets it through (scp then runs).
+    const results = await copy(["h1"], `${dir}/tree`, "/tmp/x", options);
+    assertEquals(failed(results.get("h1")).kind, "spawn");
   });
 });

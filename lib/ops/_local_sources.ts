@@ -4,6 +4,7 @@
  * @module
  */
 
+import { joinPath } from "../runtime/_path.ts";
 import { missingReadPermission } from "../runtime/_permissions.ts";
 import { CallerTypeError } from "../caller_error.ts";
 
@@ -34,6 +35,39 @@ export async function checkLocalSources(
     }
     if (info.isDirectory && !recursive) {
       throw new CallerTypeError(`Cannot copy '${source}': it is a folder and recursive is false`);
+    }
+    if (info.isDirectory) await checkLinksBelow(source);
+  }
+}
+
+/**
+ * scp (SFTP mode) copies a link to a file as the file it leads to, but stops half-way through a
+ * folder at a link that leads nowhere or to a folder: such a link is refused here, before any
+ * host is contacted, naming it.
+ *
+ * @throws {TypeError} For the first such link.
+ */
+async function checkLinksBelow(folder: string): Promise<void> {
+  for await (const entry of Deno.readDir(folder)) {
+    const path = joinPath(folder, entry.name);
+    if (entry.isDirectory) {
+      await checkLinksBelow(path);
+      continue;
+    }
+    if (!entry.isSymlink) continue;
+    let target: Deno.FileInfo;
+    try {
+      target = await Deno.stat(path);
+    } catch {
+      throw new CallerTypeError(
+        `Cannot copy '${folder}': the link '${path}' leads nowhere (scp would stop there, half-way)`,
+      );
+    }
+    if (target.isDirectory) {
+      throw new CallerTypeError(
+        `Cannot copy '${folder}': '${path}' is a link to a folder, which scp cannot copy ` +
+          "(copy the folder it leads to instead)",
+      );
     }
   }
 }
