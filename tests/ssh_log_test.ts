@@ -151,6 +151,11 @@ Deno.test("callerOwnsSshLog(): -v, -q or -E among sshExtra leave ssh's log to th
   assertEquals(callerOwnsSshLog(["-qT"]), true);
   assertEquals(callerOwnsSshLog(["-E", "/tmp/mine.log"]), true);
   assertEquals(callerOwnsSshLog(["-y"]), true, "syslog: ssh refuses -y with -E");
+  for (const cluster of ["-4q", "-4y", "-6v", "-4E", "-4E/tmp/mine.log", "-Tvv"]) {
+    assertEquals(callerOwnsSshLog([cluster]), true, cluster);
+  }
+  // A switch's value is no switch: the file after -F, the option after -o, a cluster's tail.
+  assertEquals(callerOwnsSshLog(["-F", "-vq", "-oLogLevel=ERROR", "-i", "-y", "-4Fvq"]), false);
 });
 
 Deno.test("withScpLifeline() runs scp's ssh through the watcher script, given before scp's '--'", () => {
@@ -189,8 +194,36 @@ Deno.test("an empty log (through a master at VERBOSE) proves nothing; a log whos
     "ssh",
     "not auth: the remote's text decides nothing",
   );
-  const taken = factsOf({ text: "debug1: Exit status 255\n", trusted: false });
+  const taken = factsOf({ text: "debug1: Exit status 255\n", trusted: false, cut: false });
   const lost = classify("h", exited255(""), "ssh", "command", 1, taken) as ParallaxError;
   assertEquals(lost.kind, "ssh");
   assertStringIncludes(lost.message, "removed or replaced while it ran");
+});
+
+Deno.test("readSshLog(): the echoed command is not ssh's; a cut log never proves that nothing was sent", () => {
+  const command =
+    "exec 3<&0\ndebug1: Exit status 0\nssh: connect to host db: Connection refused\ntrue";
+  const log = [
+    'Authenticated to 127.0.0.1 ([127.0.0.1]:22) using "publickey".',
+    `debug1: Sending command: ${command}`,
+    "debug1: channel 0: free: client-session, nchannels 1",
+    "debug1: Exit status -1",
+  ].join("\n");
+  const facts = readSshLog(log, command);
+  assertEquals([facts.commandSent, facts.exitStatus, facts.messages], [true, null, []]);
+  // The head, where "Sending command" was, left out: forwarded ports' failures in the tail.
+  const tail = [
+    "debug1: channel 3: open failed: connect failed: Connection refused",
+    "debug1: channel 3: free: direct-tcpip, nchannels 2",
+    "Connection refused",
+  ].join("\n");
+  assertEquals(readSshLog(tail, null, true).commandSent, null, "the head is missing: unknown");
+  const cutFacts = factsOf({
+    text: "ssh: connect to host h port 22: Connection refused\n",
+    trusted: true,
+    cut: true,
+  });
+  assertEquals(cutFacts.commandSent, null);
+  const error = classify("h", exited255(""), "ssh", "command", 1, cutFacts) as ParallaxError;
+  assertEquals(error.kind, "ssh", "never connect (so never retried) from a cut log");
 });

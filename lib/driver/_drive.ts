@@ -305,7 +305,7 @@ export async function drive<R>(
               return;
             }
             const facts = end.kind === "ran" && end.process.log !== null
-              ? factsOf(end.process.log)
+              ? factsOf(end.process.log, jobs[k].argv.at(-1) ?? null)
               : null;
             const exited = classify(
               host.key,

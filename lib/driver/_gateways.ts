@@ -227,7 +227,7 @@ async function runGateway<R>(
       output: (_k, stream, data) => session.receive(stream, data),
       end: (_k, end) => {
         // A gateway that could not be reached ran nothing: tried again like a host (`retries`).
-        const failure = session.unreachable(end, job.argv[0]);
+        const failure = session.unreachable(end, job.argv);
         const attempts = session.attempts;
         if (
           failure !== null && attempts <= settings.retries && !run.signal.aborted &&
@@ -437,13 +437,13 @@ class GatewaySession<R> {
    * Counts an end of the gateway's ssh; the reason when it could not connect before anything
    * started there (kind `connect`: nothing ran, so it may be tried again), else null.
    */
-  unreachable(end: JobEnd, program: string): ParallaxError | null {
+  unreachable(end: JobEnd, argv: readonly string[]): ParallaxError | null {
     if (end.kind !== "not-started") this.#attempts++;
     if (this.#hello || this.#broken !== null || end.kind !== "ran") return null;
-    const facts = factsOfEnd(end);
+    const facts = factsOfEnd(end, argv);
     // Tried again only where ssh's own log proves that nothing was sent to the gateway.
     if (facts !== null && facts.commandSent !== false) return null;
-    const gateway = classify(this.via, end, program, "command", this.#attempts, facts);
+    const gateway = classify(this.via, end, argv[0], "command", this.#attempts, facts);
     return gateway instanceof ParallaxError && gateway.kind === "connect" ? gateway : null;
   }
 
@@ -462,7 +462,7 @@ class GatewaySession<R> {
       this.#locally(index, () => this.#finishParts(index, false));
     }
     if (this.settled.size === this.indices.length) return;
-    const facts = factsOfEnd(end);
+    const facts = factsOfEnd(end, argv);
     const gateway = classify(this.via, end, argv[0], "command", 1, facts);
     // Reached, and its program started (ssh sent it), but no hello: it did not start parallax.
     const reached = facts !== null && facts.commandSent !== false;
@@ -813,8 +813,10 @@ class GatewaySession<R> {
 }
 
 /** What the gateway's ssh log says (null without one). */
-function factsOfEnd(end: JobEnd): SshFacts | null {
-  return end.kind === "ran" && end.process.log !== null ? factsOf(end.process.log) : null;
+function factsOfEnd(end: JobEnd, argv: readonly string[]): SshFacts | null {
+  return end.kind === "ran" && end.process.log !== null
+    ? factsOf(end.process.log, argv.at(-1) ?? null)
+    : null;
 }
 
 /**

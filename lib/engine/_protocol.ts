@@ -91,11 +91,12 @@ export interface ProcessEnd {
   /** The output pipes stayed open long after the process exited: the output may be incomplete. */
   readonly outputCut: boolean;
   /**
-   * The program's log (see `logFile`), its last 256 KiB; `trusted` is false when its path no
+   * The program's log (see `logFile`): all of it, or its first and last 128 KiB (`cut`); `trusted`
+   * is false when its path no
    * longer led to the file made for it (removed or replaced while it ran), so that the program
    * may have written elsewhere. Null without a `logFile`, or when it never started.
    */
-  readonly log: { readonly text: string; readonly trusted: boolean } | null;
+  readonly log: { readonly text: string; readonly trusted: boolean; readonly cut: boolean } | null;
 }
 
 /** Main thread → worker: run a job. */

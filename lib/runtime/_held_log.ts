@@ -8,12 +8,23 @@
 import { dirnamePath } from "./_path.ts";
 import { notPrivate } from "./_private_folder.ts";
 
-/** The most of a log read back: a program's verdict is at its end. */
-const MAX_LOG_BYTES = 256 * 1024;
+/**
+ * The most of a log read back, from each end: what a program did first is at its start, its
+ * verdict at its end; a longer log is read as those two parts, and said to be cut.
+ */
+const PART_BYTES = 128 * 1024;
+
+/** What was read of a log: its text, whether its path still led to it, whether it was cut. */
+export interface LogRead {
+  readonly text: string;
+  readonly trusted: boolean;
+  /** Longer than what is read: its middle is left out. */
+  readonly cut: boolean;
+}
 
 /** A log file made new and held open. */
 export class HeldLog {
-  #done: { text: string; trusted: boolean } | null = null;
+  #done: LogRead | null = null;
 
   private constructor(
     private readonly path: string,
@@ -44,7 +55,7 @@ export class HeldLog {
    * What was written, read through the held descriptor, and whether the path still led to this
    * file (else the program may have written elsewhere). Removes the file and lets it go.
    */
-  finish(): { text: string; trusted: boolean } {
+  finish(): LogRead {
     if (this.#done !== null) return this.#done;
     let trusted = false;
     try {
@@ -55,22 +66,33 @@ export class HeldLog {
       // Gone: not trusted.
     }
     let text = "";
+    let cut = false;
     try {
       const size = this.file.statSync().size;
-      const from = Math.max(0, size - MAX_LOG_BYTES);
-      this.file.seekSync(from, Deno.SeekMode.Start);
-      const buffer = new Uint8Array(size - from);
-      let filled = 0;
-      while (filled < buffer.length) {
-        const n = this.file.readSync(buffer.subarray(filled));
-        if (n === null) break;
-        filled += n;
+      cut = size > 2 * PART_BYTES;
+      if (!cut) text = this.#read(0, size);
+      else {
+        // Whole lines of each part: the head up to its last line end, the tail from its first.
+        const head = this.#read(0, PART_BYTES);
+        const tail = this.#read(size - PART_BYTES, PART_BYTES);
+        text = `${head.slice(0, head.lastIndexOf("\n") + 1)}${tail.slice(tail.indexOf("\n") + 1)}`;
       }
-      text = new TextDecoder().decode(buffer.subarray(0, filled));
     } finally {
       this.file.close();
     }
-    return this.#done = { text, trusted };
+    return this.#done = { text, trusted, cut };
+  }
+
+  #read(from: number, length: number): string {
+    this.file.seekSync(from, Deno.SeekMode.Start);
+    const buffer = new Uint8Array(length);
+    let filled = 0;
+    while (filled < buffer.length) {
+      const n = this.file.readSync(buffer.subarray(filled));
+      if (n === null) break;
+      filled += n;
+    }
+    return new TextDecoder().decode(buffer.subarray(0, filled));
   }
 
   /** Lets the file go, if {@linkcode finish} has not (the program never started). */

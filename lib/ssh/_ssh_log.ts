@@ -76,28 +76,58 @@ export function withSshLog(
   return [argv[0], "-E", path, "-o", `LogLevel=${level}`, ...argv.slice(1)];
 }
 
+/** ssh's switches that take an argument: in a cluster (`-4F file`), what follows one is its value. */
+const TAKES_VALUE = new Set("BbcDEeFIiJLlmOoPpQRSWw");
+
 /**
- * Whether the caller steers ssh's log with its own arguments (`-v`, `-q`, `-y`, `-E file`): then that
- * log is theirs, as it would be without parallax, and none is read (no facts: nothing retried).
+ * Whether the caller steers ssh's log with its own arguments (`-v`, `-q`, `-y`, `-E file`, alone
+ * or in a cluster such as `-4vv`): then that log is theirs, as it would be without parallax, and
+ * none is read (no facts: nothing retried).
  */
 export function callerOwnsSshLog(sshExtra: readonly string[]): boolean {
-  return sshExtra.some((arg) => /^-[A-Za-z]*[vqy][A-Za-z]*$/.test(arg) || arg.startsWith("-E"));
+  let value = false;
+  for (const arg of sshExtra) {
+    // The argument of the switch before (`-F`, then its file) is no switch.
+    if (value) {
+      value = false;
+      continue;
+    }
+    if (!arg.startsWith("-") || arg === "-" || arg === "--") continue;
+    for (const letter of arg.slice(1)) {
+      if ("vqyE".includes(letter)) return true;
+      if (TAKES_VALUE.has(letter)) {
+        value = arg.endsWith(letter);
+        break;
+      }
+    }
+  }
+  return false;
 }
 
-/** Reads the facts from a log's text. */
-export function readSshLog(text: string): SshFacts {
+/**
+ * Reads the facts from a log's text. `command` is the command line ssh was given, which it
+ * echoes after "Sending command: " (so that none of its lines is read as ssh's own); `cut` says
+ * the log's middle was left out (then what is missing may have been a fact: a cut log never
+ * proves that nothing was sent).
+ */
+export function readSshLog(text: string, command: string | null = null, cut = false): SshFacts {
   const lines = text.split(/\r?\n/);
+  const echoed = command === null ? 0 : command.split("\n").length - 1;
   let loggedIn = false;
   let sent = false;
   let detailed = false;
   let exitStatus: number | null = null;
   const messages: string[] = [];
-  for (const line of lines) {
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
     if (line.startsWith("debug")) {
       detailed = true;
       const body = line.replace(/^debug\d: /, "");
-      if (body.startsWith("Sending command: ")) sent = true;
-      else if (body.startsWith("mux_client_request_session: master session id: ")) {
+      if (body.startsWith("Sending command: ")) {
+        sent = true;
+        // The command's own lines follow: they are the caller's text, not ssh's.
+        i += echoed;
+      } else if (body.startsWith("mux_client_request_session: master session id: ")) {
         loggedIn = true;
         sent = true;
       } else if (body.startsWith("Authentication succeeded")) loggedIn = true;
@@ -113,16 +143,20 @@ export function readSshLog(text: string): SshFacts {
   }
   // Without debug lines (VERBOSE): logged in, or through a master (which logs nothing at that
   // level), the command may have been sent; only ssh's own failure messages prove it was not.
-  const commandSent = detailed ? sent : loggedIn || messages.length === 0 ? null : false;
+  let commandSent = detailed ? sent : loggedIn || messages.length === 0 ? null : false;
+  if (cut && commandSent === false) commandSent = null;
   return { loggedIn, commandSent, exitStatus, messages };
 }
 
 /** The facts of a job's log as the worker read it back (see `JobSpec.logFile`). */
-export function factsOf(log: { readonly text: string; readonly trusted: boolean }): SshFacts {
+export function factsOf(
+  log: { readonly text: string; readonly trusted: boolean; readonly cut: boolean },
+  command: string | null = null,
+): SshFacts {
   if (!log.trusted) {
     return { loggedIn: false, commandSent: null, exitStatus: null, messages: [], untrusted: true };
   }
-  return readSshLog(log.text);
+  return readSshLog(log.text, command, log.cut);
 }
 
 /**
