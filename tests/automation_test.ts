@@ -149,3 +149,31 @@ Deno.test("a throwing onResult reaches the caller once every host has ended; par
   assertEquals(seen.sort(), sshd.aliases, "every result still came out of the stream");
   assertEquals((error as Error).message, "hook failed");
 });
+
+Deno.test("CLI: --persist followed by a number is a usage error that suggests --persist=N", async () => {
+  const run = await cli(["call", "-H", "h1", "--persist", "300", "uptime"]);
+  assertEquals(run.code, 2);
+  assertEquals(run.stderr.includes("write --persist=300"), true, run.stderr);
+});
+
+Deno.test("CLI: --batch-pause without --batch is a usage error; --exclude is linear (100,000 hosts minus 99,999 at once)", async () => {
+  const pause = await cli(["call", "-H", "h1", "--batch-pause", "5", "true"]);
+  assertEquals(pause.code, 2);
+  assertEquals(pause.stderr.includes("--batch-pause needs --batch"), true, pause.stderr);
+  // Every host but the last excluded: what is left is one host, which does not exist.
+  const started = performance.now();
+  const run = await cli([
+    "call",
+    "-H",
+    "n[000001-100000].invalid",
+    "--exclude",
+    "n[000001-099999].invalid",
+    "-x",
+    "-oConnectTimeout=1",
+    "true",
+  ]);
+  const took = performance.now() - started;
+  assertEquals(run.stdout.includes("n100000.invalid"), true, run.stdout + run.stderr);
+  assertEquals(run.stdout.includes("n099999.invalid"), false);
+  console.log(`  100,000 hosts minus 99,999: ${Math.round(took)} ms in all (the run included)`);
+});

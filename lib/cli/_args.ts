@@ -72,8 +72,16 @@ export function parseArgs(
       const name = arg.slice(2, eq < 0 ? undefined : eq);
       const spec = byLong.get(name);
       if (spec === undefined) throw new UsageError(`unknown option --${name}`);
-      if (spec.value && spec.optionalValue) set(spec, eq < 0 ? "" : arg.slice(eq + 1), `--${name}`);
-      else if (spec.value) set(spec, eq < 0 ? next() : arg.slice(eq + 1), `--${name}`);
+      if (spec.value && spec.optionalValue) {
+        // `--persist 300 uptime` would run `300 uptime`: a number after a flag whose value is
+        // optional is taken for the value the user meant, and said so.
+        if (eq < 0 && /^\d+$/.test(argv[i + 1] ?? "")) {
+          throw new UsageError(
+            `option --${name} takes its value after '=': write --${name}=${argv[i + 1]}`,
+          );
+        }
+        set(spec, eq < 0 ? "" : arg.slice(eq + 1), `--${name}`);
+      } else if (spec.value) set(spec, eq < 0 ? next() : arg.slice(eq + 1), `--${name}`);
       else if (eq >= 0) throw new UsageError(`option --${name} takes no value`);
       else set(spec, true, `--${name}`);
       continue;

@@ -54,11 +54,16 @@ export async function resolveHosts(
   // An excluded name without user or port leaves that host out however it was written
   // (`--exclude web1` drops `admin@web1:2222` too); one with them, only that entry.
   const excluded = run.exclude.flatMap(parseList);
+  // Looked up by key and by bare name: linear in hosts and excludes (100,000 of each is quick).
+  const byKey = new Map<string, Host>();
+  const byName = new Map<string, Host>();
+  for (const x of excluded) {
+    if (!byKey.has(x.key)) byKey.set(x.key, x);
+    if (x.user === undefined && x.port === undefined && !byName.has(x.host)) byName.set(x.host, x);
+  }
   const used = new Set<Host>();
   const isExcluded = (host: Host) => {
-    const match = excluded.find((x) =>
-      x.key === host.key || (x.user === undefined && x.port === undefined && x.host === host.host)
-    );
+    const match = byKey.get(host.key) ?? byName.get(host.host);
     if (match !== undefined) used.add(match);
     return match !== undefined;
   };

@@ -104,6 +104,9 @@ async function run(argv: readonly string[], named: (command: Command) => void): 
   if (cli.output !== "status" && (cli.inline !== "none" || cli.print)) {
     throw new UsageError(`--${cli.output} cannot be used with -i, --inline-stdout or -P`);
   }
+  if (cli.batchPause !== undefined && cli.batch === undefined) {
+    throw new UsageError("--batch-pause needs --batch (the pause comes between batches)");
+  }
   if (
     (cli.gatewayCommand !== undefined || cli.gatewayLimit !== undefined ||
       cli.leafSshExtra.length > 0) && !cli.gatewaysFile
