@@ -60,6 +60,9 @@ Deno.test("a held pool never uses a socket folder that another user re-made afte
     const sockets = (await masterSockets()).filter((path) => !strays.includes(path));
     assertEquals(sockets.length, 2, sockets.join("\n"));
     const folder = sockets[0].slice(0, sockets[0].lastIndexOf("/"));
+    // The pool's idle session on each master starts as the call ends; on a loaded machine it may
+    // take a moment to reach its master. The attack comes after.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
     // A cleaner removes the folder; another user makes it again first, open to all, and
     // listens at the socket names (which /proc/<pid>/cmdline shows), as a fake master would.
     Deno.removeSync(folder, { recursive: true });
