@@ -23,7 +23,7 @@ import { AskpassServer } from "../ssh/_askpass.ts";
 import { classify } from "../ssh/_classify.ts";
 import { Masters } from "../ssh/_masters.ts";
 import { scpLifelineEnv, scpLifelineScript, withScpLifeline } from "../ssh/_scp_lifeline.ts";
-import { callerOwnsSshLog, factsOf, sshLogLevel, SshLogs, withSshLog } from "../ssh/_ssh_log.ts";
+import { callerOwnsSshLog, factsOfJob, sshLogLevel, SshLogs, withSshLog } from "../ssh/_ssh_log.ts";
 import { LinePrinter, logEnd, warn, writeTo } from "./_console.ts";
 import { byGateway, runGateways } from "./_gateways.ts";
 import { type OutputFiles, prepareOutputFiles } from "./_output_files.ts";
@@ -304,9 +304,7 @@ export async function drive<R>(
               );
               return;
             }
-            const facts = end.kind === "ran" && end.process.log !== null
-              ? factsOf(end.process.log, jobs[k].argv.at(-1) ?? null)
-              : null;
+            const facts = factsOfJob(end, jobs[k].argv);
             const exited = classify(
               host.key,
               end,

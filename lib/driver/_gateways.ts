@@ -33,14 +33,7 @@ import { gatewayOf, type GatewaySettings } from "../settings/_gateway_settings.t
 import { classify } from "../ssh/_classify.ts";
 import type { Masters } from "../ssh/_masters.ts";
 import { withStdinLifeline } from "../ssh/_remote_command.ts";
-import {
-  callerOwnsSshLog,
-  factsOf,
-  type SshFacts,
-  sshLogLevel,
-  SshLogs,
-  withSshLog,
-} from "../ssh/_ssh_log.ts";
+import { callerOwnsSshLog, factsOfJob, sshLogLevel, SshLogs, withSshLog } from "../ssh/_ssh_log.ts";
 import { sshArgv } from "../ssh/_ssh_argv.ts";
 import { logEnd } from "./_console.ts";
 import {
@@ -440,7 +433,7 @@ class GatewaySession<R> {
   unreachable(end: JobEnd, argv: readonly string[]): ParallaxError | null {
     if (end.kind !== "not-started") this.#attempts++;
     if (this.#hello || this.#broken !== null || end.kind !== "ran") return null;
-    const facts = factsOfEnd(end, argv);
+    const facts = factsOfJob(end, argv);
     // Tried again only where ssh's own log proves that nothing was sent to the gateway.
     if (facts !== null && facts.commandSent !== false) return null;
     const gateway = classify(this.via, end, argv[0], "command", this.#attempts, facts);
@@ -462,7 +455,7 @@ class GatewaySession<R> {
       this.#locally(index, () => this.#finishParts(index, false));
     }
     if (this.settled.size === this.indices.length) return;
-    const facts = factsOfEnd(end, argv);
+    const facts = factsOfJob(end, argv);
     const gateway = classify(this.via, end, argv[0], "command", 1, facts);
     // Reached, and its program started (ssh sent it), but no hello: it did not start parallax.
     const reached = facts !== null && facts.commandSent !== false;
@@ -810,13 +803,6 @@ class GatewaySession<R> {
     file.close();
     this.#file = null;
   }
-}
-
-/** What the gateway's ssh log says (null without one). */
-function factsOfEnd(end: JobEnd, argv: readonly string[]): SshFacts | null {
-  return end.kind === "ran" && end.process.log !== null
-    ? factsOf(end.process.log, argv.at(-1) ?? null)
-    : null;
 }
 
 /**

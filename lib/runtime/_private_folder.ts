@@ -79,6 +79,14 @@ export function notPrivate(dir: string, info: Deno.FileInfo, uid: number | null)
   return null;
 }
 
+/** `$TMPDIR` without trailing slashes, where `--allow-env` lets it be read and it is set. */
+export function readableTmpdir(): string | undefined {
+  const tmpdir = Deno.permissions.querySync({ name: "env", variable: "TMPDIR" }).state === "granted"
+    ? Deno.env.get("TMPDIR")
+    : undefined;
+  return tmpdir ? tmpdir.replace(/\/+$/, "") || "/" : undefined;
+}
+
 function mayRead(path: string): boolean {
   return Deno.permissions.querySync({ name: "read", path }).state === "granted";
 }

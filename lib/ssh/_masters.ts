@@ -26,13 +26,10 @@ import {
   makePrivateFolder as makeFolder,
   type PrivateFolder,
   privateFolderProblem,
+  readableTmpdir,
   remakePrivateFolder,
 } from "../runtime/_private_folder.ts";
-import {
-  canReadEnv,
-  missingReadPermission,
-  missingWritePermission,
-} from "../runtime/_permissions.ts";
+import { missingReadPermission, missingWritePermission } from "../runtime/_permissions.ts";
 import type { Settings } from "../settings/_settings.ts";
 import { defaultSshOptions, loginOf } from "./_ssh_argv.ts";
 
@@ -374,12 +371,6 @@ function makePrivateFolder(): PrivateFolder | { problem: string } {
   return {
     problem: `connection reuse needs a private folder for its sockets: ${reasons.join("; ")}`,
   };
-}
-
-/** `$TMPDIR` without trailing slashes, where `--allow-env` lets it be read and it is set. */
-function readableTmpdir(): string | undefined {
-  const tmpdir = canReadEnv("TMPDIR") ? Deno.env.get("TMPDIR") : undefined;
-  return tmpdir ? tmpdir.replace(/\/+$/, "") || "/" : undefined;
 }
 
 /** Whether the folder is not this pool's own private one any more (then nothing in it is removed). */

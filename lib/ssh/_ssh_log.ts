@@ -8,16 +8,14 @@
  * @module
  */
 
+import type { JobEnd } from "../engine/_run_queue.ts";
 import { joinPath } from "../runtime/_path.ts";
-import {
-  canReadEnv,
-  missingReadPermission,
-  missingWritePermission,
-} from "../runtime/_permissions.ts";
+import { missingReadPermission, missingWritePermission } from "../runtime/_permissions.ts";
 import {
   makePrivateFolder,
   type PrivateFolder,
   privateFolderProblem,
+  readableTmpdir,
 } from "../runtime/_private_folder.ts";
 
 /** What ssh's log says of one run. */
@@ -148,6 +146,16 @@ export function readSshLog(text: string, command: string | null = null, cut = fa
   return { loggedIn, commandSent, exitStatus, messages };
 }
 
+/**
+ * The facts of an ssh job's end, from its log as the worker read it back (null without one);
+ * `argv` is the job's, whose last word is the command ssh echoes.
+ */
+export function factsOfJob(end: JobEnd, argv: readonly string[]): SshFacts | null {
+  return end.kind === "ran" && end.process.log !== null
+    ? factsOf(end.process.log, argv.at(-1) ?? null)
+    : null;
+}
+
 /** The facts of a job's log as the worker read it back (see `JobSpec.logFile`). */
 export function factsOf(
   log: { readonly text: string; readonly trusted: boolean; readonly cut: boolean },
@@ -171,7 +179,7 @@ export class SshLogs implements Disposable {
 
   /** A new private folder under `$TMPDIR` (where it may be read) or `/tmp`; null if none. */
   static open(): SshLogs | null {
-    const tmpdir = canReadEnv("TMPDIR") ? Deno.env.get("TMPDIR") : undefined;
+    const tmpdir = readableTmpdir();
     for (const base of new Set([...(tmpdir ? [tmpdir] : []), "/tmp"])) {
       if (missingWritePermission(base) !== null || missingReadPermission(base) !== null) continue;
       try {
