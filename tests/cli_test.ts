@@ -380,3 +380,36 @@ Deno.test("parallax reports every host when the call is refused before any host 
     for (const line of lines) assertStringIncludes(line.rest, "cannot create output folder");
   });
 });
+
+Deno.test("CLI exit status 1, not 2, for what is not a usage error: an unreadable stdin is named, an internal error says so", async () => {
+  // stdin is a folder: reading it fails (EISDIR) before any host is contacted.
+  const argv = cliArgv(["call", "-H", "nohost.invalid", "--send-input", "cat"]);
+  const folder = await new Deno.Command("sh", {
+    args: ["-c", 'exec "$@" < /', "sh", ...argv],
+    env: cleanCliEnv(),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const said = new TextDecoder().decode(folder.stderr);
+  assertEquals(folder.code, 1, said);
+  assertStringIncludes(said, "cannot read standard input");
+  assert(!said.includes("Try 'parallax"), "no usage hint for a system error");
+  // A TypeError from inside parallax (injected) is an internal error, exit 1, with its message.
+  const script = `
+    import { main } from "${ROOT}/lib/cli/main.ts";
+    Object.defineProperty(Deno.stdout, "isTerminal", {
+      value: () => { throw new TypeError("injected fault"); },
+    });
+    Deno.exit(await main(["call", "-H", "nohost.invalid", "--send-input", "cat"]));
+  `;
+  const internal = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-check", script],
+    env: cleanCliEnv(),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const told = new TextDecoder().decode(internal.stderr);
+  assertEquals(internal.code, 1, told);
+  assertStringIncludes(told, "internal error: TypeError: injected fault (please report it)");
+});

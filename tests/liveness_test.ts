@@ -2,7 +2,12 @@ import { failed, ok } from "./fixture/outcomes.ts";
 import { assertEquals, assertStringIncludes } from "./fixture/assert.ts";
 import { startSshd } from "./fixture/sshd.ts";
 import { withTempDir } from "./fixture/temp_dir.ts";
-import { call, Pool } from "../mod.ts";
+import { call, parseHosts, Pool } from "../mod.ts";
+import { Engine } from "../lib/engine/_engine.ts";
+import type { JobEnd } from "../lib/engine/_run_queue.ts";
+import { resolveSettings } from "../lib/settings/_settings.ts";
+import { sshArgv } from "../lib/ssh/_ssh_argv.ts";
+import { processesMatching, uniqueMarker } from "./fixture/processes.ts";
 
 Deno.test("a job whose pipes a stray process holds is reported alone after its drain; another call's host on the same worker is untouched", async () => {
   await using sshd = await startSshd({ aliases: 2 });
@@ -33,4 +38,57 @@ Deno.test("a job whose pipes a stray process holds is reported alone after its d
     await pool.close();
     await new Deno.Command("pkill", { args: ["-f", "^sleep 40$"] }).output();
   });
+});
+
+Deno.test("the ping: a worker busy with a job longer than the silence it is allowed is not touched; a hung worker is retired and only its job is lost", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const marker = uniqueMarker();
+  // Rounds every 250 ms, hung after 3 s of silence (a worker may take a second or two to load);
+  // each job goes to a worker of its own.
+  const engine = new Engine({
+    size: 2,
+    limit: 8,
+    reuse: false,
+    workerUrl: new URL("./fixture/hanging_worker.ts", import.meta.url),
+    workerShare: 1,
+    liveness: { pingMs: 250, silentMs: 3_000 },
+  });
+  const settings = resolveSettings({ sshExtra: sshd.sshExtra }, 60);
+  const [h1, h2] = parseHosts(sshd.aliases);
+  const job = (host: typeof h1, command: string) => ({
+    argv: sshArgv(host, command, settings),
+    env: {},
+    stdin: null,
+    lifeline: true,
+    timeoutMs: 0,
+    killGraceMs: 2_000,
+    keepOutput: true,
+    streamOutput: false,
+    stdoutFile: null,
+    stderrFile: null,
+    logFile: null,
+  });
+  const ends: JobEnd[] = [];
+  try {
+    await engine.run([
+      job(h1, `sleep 30; echo never # ${marker} HANG-THIS-WORKER`),
+      job(h2, `sleep 8; echo survived # ${marker}`),
+    ], { limit: 2, observer: { end: (index, end) => void (ends[index] = end) } });
+    assertEquals(ends.map((end) => end.kind), ["lost", "ran"]);
+    assertStringIncludes(
+      (ends[0] as Extract<JobEnd, { kind: "lost" }>).reason,
+      "stopped answering",
+    );
+    const survived = ends[1] as Extract<JobEnd, { kind: "ran" }>;
+    assertEquals(survived.process.exitCode, 0);
+    assertEquals(new TextDecoder().decode(survived.process.stdout[0]), "survived\n");
+    assertEquals(engine.liveWorkers, 1);
+    // The hung worker's ssh, and its remote command, are gone with it.
+    for (let i = 0; i < 50 && (await processesMatching(`${marker} HANG`)).length > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assertEquals(await processesMatching(`${marker} HANG`), []);
+  } finally {
+    engine.kill();
+  }
 });

@@ -6,7 +6,7 @@
 
 import { isCallerError } from "../caller_error.ts";
 import denoJson from "../../deno.json" with { type: "json" };
-import { gatewayMessage } from "../driver/_gateways.ts";
+import { gatewayMessage } from "../driver/_gateway_protocol.ts";
 import { lastSignal } from "../driver/_signals.ts";
 import { serveGateway } from "../gateway/serve.ts";
 import { persistentPool, stopPersistentMasters } from "../ssh/_masters.ts";
@@ -396,8 +396,12 @@ async function readFromTerminal(prompt: string): Promise<string> {
 }
 
 /** The input for every host, read once into memory the workers share. */
-function readStdin(): Promise<Uint8Array> {
-  return readShared(Deno.stdin.readable);
+async function readStdin(): Promise<Uint8Array> {
+  try {
+    return await readShared(Deno.stdin.readable);
+  } catch (error) {
+    throw new Error(`cannot read standard input: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 function useColor(): boolean {

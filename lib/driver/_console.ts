@@ -132,3 +132,29 @@ export function warn(message: string): void {
 export function logEnd(key: string, argv: readonly string[], what: string): void {
   warn(`${key}: ${what} [${argv.map(shellWord).join(" ")}]`);
 }
+
+/** Each host's output printed as whole lines, prefixed with its key (`printOut`). */
+export class HostLines {
+  readonly #printers = new Map<number, Record<Stream, LinePrinter>>();
+
+  /** A piece of the output of the host at `index`. */
+  push(index: number, key: string, stream: Stream, data: Uint8Array): void {
+    let printers = this.#printers.get(index);
+    if (printers === undefined) {
+      printers = {
+        stdout: new LinePrinter(`${key}: `, (data) => writeTo("stdout", data)),
+        stderr: new LinePrinter(`${key}: `, (data) => writeTo("stderr", data)),
+      };
+      this.#printers.set(index, printers);
+    }
+    printers[stream].push(data);
+  }
+
+  /** The host at `index` has ended: its last partial lines are printed. */
+  flush(index: number): void {
+    const printers = this.#printers.get(index);
+    this.#printers.delete(index);
+    printers?.stdout.flush();
+    printers?.stderr.flush();
+  }
+}

@@ -472,3 +472,15 @@ function bool(value: Record<string, unknown>, field: string): void {
 function text(value: Record<string, unknown>, field: string): void {
   if (typeof value[field] !== "string") throw new ProtocolError(`${field}: expected a string`);
 }
+
+/** Matches ANSI escape sequences (colours in a gateway's messages). */
+// deno-lint-ignore no-control-regex
+const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
+
+/**
+ * What a gateway's stderr says, on one line for a message: its colours dropped, its last three
+ * lines kept (a download's progress comes before the error).
+ */
+export function gatewayMessage(stderr: string): string {
+  return shownText(stderr.replace(ANSI, "").trim().split("\n").slice(-3).join("\n"));
+}

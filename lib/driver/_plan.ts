@@ -38,11 +38,13 @@ export interface Plan<R> {
    * connection-reuse ssh options (none without reuse).
    */
   argv(host: Host, index: number, connection: readonly string[]): string[];
-  /**
-   * The result of the host at `index`, whose process exited on its own, or its error (a refusal
-   * that only the operation recognizes).
-   */
+  /** The result of the host at `index`, whose process exited on its own. */
   result(host: Host, exited: Exited, files: OutputFiles, index: number): R | ParallaxError;
+  /**
+   * A refusal on the host that kept the command from running (sudo's, by a marker no command can
+   * predict), or null: the host's error is then kind `auth` (decided in `_ends.ts`).
+   */
+  refusal?(exited: Exited): { readonly reason: string; readonly said: string } | null;
   /**
    * The host's `PARALLAX_NODENUM`: its position in the caller's list (default: `index`; a
    * gateway passes on the controller's).

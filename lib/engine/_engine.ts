@@ -59,6 +59,8 @@ export interface EngineOptions {
   readonly workerUrl?: URL;
   /** Processes a worker runs before another starts (default {@linkcode WORKER_SHARE}). */
   readonly workerShare?: number;
+  /** How often workers are pinged, and after how long a silent one is hung (for tests). */
+  readonly liveness?: { readonly pingMs: number; readonly silentMs: number };
 }
 
 /** A run in progress. */
@@ -381,7 +383,15 @@ export class Engine {
   #watchLiveness(): void {
     if (this.#pinger !== null) return;
     this.#lastRound = performance.now();
-    this.#pinger = after(PING_MS, () => this.#livenessRound());
+    this.#pinger = after(this.#pingMs, () => this.#livenessRound());
+  }
+
+  get #pingMs(): number {
+    return this.options.liveness?.pingMs ?? PING_MS;
+  }
+
+  get #silentMs(): number {
+    return this.options.liveness?.silentMs ?? SILENT_MS;
   }
 
   /**
@@ -393,19 +403,19 @@ export class Engine {
     const now = performance.now();
     // This thread was stalled: what the workers sent meanwhile is read first, so nobody's
     // silence is judged this round.
-    const stalled = now - this.#lastRound > PING_MS + SILENT_MS / 2;
+    const stalled = now - this.#lastRound > this.#pingMs + this.#silentMs / 2;
     this.#lastRound = now;
     for (const slot of this.#allSlots) {
       if (slot.worker === null || slot.jobs.size === 0) continue;
       if (stalled) slot.heard = now;
-      if (now - slot.heard > SILENT_MS) {
+      if (now - slot.heard > this.#silentMs) {
         this.#retire(slot, "its worker stopped answering");
         continue;
       }
       slot.worker.postMessage({ type: "ping", seq: this.#pingSeq++ } satisfies ToWorker);
     }
     if (this.#running > 0 && !this.#closed) {
-      this.#pinger = after(PING_MS, () => this.#livenessRound());
+      this.#pinger = after(this.#pingMs, () => this.#livenessRound());
     }
   }
 

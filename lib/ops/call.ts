@@ -9,12 +9,13 @@ import type { StdinPart } from "../engine/_stdin_feed.ts";
 import { type HostObserver, withOnResult } from "../driver/_plan.ts";
 import { type HostsInput, parseHosts } from "../hosts/parse.ts";
 import { type PerHost, stringFor } from "../hosts/per_host.ts";
-import { type ErrorKind, ParallaxError } from "../parallax_error.ts";
+import type { ErrorKind, ParallaxError } from "../parallax_error.ts";
 import { decode, TextBytes } from "../runtime/_bytes.ts";
 import { type ResultRecord, toRecord } from "../record.ts";
 import { DEFAULT_CALL_TIMEOUT, resolveSettings } from "../settings/_settings.ts";
 import type { CommonOptions } from "../settings/options.ts";
 import { remoteCommandLine } from "../ssh/_remote_command.ts";
+import type { Exited } from "../ssh/_classify.ts";
 import { sshArgv } from "../ssh/_ssh_argv.ts";
 import { shellQuote } from "../runtime/_shell_quote.ts";
 import { sudoInputPrefix, sudoMarker, sudoRefusal, type SudoRequest } from "../ssh/_sudo.ts";
@@ -212,24 +213,16 @@ export async function callWith(
     argv: (host, index, connection) =>
       sshArgv(host, fixed ?? line(commands[index]), settings, connection),
     ...(nodeNumbers === undefined ? {} : { nodeNumber: (index: number) => nodeNumbers[index] }),
-    result: (host, { exitCode, stdout, stderr, durationMs, attempts }, files) => {
-      const refused = sudo !== null && exitCode === 1 ? sudoRefusal(decode(stderr), sudo) : null;
-      if (refused !== null) {
-        return new ParallaxError({
-          host: host.key,
-          kind: "auth",
-          reason: refused.reason,
-          stderr: refused.said,
-          durationMs,
-          attempts,
-        });
-      }
-      return callResult(
+    ...(sudo === null ? {} : {
+      refusal: ({ exitCode, stderr }: Exited) =>
+        exitCode === 1 ? sudoRefusal(decode(stderr), sudo) : null,
+    }),
+    result: (host, { exitCode, stdout, stderr, durationMs, attempts }, files) =>
+      callResult(
         { host: host.key, exitCode, durationMs, attempts, ...files },
         stdout,
         inline ? stderr : [],
-      );
-    },
+      ),
     gateway: {
       ask: (indices) => ({
         op: "call",

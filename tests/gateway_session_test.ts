@@ -1,0 +1,280 @@
+/**
+ * The gateway session as a state machine fed bytes: what a hostile gateway can send, and that
+ * every host still gets exactly one end, from this side's facts. No ssh here: the session is
+ * driven directly (the launcher and real gateways are tested in `gateway_test.ts` and
+ * `hostile_gateway_test.ts`).
+ */
+import { assert, assertEquals, assertStringIncludes } from "./fixture/assert.ts";
+import { GatewaySession, MAX_LINE_BYTES, type SessionRun } from "../lib/driver/_gateway_session.ts";
+import { PROTOCOL, PROTOCOL_VERSION } from "../lib/driver/_gateway_protocol.ts";
+import type { OutputFiles } from "../lib/driver/_output_files.ts";
+import type { JobEnd } from "../lib/engine/_run_queue.ts";
+import { parseHosts } from "../lib/hosts/parse.ts";
+import { ParallaxError } from "../mod.ts";
+import { withTempDir } from "./fixture/temp_dir.ts";
+
+const encoder = new TextEncoder();
+const HELLO = { event: "hello", protocol: PROTOCOL, version: PROTOCOL_VERSION, parallax: "0" };
+
+/** A session for `count` hosts behind gateway `gw`, and each host's ends as they come. */
+function session(
+  count: number,
+  options: { into?: string; files?: OutputFiles[]; keep?: boolean } = {},
+) {
+  const hosts = parseHosts(Array.from({ length: count }, (_, i) => `leaf${i}`));
+  const ends = new Map<number, (string | ParallaxError)[]>();
+  const output: [number, string, string][] = [];
+  const run: SessionRun<string> = {
+    hosts,
+    files: options.files ?? hosts.map(() => ({})),
+    plan: {
+      keepOutput: options.keep ?? true,
+      gateway: {
+        ask: () => ({ op: "call", commands: ["true"], nodes: [], options: {}, payload: [] }),
+        result: (host, _index, end) => `${host.key} exit ${end.exitCode}`,
+        ...(options.into === undefined
+          ? {}
+          : { fetchInto: () => ({ folder: options.into!, dst: "got", preserve: false }) }),
+      },
+    },
+    gateways: { limit: 32 },
+    signal: new AbortController().signal,
+    halt: new AbortController().signal,
+    haltReason: () => "halted",
+    settle(index, result) {
+      ends.set(index, [...(ends.get(index) ?? []), result]);
+    },
+    started() {},
+    output(index, stream, data) {
+      output.push([index, stream, new TextDecoder().decode(data)]);
+    },
+    ended() {},
+  };
+  const gateway = new GatewaySession(run, "gw", hosts.map((_, i) => i));
+  let stopped = 0;
+  gateway.stop = () => stopped++;
+  const send = (...events: unknown[]) => {
+    for (const event of events) {
+      gateway.receive("stdout", encoder.encode(`${JSON.stringify(event)}\n`));
+    }
+  };
+  /** The gateway's connection ends (ssh exited 0 after the gateway's last line). */
+  const close = () => gateway.close(ranEnd(0), ["ssh", "gw"]);
+  return { gateway, ends, output, send, close, stopped: () => stopped };
+}
+
+function ranEnd(exitCode: number): JobEnd {
+  return {
+    kind: "ran",
+    process: {
+      exitCode,
+      signal: null,
+      stdout: [],
+      stderr: [],
+      durationMs: 5,
+      timedOut: false,
+      cancelled: false,
+      spawnError: null,
+      localError: null,
+      outputCut: false,
+      log: null,
+    },
+  } as unknown as JobEnd;
+}
+
+function record(fields: Record<string, unknown> = {}) {
+  return {
+    kind: null,
+    reason: null,
+    exitCode: 0,
+    stdout: btoa("out"),
+    stderr: "",
+    attempts: 1,
+    durationMs: 3,
+    ...fields,
+  };
+}
+
+/** Each host's only end; fails when a host has none or more than one. */
+function onlyEnds(ends: Map<number, (string | ParallaxError)[]>, count: number) {
+  return Array.from({ length: count }, (_, i) => {
+    assertEquals(ends.get(i)?.length, 1, `host ${i} has exactly one end`);
+    return ends.get(i)![0];
+  });
+}
+
+function kindOf(end: string | ParallaxError): string {
+  return end instanceof ParallaxError ? end.kind : "result";
+}
+
+Deno.test("a gateway that behaves: each host its result, once", () => {
+  const s = session(2);
+  s.send(
+    HELLO,
+    { event: "started", index: 0 },
+    { event: "output", index: 0, stream: "stdout", data: btoa("hi\n") },
+    { event: "result", index: 0, record: record() },
+    { event: "result", index: 1, record: record({ exitCode: 3 }) },
+    { event: "end" },
+  );
+  s.close();
+  assertEquals(onlyEnds(s.ends, 2), ["leaf0 exit 0", "leaf1 exit 3"]);
+  assertEquals(s.output, [[0, "stdout", "hi\n"]]);
+});
+
+Deno.test("hostile records: unknown kinds, a host it does not serve, bad base64, numbers as text: its hosts fail kind gateway, what came before is kept", () => {
+  const cases: [string, unknown][] = [
+    ["not a kind", { event: "result", index: 1, record: record({ kind: "pwned", reason: "x" }) }],
+    ["index 7 names no host", { event: "result", index: 7, record: record() }],
+    ["expected base64", { event: "output", index: 1, stream: "stdout", data: "%%%" }],
+    ["exitCode", { event: "result", index: 1, record: record({ exitCode: "0; rm -rf /" }) }],
+    ["durationMs", { event: "result", index: 1, record: record({ durationMs: -5 }) }],
+    ["reason", {
+      event: "result",
+      index: 1,
+      record: record({ kind: "ssh", reason: { toString: "x" } }),
+    }],
+    ["unknown event", { event: "pwned", index: 1 }],
+    ["a second result", { event: "result", index: 0, record: record() }],
+    ["after 'end'", { event: "end" }],
+    ["a second 'hello'", HELLO],
+  ];
+  for (const [said, hostile] of cases) {
+    const s = session(2);
+    s.send(HELLO, { event: "result", index: 0, record: record() });
+    if (said === "after 'end'") s.send({ event: "end" });
+    s.send(hostile, { event: "result", index: 1, record: record() });
+    s.close();
+    const [first, second] = onlyEnds(s.ends, 2);
+    assertEquals(first, "leaf0 exit 0", `${said}: the result before it is kept`);
+    assert(second instanceof ParallaxError, said);
+    assertEquals(second.kind, "gateway", said);
+    assertStringIncludes(second.message, "broke the protocol", said);
+    assertStringIncludes(second.message, said, said);
+    assertEquals(s.stopped(), 1, `${said}: the gateway is stopped`);
+  }
+});
+
+Deno.test("a gateway's text reaches no terminal raw: escape sequences and a forged line are shown on one line", () => {
+  const s = session(1);
+  s.send(HELLO, {
+    event: "result",
+    index: 0,
+    record: record({
+      kind: "ssh",
+      reason: "\x1b[2J\x1b[31mboom\r\n[SUCCESS] leaf0",
+      exitCode: 255,
+    }),
+  });
+  s.close();
+  const [end] = onlyEnds(s.ends, 1);
+  assert(end instanceof ParallaxError);
+  assertEquals(end.kind, "ssh");
+  const control = [...end.message].filter((c) => c.charCodeAt(0) < 0x20 || c === "\x7f");
+  assertEquals(control, [], JSON.stringify(end.message));
+});
+
+Deno.test("a 1 GB line without a newline: the gateway is given up at the bound, its memory not held", () => {
+  const s = session(2, { keep: false });
+  s.send(HELLO, { event: "result", index: 0, record: record() });
+  const chunk = new Uint8Array(2 ** 20).fill(65);
+  let fed = 0;
+  for (; fed < 2 ** 30; fed += chunk.byteLength) s.gateway.receive("stdout", chunk);
+  s.close();
+  const [first, second] = onlyEnds(s.ends, 2);
+  assertEquals(first, "leaf0 exit 0");
+  assert(second instanceof ParallaxError);
+  assertEquals(second.kind, "gateway");
+  assertStringIncludes(second.message, `longer than ${MAX_LINE_BYTES.other / 2 ** 20} MiB`);
+  assertEquals(s.stopped(), 1);
+});
+
+Deno.test("slurp: '../' and absolute names are refused, a name outside the host's destination too, and nothing is written outside", async () => {
+  await withTempDir(async (dir) => {
+    const into = `${dir}/leaf0`;
+    await Deno.mkdir(into);
+    for (const path of ["got/../../escape", "/etc/escape", "other/escape", "got/./x", ""]) {
+      const s = session(1, { into });
+      s.send(HELLO, { event: "file", index: 0, path, type: "file", mode: 0o644, mtimeMs: null });
+      s.close();
+      const [end] = onlyEnds(s.ends, 1);
+      assert(end instanceof ParallaxError, path);
+      assertEquals(end.kind, "gateway", path);
+      assertStringIncludes(end.message, "broke the protocol", path);
+    }
+    const left = [...Deno.readDirSync(dir)].map((entry) => entry.name);
+    assertEquals(left, ["leaf0"]);
+    assertEquals([...Deno.readDirSync(into)], []);
+  });
+});
+
+Deno.test("slurp: data for a host whose file is not open breaks the protocol; a file of a failed host is removed", async () => {
+  await withTempDir((dir) => {
+    const s = session(2, { into: dir });
+    const file = { event: "file", index: 0, path: "got", type: "file", mode: 0o4777, mtimeMs: 0 };
+    s.send(HELLO, file, { event: "data", index: 0, data: btoa("part") });
+    s.send({ event: "result", index: 0, record: record({ kind: "transfer", reason: "x" }) });
+    s.send({ event: "data", index: 1, data: btoa("stray") });
+    s.close();
+    const [first, second] = onlyEnds(s.ends, 2);
+    assertEquals(kindOf(first), "transfer");
+    assertEquals(kindOf(second), "gateway");
+    assertStringIncludes((second as ParallaxError).message, "'data' without its 'file'");
+    assertEquals([...Deno.readDirSync(dir)], [], "no partial file is left");
+    return Promise.resolve();
+  });
+});
+
+Deno.test("output files through a gateway are made new: a planted link is replaced, never followed; a name that cannot be made is that host's local error, the other host goes on", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/leaf0.out/full`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/target`, "untouched");
+    await Deno.symlink(`${dir}/target`, `${dir}/leaf1.out`);
+    const files = [{ outFile: `${dir}/leaf0.out` }, { outFile: `${dir}/leaf1.out` }];
+    const s = session(2, { files });
+    s.send(
+      HELLO,
+      { event: "result", index: 0, record: record() },
+      { event: "result", index: 1, record: record() },
+    );
+    s.close();
+    const [first, second] = onlyEnds(s.ends, 2);
+    assertEquals(kindOf(first), "local");
+    assertStringIncludes((first as ParallaxError).message, "cannot write its output file");
+    assertEquals(second, "leaf1 exit 0");
+    assertEquals(await Deno.readTextFile(`${dir}/target`), "untouched");
+    assert(!(await Deno.lstat(`${dir}/leaf1.out`)).isSymlink);
+    assertEquals(await Deno.readTextFile(`${dir}/leaf1.out`), "out");
+  });
+});
+
+Deno.test("a gateway that ends without results: a started host may have run, one never started did not", () => {
+  const s = session(2);
+  s.send(HELLO, { event: "started", index: 0 });
+  s.close();
+  const [first, second] = onlyEnds(s.ends, 2);
+  assertStringIncludes((first as ParallaxError).message, "the command may have run");
+  assertEquals((first as ParallaxError).attempts, 1);
+  assertStringIncludes((second as ParallaxError).message, "never started");
+  assertEquals((second as ParallaxError).attempts, 0);
+});
+
+Deno.test("a host's timeout holds through a gateway that sends only heartbeats; a late result is not its end", () => {
+  const s = session(1);
+  s.send(HELLO, { event: "started", index: 0 });
+  const times = { timeoutMs: 1, connectTimeout: 1, retries: 0 };
+  // Past the timeout and its slack: the host ends here.
+  const later = Date.now() + 60_000;
+  const realNow = Date.now;
+  Date.now = () => later;
+  try {
+    s.send({ event: "alive" });
+    assertEquals(s.gateway.overdue(1_000, times), "kept running after its hosts' timeouts");
+  } finally {
+    Date.now = realNow;
+  }
+  s.send({ event: "result", index: 0, record: record() });
+  s.close();
+  const [end] = onlyEnds(s.ends, 1);
+  assertEquals(kindOf(end), "timeout");
+});
