@@ -34,15 +34,24 @@ export {
 } from "./lib/ops/call_stream.ts";
 export { copy, type CopyOptions, type CopyResult } from "./lib/ops/copy.ts";
 export { slurp, type SlurpOptions, type SlurpResult } from "./lib/ops/slurp.ts";
+export { sync, type SyncOptions, type SyncResult } from "./lib/ops/sync.ts";
 export type { TransferResult } from "./lib/ops/_transfer.ts";
 export { gatewayCommandFor } from "./lib/ops/gateway_command.ts";
 export { isOk, type Success } from "./lib/ops/is_ok.ts";
 export { sh, type ShValue } from "./lib/ops/sh.ts";
 export type { ResultRecord } from "./lib/record.ts";
-export type { CommonOptions, TransferOptions } from "./lib/settings/options.ts";
+export type { BatchStart, CommonOptions, TransferOptions } from "./lib/settings/options.ts";
 export { type ErrorKind, ParallaxError, type ParallaxErrorInit } from "./lib/parallax_error.ts";
 export { type Host, type HostEntry, type HostsInput, parseHosts } from "./lib/hosts/parse.ts";
 export type { PerHost } from "./lib/hosts/per_host.ts";
 export { readHostFile } from "./lib/hosts/file.ts";
-export { compactHosts, expandHosts } from "./lib/hosts/range.ts";
+export { compactHosts } from "./lib/hosts/range.ts";
+export {
+  allHosts,
+  expandHosts,
+  type Groups,
+  parseGroups,
+  readGroups,
+  splitHosts,
+} from "./lib/hosts/groups.ts";
 export { Pool, type PoolOptions } from "./lib/engine/pool.ts";

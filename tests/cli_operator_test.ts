@@ -64,11 +64,15 @@ Deno.test("copy and slurp have no default timeout, call keeps 60 s; help says so
   assertStringIncludes(help.stdout, "No timeout unless -t is given");
 });
 
-Deno.test("host lists: commas and ranges, --exclude, a repeated host runs once with a warning", async () => {
+Deno.test("host lists: commas and ranges, --exclude, a host in a file and a list runs once with a warning; -H lists are one union", async () => {
   await using sshd = await startSshd({ aliases: 4 });
+  const file = await Deno.makeTempFile();
+  await Deno.writeTextFile(file, "h002\n");
   const result = await run([
     "call",
     ...F(sshd),
+    "-h",
+    file,
     "-H",
     "h[001-003],h004",
     "-H",
@@ -84,7 +88,9 @@ Deno.test("host lists: commas and ranges, --exclude, a repeated host runs once w
   const hosts = result.stdout.trim().split("\n").map((line) => JSON.parse(line).host).sort();
   assertEquals(hosts, ["h001", "h002", "h004"]);
   assertEquals(result.stderr.match(/more than once/g)?.length, 1, result.stderr);
+  assertStringIncludes(result.stderr, "more than once run once: h002\n");
   assertStringIncludes(result.stderr, "--exclude matched no host: nowhere");
+  await Deno.remove(file);
 });
 
 Deno.test("--json refuses -i, -P and --gather; records keep bytes as base64 and say exitCode null", async () => {
@@ -231,4 +237,121 @@ Deno.test("--persist keeps connections for the next run (same results, no handsh
   assertEquals(finished.code, 0, finished.stderr);
   assertEquals(values(finished.stdout), values(first.stdout));
   await timeUntil(async () => !/\[mux\]/.test(new TextDecoder().decode(await masters())), 5_000);
+});
+
+Deno.test("at a terminal: the progress line shows the batch and the pause's countdown, and the last line is a recap; none on a pipe or with --json", async () => {
+  await using sshd = await startSshd({ aliases: 4 });
+  const [a, b, c, d] = sshd.aliases;
+  const args = [
+    "call",
+    ...F(sshd),
+    "-H",
+    `${a},${b},${c},${d},nohost.invalid`,
+    "--batch",
+    "2",
+    "--batch-pause",
+    "2",
+    "--",
+    `[ "$PARALLAX_HOST" = ${d} ] && exit 3; true`,
+  ];
+  const session = onTerminal(cliArgv(args), cleanCliEnv());
+  await session.waitFor("batch 2/3 in 2 s");
+  const { code, screen } = await session.finished();
+  // A connect error outranks an exit 3 (pssh's exit status 4).
+  assertEquals(code, 4, screen);
+  assertStringIncludes(screen, "batch 3/3");
+  const lines = screen.replace(/\r/g, "").trim().split("\n");
+  assert(
+    /^3 ok, 1 exited nonzero, 1 connect in \d+\.\d s$/.test(lines.at(-1)!.split("\x1b[K").at(-1)!),
+    JSON.stringify(lines.at(-1)),
+  );
+  // On pipes, and with --json at a terminal: no recap, no progress line.
+  const piped = await new Deno.Command(cliArgv(args)[0], {
+    args: cliArgv(args).slice(1),
+    env: cleanCliEnv(),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const pipedErr = new TextDecoder().decode(piped.stderr);
+  assert(!/ in \d+\.\d s\n?$/.test(pipedErr), pipedErr);
+  assert(!pipedErr.includes("batch 2/3"), pipedErr);
+  const json = onTerminal(cliArgv(["call", "--json", ...args.slice(1)]), cleanCliEnv());
+  const shown = (await json.finished()).screen;
+  assert(!shown.includes(" ok, "), shown);
+  assert(!shown.includes("batch 2/3"), shown);
+});
+
+Deno.test("ssh_config's own ConnectTimeout holds where it sets one; parallax's default elsewhere; --connect-timeout over both", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  // A server that accepts and never speaks: only ConnectTimeout ends the wait.
+  const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of silent) held.push(conn);
+  })();
+  const config = await Deno.makeTempFile();
+  try {
+    await Deno.writeTextFile(
+      config,
+      `Host hang1\n  HostName 127.0.0.1\n  Port ${silent.addr.port}\n  ConnectTimeout 2\n` +
+        `Include ${sshd.configPath}\n`,
+    );
+    const started = Date.now();
+    const result = await run([
+      "call",
+      "-x",
+      `-F ${config}`,
+      "-v",
+      "-H",
+      `hang1,${sshd.aliases[0]}`,
+      "true",
+    ]);
+    const seconds = (Date.now() - started) / 1000;
+    assertEquals(result.code, 4, result.stderr);
+    assertStringIncludes(result.stderr, "-o ConnectTimeout=2");
+    assertStringIncludes(result.stderr, "-o ConnectTimeout=10");
+    assert(seconds < 8, `the config's 2 s held: ${seconds} s`);
+    // -v shows one line per host, the command as given, not the wrapper; the host once.
+    const lines = result.stderr.split("\n").filter((l) =>
+      l.startsWith(`parallax: ${sshd.aliases[0]}:`)
+    );
+    assertEquals(lines.length, 1, result.stderr);
+    assert(lines[0].endsWith(" true]"), lines[0]);
+    const given = await run([
+      "call",
+      "-x",
+      `-F ${config}`,
+      "-v",
+      "--connect-timeout",
+      "5",
+      "-H",
+      "hang1",
+      "true",
+    ]);
+    assertStringIncludes(given.stderr, "-o ConnectTimeout=5");
+    assert(!given.stderr.includes("hang1: connect error: hang1:"), given.stderr);
+  } finally {
+    silent.close();
+    for (const conn of held) conn.close();
+    await accepting.catch(() => {});
+    await Deno.remove(config);
+  }
+});
+
+Deno.test("remote error lines keep the user's line numbers, with and without input", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  const plain = await run(["call", ...F(sshd), "-H", "h001", "-i", "nosuchcmd1"]);
+  assertStringIncludes(plain.stdout, ": 1: nosuchcmd1: not found");
+  const second = await run(["call", ...F(sshd), "-H", "h001", "-i", "true\nnosuchcmd2"]);
+  assertStringIncludes(second.stdout, ": 2: nosuchcmd2: not found");
+  const input = await run([
+    "call",
+    ...F(sshd),
+    "-H",
+    "h001",
+    "-I",
+    "-i",
+    "cat >/dev/null; nosuchcmd3",
+  ], "data\n");
+  assertStringIncludes(input.stdout, ": 1: nosuchcmd3: not found");
 });

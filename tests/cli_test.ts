@@ -285,7 +285,7 @@ Deno.test("parallax usage errors print one line and the hint, exit 2, contact no
 Deno.test("parallax --help, <command> --help and --version", async () => {
   const help = await cli(["--help"]);
   assertEquals(help.code, 0);
-  assertStringIncludes(help.stdout, "Usage: parallax <call|copy|slurp|persist>");
+  assertStringIncludes(help.stdout, "Usage: parallax <call|copy|slurp|sync|hosts|persist>");
   assertStringIncludes(help.stdout, "Exit status:");
   const callHelp = await cli(["call", "--help"]);
   assertStringIncludes(callHelp.stdout, "-I, --send-input");
@@ -333,9 +333,10 @@ Deno.test("colours and the progress line only on a terminal, never with NO_COLOR
   assertStringIncludes(plain, "[SUCCESS] h001");
   const gather = await inTerminal(["call", ...hosts, "--gather", "sleep 0.6; echo g"]);
   assertStringIncludes(gather, "h[001-002] (2)");
+  // The output, then the recap last: no progress line drawn again after the end.
   assert(
-    gather.trimEnd().endsWith("g"),
-    `the progress line was drawn again after the end: ${gather}`,
+    /\ng\n2 ok in \d+\.\d s$/.test(gather.replaceAll("\r", "").trimEnd()),
+    `the progress line was drawn again after the end: ${JSON.stringify(gather)}`,
   );
   const json = await inTerminal(["call", ...hosts, "--json", "sleep 0.6"]);
   assertEquals(json.includes("[0/2]"), false);

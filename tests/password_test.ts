@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertStringIncludes } from "./fixture/assert.ts";
-import { cli } from "./fixture/deno_run.ts";
+import { cli, CLI_PERMISSIONS } from "./fixture/deno_run.ts";
 import { startSshd } from "./fixture/sshd.ts";
 import { call, ParallaxError } from "../mod.ts";
 
@@ -70,7 +70,18 @@ Deno.test("parallax -A reads the password once and logs in with it", async () =>
     sshd.aliases.join(" "),
     "-i",
     "id -un",
-  ], { flags: ["--allow-all"], stdin: `${password}\n` });
+  ], { stdin: `${password}\n` });
   assertEquals(code, 0, stderr);
   for (const alias of sshd.aliases) assertStringIncludes(stdout, `[SUCCESS] ${alias}\n${user}\n`);
+});
+
+Deno.test("parallax -A without the permission it needs is refused before the prompt, naming the flag (exit 2)", async () => {
+  const withoutNet = CLI_PERMISSIONS.filter((flag) => flag !== "--allow-net");
+  const { code, stderr } = await cli(["call", "-A", "-H", "nohost.invalid", "true"], {
+    flags: withoutNet,
+    stdin: "secret\n",
+  });
+  assertEquals(code, 2, stderr);
+  assertStringIncludes(stderr, "-A needs --allow-net");
+  assert(!stderr.includes("nohost.invalid"), "no host was contacted");
 });

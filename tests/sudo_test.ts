@@ -122,7 +122,7 @@ Deno.test("sudo refusals are kind auth and name sudo: wrong password, none given
   assert(Date.now() - started < 15_000, "a refusal waited");
   const messages = [
     [failed(wrong.get(host)), "incorrect password"],
-    [failed(missing.get(host)), "a password is required (give sudoPassword"],
+    [failed(missing.get(host)), "a password is required (sudo wants a password, or this user"],
     [failed(notSudoer.get(`${nonSudoer}@${host}`)), "is not in the sudoers file"],
   ] as const;
   for (const [error, says] of messages) {

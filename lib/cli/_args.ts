@@ -18,6 +18,12 @@ export interface FlagSpec {
   readonly repeat?: boolean;
   /** With `--flag=VALUE` only: `--flag` alone is allowed and means `""`. */
   readonly optionalValue?: boolean;
+  /**
+   * For an optional value: whether the word after `--flag` (and the words after it) look like
+   * the value the user meant to give (`--persist 300 uptime`), so that it is refused rather than
+   * run as the command. A number always does.
+   */
+  meantAsValue?(word: string, following: readonly string[]): boolean;
 }
 
 /** Flags and positionals as given. */
@@ -43,8 +49,9 @@ export function parseArgs(
   specs: readonly FlagSpec[],
   options: { stopAtOperand?: boolean; operands?: number } = {},
 ): ParsedArgs {
-  const byShort = new Map(specs.filter((s) => s.short).map((s) => [s.short!, s]));
-  const byLong = new Map(specs.map((s) => [s.long, s]));
+  // The first spec of a name is the one read (a name may mean another thing to one command).
+  const byShort = new Map(specs.filter((s) => s.short).reverse().map((s) => [s.short!, s]));
+  const byLong = new Map([...specs].reverse().map((s) => [s.long, s]));
   const flags = new Map<string, string[] | true>();
   const positionals: string[] = [];
 
@@ -73,11 +80,16 @@ export function parseArgs(
       const spec = byLong.get(name);
       if (spec === undefined) throw new UsageError(`unknown option --${name}`);
       if (spec.value && spec.optionalValue) {
-        // `--persist 300 uptime` would run `300 uptime`: a number after a flag whose value is
-        // optional is taken for the value the user meant, and said so.
-        if (eq < 0 && /^\d+$/.test(argv[i + 1] ?? "")) {
+        // `--persist 300 uptime` would run `300 uptime`, `--sudo root id` `root id`: a word
+        // after a flag whose value is optional that looks like its value is refused, and said so.
+        const word = argv[i + 1];
+        if (
+          eq < 0 && word !== undefined && !word.startsWith("-") &&
+          (/^\d+$/.test(word) || spec.meantAsValue?.(word, argv.slice(i + 2)))
+        ) {
           throw new UsageError(
-            `option --${name} takes its value after '=': write --${name}=${argv[i + 1]}`,
+            `option --${name} takes its value after '=': write --${name}=${word} (or put the ` +
+              `command after --: --${name} -- ${word} …)`,
           );
         }
         set(spec, eq < 0 ? "" : arg.slice(eq + 1), `--${name}`);

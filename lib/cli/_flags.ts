@@ -7,14 +7,28 @@
 
 import { type FlagSpec, shellWords, UsageError } from "./_args.ts";
 
-/** The commands: three that run on hosts, and `persist` for the kept connections. */
-export type Command = "call" | "copy" | "slurp" | "persist";
+/**
+ * The commands: four that run on hosts, `hosts` that prints a host list, and `persist` for the
+ * kept connections.
+ */
+export type Command = "call" | "copy" | "slurp" | "sync" | "hosts" | "persist";
 
 /** What the flags of one command line ask for. */
 export interface CliRun {
   hostFiles: string[];
   hostLists: string[];
   exclude: string[];
+  /** `--groups FILE`: where `@name` is looked up. */
+  groupsFile?: string;
+  /** `-a`: every host of every group. */
+  allGroups: boolean;
+  /** `sync`: rsync's `--delete`, `--checksum`, `--exclude` patterns and `--dry-run`. */
+  delete: boolean;
+  checksum: boolean;
+  excludeFiles: string[];
+  dryRun: boolean;
+  /** `parallax hosts`: how the list is printed. */
+  show: "lines" | "fold" | "count" | { split: number };
   user?: string;
   limit?: number;
   timeout?: number;
@@ -68,6 +82,12 @@ export function emptyRun(): CliRun {
     hostFiles: [],
     hostLists: [],
     exclude: [],
+    allGroups: false,
+    show: "lines",
+    delete: false,
+    checksum: false,
+    excludeFiles: [],
+    dryRun: false,
     leafSshExtra: [],
     env: {},
     sshExtra: [],
@@ -109,13 +129,19 @@ export interface Flag extends FlagSpec {
   apply(run: CliRun, value: string | true): void;
 }
 
-const ALL: readonly Command[] = ["call", "copy", "slurp"];
+const ALL: readonly Command[] = ["call", "copy", "slurp", "sync"];
+/** Flags that choose hosts: the commands that run on hosts, and `hosts`. */
+const CHOOSING: readonly Command[] = [...ALL, "hosts"];
+/** Where `--exclude` leaves hosts out (sync's `--exclude` is rsync's: `--exclude-hosts` there). */
+const EXCLUDING: readonly Command[] = CHOOSING.filter((c) => c !== "sync");
 /** Flags `persist --stop` takes as well: how to reach the gateways whose kept connections end. */
 const WITH_PERSIST: readonly Command[] = [...ALL, "persist"];
 
 /** Seconds `--persist` keeps connections when it names none. */
 export const DEFAULT_PERSIST_SECONDS = 60;
 const TRANSFER: readonly Command[] = ["copy", "slurp"];
+/** Transfer flags sync takes too. */
+const ON_THE_WIRE: readonly Command[] = ["copy", "slurp", "sync"];
 
 /** Every flag, in help order. */
 export const FLAGS: readonly Flag[] = [
@@ -125,10 +151,10 @@ export const FLAGS: readonly Flag[] = [
     value: true,
     repeat: true,
     meta: "FILE",
-    commands: ALL,
+    commands: CHOOSING,
     group: "Hosts",
-    help: "host file: [user@]host[:port] [user] per line, lists and ranges allowed (repeatable;\n" +
-      "default: the file named by PARALLAX_HOSTS)",
+    help: "host file: [user@]host[:port] [user] per line, lists, ranges and @groups allowed\n" +
+      "(repeatable; default: the file named by PARALLAX_HOSTS)",
     apply: (run, v) => run.hostFiles.push(String(v)),
   },
   {
@@ -137,20 +163,125 @@ export const FLAGS: readonly Flag[] = [
     value: true,
     repeat: true,
     meta: "HOSTS",
-    commands: ALL,
+    commands: CHOOSING,
     group: "Hosts",
-    help: "hosts separated by commas or spaces, ranges allowed: 'web[01-20],db1' (repeatable)",
+    help: "hosts separated by commas or spaces, ranges and @groups allowed, set operations\n" +
+      "left to right: 'web[01-20],db1', '@web!web07', '@web&@rack1' (repeatable)",
     apply: (run, v) => run.hostLists.push(String(v)),
+  },
+  {
+    long: "group",
+    short: "g",
+    value: true,
+    repeat: true,
+    meta: "NAMES",
+    commands: CHOOSING,
+    group: "Hosts",
+    help: "the hosts of these groups, comma-separated: -g web is -H @web (repeatable)",
+    apply: (run, v) =>
+      run.hostLists.push(
+        String(v).split(",").map((name) => name.trim()).filter((name) => name !== "")
+          .map((name) => name.startsWith("@") ? name : `@${name}`).join(","),
+      ),
+  },
+  {
+    long: "all",
+    short: "a",
+    value: false,
+    commands: CHOOSING,
+    group: "Hosts",
+    help: "every host of every group",
+    apply: (run) => run.allGroups = true,
   },
   {
     long: "exclude",
     value: true,
     repeat: true,
     meta: "HOSTS",
-    commands: ALL,
+    commands: EXCLUDING,
     group: "Hosts",
     help: "leave these hosts out (same forms as -H; repeatable)",
     apply: (run, v) => run.exclude.push(String(v)),
+  },
+  {
+    long: "exclude-hosts",
+    value: true,
+    repeat: true,
+    meta: "HOSTS",
+    commands: CHOOSING,
+    group: "Hosts",
+    help: "leave these hosts out, as --exclude (sync's --exclude is rsync's)",
+    apply: (run, v) => run.exclude.push(String(v)),
+  },
+  {
+    long: "exclude",
+    value: true,
+    repeat: true,
+    meta: "PATTERN",
+    commands: ["sync"],
+    group: "Command",
+    help: "leave out files that match the rsync PATTERN (repeatable)",
+    apply: (run, v) => run.excludeFiles.push(String(v)),
+  },
+  {
+    long: "delete",
+    value: false,
+    commands: ["sync"],
+    group: "Command",
+    help: "delete files on the hosts that the sources do not have",
+    apply: (run) => run.delete = true,
+  },
+  {
+    long: "checksum",
+    value: false,
+    commands: ["sync"],
+    group: "Command",
+    help: "compare files by checksum, not by size and time",
+    apply: (run) => run.checksum = true,
+  },
+  {
+    long: "dry-run",
+    short: "n",
+    value: false,
+    commands: ["sync"],
+    group: "Command",
+    help: "change nothing: list under each host what would change",
+    apply: (run) => run.dryRun = true,
+  },
+  {
+    long: "groups",
+    value: true,
+    meta: "FILE",
+    commands: CHOOSING,
+    group: "Hosts",
+    help: "groups file: lines 'name: hosts' (ranges, @other groups, set operations), # comments\n" +
+      "(default: PARALLAX_GROUPS, else ~/.config/parallax/groups)",
+    apply: (run, v) => run.groupsFile = String(v),
+  },
+  {
+    long: "fold",
+    value: false,
+    commands: ["hosts"],
+    group: "Command",
+    help: "print the hosts folded on one line: web[01-04,07],db1",
+    apply: (run) => run.show = shown(run, "fold"),
+  },
+  {
+    long: "count",
+    value: false,
+    commands: ["hosts"],
+    group: "Command",
+    help: "print how many hosts",
+    apply: (run) => run.show = shown(run, "count"),
+  },
+  {
+    long: "split",
+    value: true,
+    meta: "N",
+    commands: ["hosts"],
+    group: "Command",
+    help: "print the hosts in N parts of balanced sizes, one folded part per line",
+    apply: (run, v) => run.show = shown(run, { split: integer("split", String(v), 1) }),
   },
   {
     long: "user",
@@ -230,10 +361,7 @@ export const FLAGS: readonly Flag[] = [
     meta: "FILE",
     commands: WITH_PERSIST,
     group: "Gateways",
-    help: "reach hosts through gateways: lines 'GATEWAY: HOSTS', ranges allowed; several\n" +
-      "gateways on a line split its hosts ('gw[1-2]: web[1-64]'); parallax runs itself on each\n" +
-      "gateway and the hosts from there; hosts no line names run directly; without -h, -H\n" +
-      "and PARALLAX_HOSTS, every host the file lists",
+    help: "reach hosts through gateways: lines 'GATEWAY: HOSTS' (see 'parallax --help')",
     apply: (run, v) => run.gatewaysFile = String(v),
   },
   {
@@ -242,8 +370,7 @@ export const FLAGS: readonly Flag[] = [
     meta: "CMD",
     commands: WITH_PERSIST,
     group: "Gateways",
-    help: "what starts parallax on a gateway, split as a shell would; 'gateway' is appended\n" +
-      "(default: deno run … jsr:@parallax/parallax@VERSION/cli)",
+    help: "what starts parallax on a gateway ('gateway' is appended)",
     apply: (run, v) => {
       run.gatewayCommand = shellWords(String(v));
       if (run.gatewayCommand.length === 0) {
@@ -269,8 +396,7 @@ export const FLAGS: readonly Flag[] = [
     meta: "ARGS",
     commands: ALL,
     group: "Gateways",
-    help: "ssh arguments for the gateways' own connections to their hosts, split as a shell\n" +
-      "would: --leaf-ssh-args '-F /etc/ssh/fleet_config' (a path on the gateway; repeatable)",
+    help: "ssh arguments for the gateways' own connections to their hosts (repeatable)",
     apply: (run, v) => run.leafSshExtra.push(...shellWords(String(v))),
   },
   {
@@ -363,6 +489,8 @@ export const FLAGS: readonly Flag[] = [
     group: "Command",
     help: "run the command under sudo as USER (default root); sudo must need no password,\n" +
       "or give it with --sudo-ask; a host where sudo refuses fails with kind auth",
+    // `--sudo root id`: a user of this machine followed by a command is the user meant.
+    meantAsValue: (word, following) => following.length > 0 && isLocalUser(word),
     apply: (run, v) => run.sudo = v === true || v === "" ? true : String(v),
   },
   {
@@ -465,7 +593,7 @@ export const FLAGS: readonly Flag[] = [
   {
     long: "compress",
     value: false,
-    commands: TRANSFER,
+    commands: ON_THE_WIRE,
     group: "Command",
     help: "compress (slower on fast links)",
     apply: (run) => run.compress = true,
@@ -474,7 +602,7 @@ export const FLAGS: readonly Flag[] = [
     long: "bwlimit",
     value: true,
     meta: "KBITS",
-    commands: TRANSFER,
+    commands: ON_THE_WIRE,
     group: "Command",
     help: "bandwidth limit per host, Kbit/s",
     apply: (run, v) => run.bandwidthLimit = integer("bwlimit", String(v), 1),
@@ -561,6 +689,29 @@ export const FLAGS: readonly Flag[] = [
   },
 ];
 
+/** Whether `name` is a user of this machine (`root` always; else `/etc/passwd`, where readable). */
+function isLocalUser(name: string): boolean {
+  if (name === "root") return true;
+  try {
+    return Deno.readTextFileSync("/etc/passwd").split("\n").some((line) =>
+      line.split(":")[0] === name
+    );
+  } catch {
+    return false;
+  }
+}
+
+/** The flags `command` reads (its own, and the global ones). */
+export function flagsFor(command: Command): Flag[] {
+  return FLAGS.filter((flag) => flag.commands.length === 0 || flag.commands.includes(command));
+}
+
+/** One way of printing `parallax hosts`. */
+function shown(run: CliRun, show: CliRun["show"]): CliRun["show"] {
+  if (run.show !== "lines") throw new UsageError("give one of --fold, --count and --split");
+  return show;
+}
+
 function conflict(): never {
   throw new UsageError("--json and --gather cannot be used together");
 }
@@ -593,6 +744,8 @@ const USAGE: Record<Command, string> = {
   call: "parallax call [flags] COMMAND...",
   copy: "parallax copy [flags] SRC... DST",
   slurp: "parallax slurp [flags] SRC DST",
+  sync: "parallax sync [flags] SRC... DST",
+  hosts: "parallax hosts [flags] EXPR...",
   persist: "parallax persist --stop [--gateways FILE]",
 };
 
@@ -600,17 +753,32 @@ const BRIEF: Record<Command, string> = {
   call: "run COMMAND on every host",
   copy: "copy local files to DST on every host",
   slurp: "copy remote SRC to LOCALDIR/<host>/DST",
+  sync: "rsync local SRC... to DST on every host",
+  hosts: "print the hosts a list, a group or a set operation names",
   persist: "end the connections --persist kept",
 };
 
 const SUMMARY: Record<Command, string> = {
   call: "Runs COMMAND on every host over ssh. Flags come before COMMAND: everything from the\n" +
     "first word that is not a flag on is the command (use -- to start a command that begins\n" +
-    "with '-').",
+    "with '-'). {host}, {user}, {port} and {n} (the host's position) in COMMAND become each\n" +
+    "host's own, quoted for where they land ({{host} is a literal {host}). The command also\n" +
+    "sees PARALLAX_HOST and PARALLAX_NODENUM in its environment, sent with ssh's SendEnv:\n" +
+    "the host's sshd must accept them ('AcceptEnv PARALLAX_*' in sshd_config).",
   copy: "Copies local files (folders with -r) to DST on every host, with scp in SFTP mode.\n" +
-    "No timeout unless -t is given.",
+    "{host}, {user}, {port} and {n} in DST become each host's own. No timeout unless -t is\n" +
+    "given.",
   slurp: "Copies remote SRC from every host to LOCALDIR/<host>/DST (DST must be relative).\n" +
-    "No timeout unless -t is given.",
+    "{host}, {user}, {port} and {n} in SRC become each host's own. No timeout unless -t is\n" +
+    "given.",
+  sync: "Brings DST on every host up to date with local SRC... using rsync over parallax's ssh\n" +
+    "command: archive mode (folders, links kept as links, modes, times). A SRC folder with a\n" +
+    "trailing / sends what is inside it. {host}, {user}, {port} and {n} in DST become each\n" +
+    "host's own. Needs rsync here and on the hosts. No timeout unless -t is given.",
+  hosts: "Prints the hosts that EXPR names, one per line, as the other commands would run them\n" +
+    "(without EXPR: those of -h, -H, -g, -a, else PARALLAX_HOSTS). EXPR as -H: lists, ranges,\n" +
+    "@groups, and set operations applied left to right: ',' or a space union, '!' difference,\n" +
+    "'&' intersection, '^' either but not both (ClusterShell's nodeset rules).",
   persist: "Ends the connections that --persist kept for this user.",
 };
 
@@ -630,12 +798,30 @@ const EXAMPLES: Record<Command, string[]> = {
   slurp: [
     "parallax slurp -H 'web[01-04]' -L logs /var/log/syslog syslog",
   ],
+  sync: [
+    "parallax sync -H 'web[01-04]' --delete ./site/ /var/www/site",
+    "parallax sync -g web -n --exclude '*.log' ./app/ /srv/app/{host}",
+  ],
+  hosts: [
+    "parallax hosts --groups groups.txt '@web!web07'",
+    "parallax hosts --fold 'web[01-04]' web07 db1",
+    "parallax hosts --split 4 -g web",
+    "parallax hosts --count '@web&@rack1'",
+  ],
   persist: [
     "parallax call --persist=300 -H 'web[01-64]' uptime   # keeps the connections 5 minutes",
     "parallax persist --stop",
     "parallax persist --stop --gateways gateways.txt   # and those each gateway kept",
   ],
 };
+
+const GATEWAYS =
+  "Gateways: --gateways FILE reaches hosts through gateways, lines 'GATEWAY: HOSTS'\n" +
+  "with ranges; several gateways on a line split its hosts ('gw[1-2]: web[1-64]'). parallax\n" +
+  "runs itself on each gateway (--gateway-command, default: deno run … jsr:@parallax/parallax\n" +
+  "@VERSION/cli; 'gateway' is appended) and the hosts from there, at most --gateway-limit at\n" +
+  "once, with --leaf-ssh-args (paths on the gateway); hosts no line names run directly;\n" +
+  "without -h, -H and PARALLAX_HOSTS, every host the file lists.";
 
 const EXIT_STATUS =
   "Exit status: 0 all succeeded, 1 miscellaneous error, 2 usage error, 3 a host was\n" +
@@ -646,16 +832,18 @@ const EXIT_STATUS =
 /** The help of one command, or of the CLI (`main`). */
 export function helpText(command: Command | "main"): string {
   if (command === "main") {
-    const lines = (["call", "copy", "slurp", "persist"] as const).map((c) =>
+    const lines = (["call", "copy", "slurp", "sync", "hosts", "persist"] as const).map((c) =>
       `  ${USAGE[c].padEnd(38)} ${BRIEF[c]}\n` +
       `      e.g. ${EXAMPLES[c][0]}`
     );
     return [
-      "Usage: parallax <call|copy|slurp|persist> [flags] ...",
+      "Usage: parallax <call|copy|slurp|sync|hosts|persist> [flags] ...",
       "",
       ...lines,
       "",
       "Run 'parallax <command> --help' for every flag of a command, with examples.",
+      "",
+      GATEWAYS,
       "",
       EXIT_STATUS,
     ].join("\n");

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { expandHosts, splitHostList } from "../hosts/range.ts";
+import { expandRange, splitHostList } from "../hosts/range.ts";
 import { UsageError } from "./_args.ts";
 
 /**
@@ -47,8 +47,8 @@ export function parseGatewaysText(text: string, name: string): Record<string, st
     let names: string[];
     let hosts: string[];
     try {
-      names = splitHostList(match[1]).flatMap(expandHosts);
-      hosts = splitHostList(match[2]).flatMap(expandHosts);
+      names = splitHostList(match[1]).flatMap(expandRange);
+      hosts = splitHostList(match[2]).flatMap(expandRange);
     } catch (error) {
       throw new UsageError(`${where}: ${(error as Error).message}`);
     }

@@ -8,11 +8,12 @@
 import type { CallResult } from "../ops/call.ts";
 import type { CopyResult } from "../ops/copy.ts";
 import type { SlurpResult } from "../ops/slurp.ts";
+import type { SyncResult } from "../ops/sync.ts";
 import { type ErrorKind, ParallaxError } from "../parallax_error.ts";
 import { type RecordFields, type ResultRecord, toRecord } from "../record.ts";
 
 /** Any operation's result or error for one host. */
-export type AnyResult = CallResult | CopyResult | SlurpResult | ParallaxError;
+export type AnyResult = CallResult | CopyResult | SlurpResult | SyncResult | ParallaxError;
 
 /**
  * A host's end, as the CLI reports it: the fields of its JSON record. `ok` means finished without
@@ -22,6 +23,18 @@ export type Row = RecordFields<ErrorKind>;
 
 const empty = new Uint8Array();
 
+/** The library's option names in a message, as the CLI's flags. */
+const CLI_WORDS: readonly [string, string][] = [
+  ["give sudoPassword; CLI: --sudo-ask", "give it with --sudo-ask"],
+  ["more than maxFailures ", "more than --max-failures "],
+  ["halted by the caller", "halted"],
+];
+
+/** A library message in the CLI's words. */
+export function inCliWords(message: string): string {
+  return CLI_WORDS.reduce((text, [library, cli]) => text.replaceAll(library, cli), message);
+}
+
 /** Normalizes a result or error of any command. */
 export function toRow(result: AnyResult): Row {
   if (result instanceof ParallaxError) {
@@ -29,7 +42,7 @@ export function toRow(result: AnyResult): Row {
       host: result.host,
       ok: false,
       kind: result.kind,
-      message: result.message,
+      message: inCliWords(result.message),
       exitCode: result.exitCode ?? null,
       stdout: result.stdoutBytes ?? empty,
       stderr: result.stderrBytes,
@@ -58,12 +71,15 @@ export function toRow(result: AnyResult): Row {
     kind: null,
     message: null,
     exitCode: 0,
-    stdout: empty,
+    // A sync's changes, one per line: what `--dry-run` shows under each host.
+    stdout: "changes" in result
+      ? new TextEncoder().encode(result.changes.map((line) => `${line}\n`).join(""))
+      : empty,
     stderr: new TextEncoder().encode(result.stderr),
     durationMs: result.durationMs,
     attempts: result.attempts,
     path: result.path,
-    via: result.via,
+    ...("via" in result ? { via: result.via } : {}),
   };
 }
 

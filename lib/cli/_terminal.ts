@@ -17,6 +17,8 @@ export class Terminal implements Disposable {
   #failed = 0;
   #shown = false;
   #stopped = false;
+  /** The batch running (with `--batch`), and when its pause ends (ms, `performance.now()`). */
+  #batch: { number: number; of: number; startsAt: number } | null = null;
   readonly #started = performance.now();
   readonly #timer: ReturnType<typeof setInterval> | undefined;
 
@@ -57,6 +59,27 @@ export class Terminal implements Disposable {
     this.#draw();
   }
 
+  /** A batch is about to start, after `pauseMs`. */
+  batch(number: number, of: number, pauseMs: number): void {
+    this.#batch = { number, of, startsAt: performance.now() + pauseMs };
+    this.#draw();
+  }
+
+  /**
+   * The run's last line on stderr: how many hosts ended how, and the time
+   * (`48 ok, 2 connect, 1 timeout, 9 skipped in 12.3 s`).
+   */
+  recap(rows: readonly { ok: boolean; kind: string | null }[]): void {
+    const counts = new Map<string, number>();
+    const add = (what: string) => counts.set(what, (counts.get(what) ?? 0) + 1);
+    for (const row of rows) add(row.ok ? "ok" : row.kind ?? "exited nonzero");
+    const order = ["ok", "exited nonzero", ...RECAP_KINDS];
+    const parts = [...counts].sort(([a], [b]) => rank(order, a) - rank(order, b))
+      .map(([what, n]) => `${n} ${what}`);
+    const seconds = ((performance.now() - this.#started) / 1000).toFixed(1);
+    writeTo("stderr", encoder.encode(`${parts.join(", ") || "no hosts"} in ${seconds} s\n`));
+  }
+
   /** Removes the progress line for good (before the final report). */
   stopProgress(): void {
     this.#stopped = true;
@@ -84,13 +107,39 @@ export class Terminal implements Disposable {
     if (!this.progress || this.#stopped) return;
     const elapsed = ((performance.now() - this.#started) / 1000).toFixed(1);
     const failed = this.#failed > 0 ? `, ${this.#failed} failed` : "";
+    let batch = "";
+    if (this.#batch !== null) {
+      const { number, of, startsAt } = this.#batch;
+      const wait = Math.ceil((startsAt - performance.now()) / 1000);
+      batch = ` batch ${number}/${of}${wait > 0 ? ` in ${wait} s` : ""}`;
+    }
     try {
       Deno.stderr.writeSync(
-        encoder.encode(`${CLEAR}[${this.#done}/${this.total}${failed}] ${elapsed} s`),
+        encoder.encode(`${CLEAR}[${this.#done}/${this.total}${failed}]${batch} ${elapsed} s`),
       );
       this.#shown = true;
     } catch {
       this.#stopped = true;
     }
   }
+}
+
+/** The kinds in the recap's order: connection trouble first, the hosts never run last. */
+const RECAP_KINDS = [
+  "connect",
+  "auth",
+  "hostkey",
+  "timeout",
+  "ssh",
+  "transfer",
+  "spawn",
+  "local",
+  "gateway",
+  "cancelled",
+  "skipped",
+];
+
+function rank(order: readonly string[], what: string): number {
+  const at = order.indexOf(what);
+  return at === -1 ? order.length : at;
 }

@@ -1,5 +1,5 @@
 /**
- * `parallax call|copy|slurp`: the command line over the library.
+ * `parallax call|copy|slurp|sync|hosts|persist`: the command line over the library.
  *
  * @module
  */
@@ -12,25 +12,36 @@ import { serveGateway } from "../gateway/serve.ts";
 import { persistentPool, stopPersistentMasters } from "../ssh/_masters.ts";
 import { Pool } from "../engine/pool.ts";
 import type { Host } from "../hosts/parse.ts";
+import { splitHosts } from "../hosts/groups.ts";
+import { withPlaceholders } from "./_placeholders.ts";
 import { compactHosts } from "../hosts/range.ts";
 import { call } from "../ops/call.ts";
 import { copy } from "../ops/copy.ts";
 import { slurp } from "../ops/slurp.ts";
+import { sync } from "../ops/sync.ts";
 import { ParallaxError } from "../parallax_error.ts";
 import { readShared } from "../runtime/_bytes.ts";
-import { canReadEnv } from "../runtime/_permissions.ts";
+import { canReadEnv, missingRunPermission } from "../runtime/_permissions.ts";
 import { shellWord } from "../runtime/_shell_quote.ts";
 import { DEFAULT_GATEWAY_COMMAND } from "../settings/_gateway_settings.ts";
-import type { CommonOptions } from "../settings/options.ts";
+import type { BatchStart, CommonOptions } from "../settings/options.ts";
 import { parseArgs, type ParsedArgs, UsageError } from "./_args.ts";
-import { type CliRun, type Command, emptyRun, FLAGS, helpText, persistSeconds } from "./_flags.ts";
+import {
+  type CliRun,
+  type Command,
+  emptyRun,
+  FLAGS,
+  flagsFor,
+  helpText,
+  persistSeconds,
+} from "./_flags.ts";
 import { readGatewaysFile } from "./_gateways_file.ts";
 import { resolveHosts } from "./_hosts.ts";
 import { createReporter, type ReportStyle } from "./_report.ts";
 import { type AnyResult, exitStatus, type Row, toRow } from "./_rows.ts";
 import { Terminal } from "./_terminal.ts";
 
-const COMMANDS: readonly Command[] = ["call", "copy", "slurp", "persist"];
+const COMMANDS: readonly Command[] = ["call", "copy", "slurp", "sync", "hosts", "persist"];
 
 /** Ctrl-C at a password prompt: the exit status of a process ended by SIGINT. */
 const EXIT_INTERRUPTED = 130;
@@ -84,7 +95,9 @@ async function run(argv: readonly string[], named: (command: Command) => void): 
   if (command !== undefined) named(command);
   const tail = command === undefined
     ? { flags: new Map(), positionals: [] }
-    : parseArgs(rest, FLAGS, { stopAtOperand: command === "call" });
+    // The command's own flags first (a name may mean another thing to it), then every other,
+    // so that a flag of another command is named as such.
+    : parseArgs(rest, [...flagsFor(command), ...FLAGS], { stopAtOperand: command === "call" });
   const cli = emptyRun();
   for (const parsed of [head, tail]) applyFlags(cli, parsed, command);
   if (cli.version) {
@@ -95,10 +108,13 @@ async function run(argv: readonly string[], named: (command: Command) => void): 
     writeStdout(`${helpText(command ?? "main")}\n`);
     return 0;
   }
-  if (name === undefined) throw new UsageError("missing command: call, copy, slurp or persist");
+  if (name === undefined) {
+    throw new UsageError("missing command: call, copy, slurp, sync, hosts or persist");
+  }
   if (command === undefined) throw new UsageError(`unknown command '${name}'`);
   const operands = tail.positionals;
   if (command === "persist") return await persistCommand(cli, operands);
+  if (command === "hosts") return await hostsCommand(cli, operands);
   cli.persist ??= persistFromEnv();
   checkOperands(command, operands, cli);
   if (cli.output !== "status" && (cli.inline !== "none" || cli.print)) {
@@ -120,6 +136,9 @@ async function run(argv: readonly string[], named: (command: Command) => void): 
     : await readGatewaysFile(cli.gatewaysFile);
   const hosts = await resolveHosts(cli, printError, Object.values(gateways ?? {}).flat());
   if (cli.sudoAsk) cli.sudo ??= true;
+  // Found before any prompt: a password asked for nothing is worse than a clear refusal.
+  const missing = missingPermissionFor(command, cli);
+  if (missing !== null) throw new UsageError(missing);
   const asks = [
     ...(cli.askpass ? ["Password: "] : []),
     ...(cli.sudoAsk ? ["sudo password: "] : []),
@@ -145,6 +164,42 @@ async function run(argv: readonly string[], named: (command: Command) => void): 
     sudoPassword,
     input,
   });
+}
+
+/** What a flag of the run needs that this process was not granted, or null. */
+function missingPermissionFor(command: Command, cli: CliRun): string | null {
+  if (command === "sync" && missingRunPermission("rsync") !== null) {
+    return "sync needs --allow-run=rsync: run with it, or reinstall with 'deno task install'";
+  }
+  if (cli.askpass && Deno.build.standalone) {
+    return "-A needs the deno CLI to run its password helper, which a compiled binary cannot: " +
+      "use ssh keys, or install parallax with 'deno task install'";
+  }
+  if (cli.askpass && Deno.permissions.querySync({ name: "net" }).state !== "granted") {
+    return "-A needs --allow-net (Deno counts the private Unix socket that carries the password " +
+      "as network access): run with --allow-net, or reinstall with 'deno task install'";
+  }
+  return null;
+}
+
+/**
+ * `parallax hosts EXPR…`: the hosts a run would have, printed one per line, folded, counted or
+ * split into balanced parts.
+ */
+async function hostsCommand(cli: CliRun, operands: readonly string[]): Promise<number> {
+  // The operands continue the -H lists: one expression, read left to right.
+  if (operands.length > 0) cli.hostLists.push(operands.join(","));
+  const hosts = (await resolveHosts(cli, printError, [], { allowEmpty: true })).map((h) => h.key);
+  const { show } = cli;
+  const lines = show === "lines"
+    ? hosts
+    : show === "fold"
+    ? (hosts.length === 0 ? [] : [compactHosts(hosts)])
+    : show === "count"
+    ? [String(hosts.length)]
+    : splitHosts(hosts, show.split);
+  writeStdout(lines.map((line) => `${line}\n`).join(""));
+  return 0;
 }
 
 /**
@@ -192,6 +247,12 @@ async function persistCommand(cli: CliRun, operands: readonly string[]): Promise
   return status;
 }
 
+/** An environment variable where it may be read and is not empty, else undefined. */
+function envValue(name: string): string | undefined {
+  const value = canReadEnv(name) ? Deno.env.get(name) : undefined;
+  return value === "" ? undefined : value;
+}
+
 /** `PARALLAX_PERSIST`, where it may be read: seconds, or unset. */
 function persistFromEnv(): number | undefined {
   const text = canReadEnv("PARALLAX_PERSIST")
@@ -208,7 +269,9 @@ async function execute(
   cli: CliRun,
   given: { password?: string; sudoPassword?: string; input?: Uint8Array },
 ): Promise<number> {
-  const style: ReportStyle = { mode: cli.output, inline: cli.inline, color: useColor() };
+  // sync --dry-run lists under each host what would change (its result's stdout).
+  const inline = command === "sync" && cli.dryRun && cli.inline === "none" ? "stdout" : cli.inline;
+  const style: ReportStyle = { mode: cli.output, inline, color: useColor() };
   const controller = new AbortController();
   let stdoutLost = false;
   const progress = style.mode !== "json" && Deno.stdout.isTerminal() && Deno.stderr.isTerminal();
@@ -231,6 +294,7 @@ async function execute(
     (cli.reuse ? new Pool({ reuse: true, limit: Number.MAX_SAFE_INTEGER }) : null);
   const options = {
     ...commonOptions(cli),
+    onBatch: ({ number, of, pauseMs }: BatchStart) => terminal.batch(number, of, pauseMs),
     ...(gateways !== undefined ? { gateways } : {}),
     signal: controller.signal,
     exitOnSignal: false,
@@ -244,8 +308,13 @@ async function execute(
     ...(cli.bandwidthLimit !== undefined ? { bandwidthLimit: cli.bandwidthLimit } : {}),
   };
   let results: Map<string, AnyResult>;
+  // {host}, {user}, {port}, {n}: each host's own (see `_placeholders.ts`).
+  const defaults = { user: cli.user ?? envValue("PARALLAX_USER") };
   if (command === "call") {
-    results = await call(hosts, operands.length > 0 ? operands.join(" ") : STDIN_SCRIPT, {
+    const line = operands.length > 0
+      ? withPlaceholders(operands.join(" "), "command", defaults)
+      : STDIN_SCRIPT;
+    results = await call(hosts, line, {
       ...options,
       // Output is held only where the report shows it (-i, --json, --gather): with -P or -o
       // alone, memory stays flat however much the hosts print.
@@ -259,13 +328,27 @@ async function execute(
       onResult,
     });
   } else if (command === "copy") {
-    results = await copy(hosts, operands.slice(0, -1), operands.at(-1)!, {
+    const dst = withPlaceholders(operands.at(-1)!, "path", defaults);
+    results = await copy(hosts, operands.slice(0, -1), dst, {
       ...options,
       ...transfer,
       onResult,
     });
+  } else if (command === "sync") {
+    const dst = withPlaceholders(operands.at(-1)!, "path", defaults);
+    results = await sync(hosts, operands.slice(0, -1), dst, {
+      ...options,
+      delete: cli.delete,
+      checksum: cli.checksum,
+      exclude: cli.excludeFiles,
+      dryRun: cli.dryRun,
+      compress: cli.compress,
+      ...(cli.bandwidthLimit !== undefined ? { bandwidthLimit: cli.bandwidthLimit } : {}),
+      onResult,
+    });
   } else {
-    results = await slurp(hosts, operands[0], operands[1], {
+    const src = withPlaceholders(operands[0], "path", defaults);
+    results = await slurp(hosts, src, operands[1], {
       ...options,
       ...transfer,
       ...(cli.localdir !== undefined ? { localdir: cli.localdir } : {}),
@@ -282,14 +365,20 @@ async function execute(
     : await writeFailedHosts(cli.failedHosts, [...results.keys()], rows);
   if (unwritten !== null) terminal.error(unwritten);
   if (stdoutLost) return EXIT_BROKEN_PIPE;
+  // At a terminal, the last line says how the run went (not with --json: its lines are data).
+  const recap = () => {
+    if (style.mode !== "json" && Deno.stderr.isTerminal()) terminal.recap(rows);
+  };
   if (lastSignal() !== null) {
     const stopped = rows.filter((row) => row.kind === "cancelled").map((row) => row.host);
     terminal.error(
       `interrupted: ${rows.length - stopped.length} of ${rows.length} hosts finished` +
         (stopped.length > 0 ? `; not finished: ${compactHosts(stopped)}` : ""),
     );
+    recap();
     return 3;
   }
+  recap();
   return exitStatus(rows) || (unwritten === null ? 0 : 1);
 }
 
@@ -313,8 +402,9 @@ async function writeFailedHosts(
 }
 
 function applyFlags(cli: CliRun, parsed: ParsedArgs, command: Command | undefined): void {
+  const known = command === undefined ? FLAGS : [...flagsFor(command), ...FLAGS];
   for (const [long, values] of parsed.flags) {
-    const flag = FLAGS.find((f) => f.long === long)!;
+    const flag = known.find((f) => f.long === long)!;
     if (command !== undefined && flag.commands.length > 0 && !flag.commands.includes(command)) {
       throw new UsageError(`option --${long} does not apply to 'parallax ${command}'`);
     }
@@ -328,6 +418,7 @@ function checkOperands(command: Command, operands: readonly string[], cli: CliRu
   }
   if (command === "copy" && operands.length < 2) throw new UsageError("copy needs SRC... DST");
   if (command === "slurp" && operands.length !== 2) throw new UsageError("slurp needs SRC DST");
+  if (command === "sync" && operands.length < 2) throw new UsageError("sync needs SRC... DST");
 }
 
 /** The options every command shares; unset flags stay unset, so PARALLAX_* defaults apply. */

@@ -128,9 +128,13 @@ export function warn(message: string): void {
   writeTo("stderr", encoder.encode(`parallax: ${message}\n`));
 }
 
-/** The verbose log line of a host that ended: what happened and the command line. */
+/**
+ * The verbose log line of a host that ended, on one line: what happened, and the command line
+ * (as shown: the remote command as the caller gave it, not parallax's wrapper around it).
+ */
 export function logEnd(key: string, argv: readonly string[], what: string): void {
-  warn(`${key}: ${what} [${argv.map(shellWord).join(" ")}]`);
+  const line = argv.map(shellWord).join(" ").replace(/[\r\n]+/g, " ");
+  warn(`${key}: ${what} [${line}]`);
 }
 
 /** Each host's output printed as whole lines, prefixed with its key (`printOut`). */

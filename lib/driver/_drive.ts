@@ -18,7 +18,8 @@ import { missingRunPermission } from "../runtime/_permissions.ts";
 import { delay } from "../runtime/_timer.ts";
 import { gatewayOf } from "../settings/_gateway_settings.ts";
 import { retryPauseMs, type Settings } from "../settings/_settings.ts";
-import { factsOfJob } from "../ssh/_ssh_log.ts";
+import { learnConfigTimeouts } from "../ssh/_config_timeouts.ts";
+import { factsOfJob, withoutSshLog } from "../ssh/_ssh_log.ts";
 import { HostLines, logEnd } from "./_console.ts";
 import { hostError, jobEnd, notStarted } from "./_ends.ts";
 import { batchesOf, failed, FailureBudget } from "./_failure_budget.ts";
@@ -88,6 +89,8 @@ export async function drive<R>(
     })
     : null;
   try {
+    // ssh_config's own ConnectTimeout where it sets one (only looked up when one is mentioned).
+    await learnConfigTimeouts(settings, hosts);
     const opened = await Jobs.open(engine, settings, plan);
     if (typeof opened === "string") {
       ends.failRest("local", opened);
@@ -124,13 +127,25 @@ export async function drive<R>(
     };
     /** The gateway a host would have run through, if any (for the hosts never started). */
     const via = (index: number) => gatewayOf(settings.gateways, hosts[index])?.key;
-    for (const [b, batch] of batchesOf(hosts.length, settings.batch).entries()) {
+    const batches = batchesOf(hosts.length, settings.batch);
+    for (const [b, batch] of batches.entries()) {
       const skip = failures.exceeded ?? (signal.aborted ? null : undefined);
       if (skip !== undefined) {
         for (const index of batch) ends.settle(index, notStarted(hosts[index], skip, via(index)));
         continue;
       }
-      if (b > 0 && settings.batchPauseMs > 0) await delay(settings.batchPauseMs, signal);
+      const pauseMs = b > 0 ? settings.batchPauseMs : 0;
+      if (settings.batch.length > 0) {
+        ends.tell(() =>
+          settings.onBatch?.({
+            number: b + 1,
+            of: batches.length,
+            hosts: batch.map((index) => hosts[index].key),
+            pauseMs,
+          })
+        );
+      }
+      if (pauseMs > 0) await delay(pauseMs, signal);
       failures.startBatch(batch.length);
       // Each host's local preparation, just before its batch; a failure is that host's alone,
       // and counts against maxFailures like any other.
@@ -175,7 +190,7 @@ export async function drive<R>(
       try {
         if (viaGateways.length > 0 && plan.gateway === undefined) {
           for (const index of viaGateways) {
-            const reason = "this operation cannot run through a gateway";
+            const reason = plan.gatewayRefusal ?? "this operation cannot run through a gateway";
             settle(index, hostError(hosts[index], "local", reason, 0));
           }
         }
@@ -224,6 +239,12 @@ export async function drive<R>(
                 return;
               }
               const argv = requests[k].argv;
+              // What -v shows: ssh's command line without its log switches, the command as given.
+              const shown = () => {
+                const plain = withoutSshLog(argv);
+                const command = plan.shownCommand?.(index);
+                return command === undefined ? plain : [...plain.slice(0, -1), command];
+              };
               const facts = factsOfJob(end, argv);
               const verdict = jobEnd(plan, host, index, end, files[index], {
                 attempts: ++attempts[index],
@@ -241,11 +262,11 @@ export async function drive<R>(
                 lastFailure.set(index, verdict.failure);
                 if (settings.verbose) {
                   const retry = `; retry in ${verdict.retryAfterMs / 1000} s`;
-                  logEnd(host.key, argv, `${describe(end, verdict.failure)}${retry}`);
+                  logEnd(host.key, shown(), `${describe(end, verdict.failure)}${retry}`);
                 }
                 return { retryAfterMs: verdict.retryAfterMs };
               }
-              if (settings.verbose) logEnd(host.key, argv, describe(end, verdict.settle));
+              if (settings.verbose) logEnd(host.key, shown(), describe(end, verdict.settle));
               // The host's own end first, then the hosts it stops (in finishing order).
               if (settle(index, verdict.settle)) halt.abort();
             },
@@ -264,7 +285,13 @@ export async function drive<R>(
 }
 
 function describe(end: JobEnd, result: unknown): string {
-  if (result instanceof ParallaxError) return `${result.kind} error: ${result.message}`;
+  if (result instanceof ParallaxError) {
+    // Its message without the host, which the line starts with already.
+    const said = result.message.startsWith(`${result.host}: `)
+      ? result.message.slice(result.host.length + 2)
+      : result.message;
+    return `${result.kind} error: ${said}`;
+  }
   if (end.kind === "ran") {
     return `exit ${end.process.exitCode} in ${(end.process.durationMs / 1000).toFixed(2)} s`;
   }

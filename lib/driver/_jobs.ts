@@ -85,7 +85,7 @@ export class Jobs implements AsyncDisposable {
     const logFile = this.logs?.file() ?? null;
     return {
       argv: this.scpSsh !== null
-        ? withScpLifeline(argv, this.scpSsh)
+        ? (plan.transferLifeline ?? withScpLifeline)(argv, this.scpSsh)
         : logFile === null
         ? argv
         : withSshLog(argv, logFile.path, sshLogLevel(connection)),

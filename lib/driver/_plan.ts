@@ -38,6 +38,11 @@ export interface Plan<R> {
    * connection-reuse ssh options (none without reuse).
    */
   argv(host: Host, index: number, connection: readonly string[]): string[];
+  /**
+   * The remote command of the host at `index` as the caller gave it, shown by `verbose` in place
+   * of the command line parallax sends (its wrapper).
+   */
+  shownCommand?(index: number): string;
   /** The result of the host at `index`, whose process exited on its own. */
   result(host: Host, exited: Exited, files: OutputFiles, index: number): R | ParallaxError;
   /**
@@ -54,6 +59,13 @@ export interface Plan<R> {
   discard?(index: number): Promise<void>;
   /** How the operation runs on hosts behind a gateway; without it, gateways are refused. */
   readonly gateway?: GatewayPart<R>;
+  /** Why a host behind a gateway is refused (without `gateway`). */
+  readonly gatewayRefusal?: string;
+  /**
+   * A transfer's argv with its ssh run through parallax's lifeline script at `script` (default:
+   * scp's `-S script`).
+   */
+  transferLifeline?(argv: readonly string[], script: string): string[];
 }
 
 /** The request of one gateway, as an operation describes it (the driver adds the rest). */

@@ -42,6 +42,15 @@ export class Settlement<R> {
     return true;
   }
 
+  /** Calls the caller's `observe`; a throw reaches the caller from `done()`, as an observer's. */
+  tell(observe: () => void): void {
+    try {
+      observe();
+    } catch (error) {
+      this.#observerError ??= { error };
+    }
+  }
+
   /** Settles every host not settled yet (from index `from`) with one error. */
   failRest(kind: "spawn" | "local", reason: string, from = 0): void {
     for (let i = from; i < this.#hosts.length; i++) {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { expandHosts, splitHostList } from "./range.ts";
+import { expandHosts, type Groups } from "./groups.ts";
 import { type Host, parseHostEntry } from "./parse.ts";
 import { CallerRangeError, CallerTypeError } from "../caller_error.ts";
 
@@ -15,6 +15,8 @@ import { CallerRangeError, CallerTypeError } from "../caller_error.ts";
  * {@linkcode expandHosts}) expand in place.
  *
  * @param path The file to read.
+ * @param options `groups`: the groups `@name` and set operations in a line's first field read
+ * (see `readGroups`).
  * @returns The hosts in file order, ready to pass to {@linkcode call}.
  * @throws {TypeError} For a malformed line or range, with the file name and line number.
  * @throws {Error} When the file cannot be read, naming the file (and the permission to grant).
@@ -30,8 +32,11 @@ import { CallerRangeError, CallerTypeError } from "../caller_error.ts";
  * await Deno.remove(path);
  * ```
  */
-export async function readHostFile(path: string | URL): Promise<Host[]> {
-  return parseHostFileText(await readHostFileText(path), String(path));
+export async function readHostFile(
+  path: string | URL,
+  options: { groups?: Groups } = {},
+): Promise<Host[]> {
+  return parseHostFileText(await readHostFileText(path), String(path), options);
 }
 
 /**
@@ -54,14 +59,15 @@ export async function readHostFileText(path: string | URL): Promise<string> {
 
 /**
  * Parses the text of a pssh-format host file; `name` appears in error messages. With
- * `duplicates: "keep"`, a host listed twice is returned twice instead of refused.
+ * `duplicates: "keep"`, a host listed twice is returned twice instead of refused; with `groups`,
+ * `@name` and set operations may be used in the first field.
  *
  * @throws {TypeError} For a malformed line or a host listed twice.
  */
 export function parseHostFileText(
   text: string,
   name: string,
-  options: { duplicates?: "refuse" | "keep" } = {},
+  options: { duplicates?: "refuse" | "keep"; groups?: Groups } = {},
 ): Host[] {
   const hosts: Host[] = [];
   const lines = new Map<string, number>();
@@ -75,7 +81,7 @@ export function parseHostFileText(
     }
     let expanded: Host[];
     try {
-      expanded = splitHostList(fields[0]).flatMap(expandHosts).map((entry) => {
+      expanded = expandHosts(fields[0], options.groups).map((entry) => {
         const host = parseHostEntry(entry);
         return fields.length === 2 && host.user === undefined
           ? parseHostEntry({ host: host.host, port: host.port, user: fields[1] })

@@ -14,25 +14,17 @@ export const MAX_RANGE_HOSTS = 100_000;
 const BRACKETS = /\[([^\][]*)\]/g;
 
 /**
- * Expands the numeric ranges in a host pattern, in order (the first range varies slowest).
+ * Expands the numeric ranges in one host entry, in order (the first range varies slowest).
  * A bracket that holds a `:` is an IPv6 address (`[::1]:22`) and is kept as it is. Numbers keep
- * the width of a zero-padded lower bound: `web[08-10]` gives `web08`, `web09`, `web10`.
+ * the width of a zero-padded lower bound: `web[08-10]` gives `web08`, `web09`, `web10`. (The
+ * public `expandHosts` reads whole expressions: lists, groups, set operations.)
  *
  * @param pattern A host entry such as `admin@web[01-20]:2222`.
  * @returns The hosts, or `[pattern]` when it has no range.
  * @throws {TypeError} For a malformed range (`web[3-1]`, `web[1-]`, `web[a-c]`, an unclosed `[`).
  * @throws {RangeError} When the pattern would expand to more than 100,000 hosts.
- *
- * @example Expanding ranges
- * ```ts
- * import { expandHosts } from "@parallax/parallax";
- *
- * console.log(expandHosts("web[01-03]")); // ["web01", "web02", "web03"]
- * console.log(expandHosts("rack[1-2]-n[1,3]")); // ["rack1-n1", "rack1-n3", "rack2-n1", "rack2-n3"]
- * console.log(expandHosts("[::1]:22")); // ["[::1]:22"]
- * ```
  */
-export function expandHosts(pattern: string): string[] {
+export function expandRange(pattern: string): string[] {
   if (/[[\]]/.test(pattern.replace(BRACKETS, ""))) {
     throw new CallerTypeError(`Cannot expand '${pattern}': unbalanced '[' or ']'`);
   }

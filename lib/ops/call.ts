@@ -212,6 +212,7 @@ export async function callWith(
       : undefined,
     argv: (host, index, connection) =>
       sshArgv(host, fixed ?? line(commands[index]), settings, connection),
+    shownCommand: (index) => typeof command === "function" ? commands[index] : command,
     ...(nodeNumbers === undefined ? {} : { nodeNumber: (index: number) => nodeNumbers[index] }),
     ...(sudo === null ? {} : {
       refusal: ({ exitCode, stderr }: Exited) =>

@@ -30,6 +30,7 @@ export const COMMON_OPTIONS = [
   "exitOnSignal",
   "batch",
   "batchPause",
+  "onBatch",
   "maxFailures",
   "retries",
   "pool",

@@ -7,7 +7,7 @@
 
 import { readEnvDefaults } from "./_env_defaults.ts";
 import { checkName } from "../hosts/parse.ts";
-import type { CommonOptions } from "./options.ts";
+import type { BatchStart, CommonOptions } from "./options.ts";
 import type { Pool } from "../engine/pool.ts";
 import { type GatewaySettings, resolveGateways } from "./_gateway_settings.ts";
 import { CallerRangeError, CallerTypeError } from "../caller_error.ts";
@@ -35,6 +35,13 @@ export interface Settings {
   readonly limit: number;
   readonly timeoutMs: number;
   readonly connectTimeout: number;
+  /** Whether the caller set `connectTimeout` (else ssh_config's own may apply). */
+  readonly connectTimeoutGiven: boolean;
+  /**
+   * The `ConnectTimeout` ssh_config gives a host (by key), where the caller set none: learnt
+   * before the run (see `ssh/_config_timeouts.ts`); used instead of the default.
+   */
+  readonly configTimeouts: Map<string, number>;
   readonly user?: string;
   readonly port?: number;
   readonly sshOptions: readonly string[];
@@ -56,6 +63,8 @@ export interface Settings {
   /** Batch sizes as given: numbers of hosts or percentages; the last repeats. Empty: one batch. */
   readonly batch: readonly BatchSize[];
   readonly batchPauseMs: number;
+  /** Told as each batch is about to start. */
+  readonly onBatch?: (batch: BatchStart) => void;
   /** Failures allowed: in the whole run (`count`) or per batch (`percent`); null: no limit. */
   readonly maxFailures: BatchSize | null;
   /** Extra attempts for a host whose connection failed. */
@@ -99,6 +108,7 @@ export function resolveSettings(options: CommonOptions, defaultTimeout: number):
     exitOnSignal = true,
     batch,
     batchPause = 0,
+    onBatch,
     maxFailures,
     retries = 0,
   } = options;
@@ -126,6 +136,9 @@ export function resolveSettings(options: CommonOptions, defaultTimeout: number):
       );
     }
   }
+  if (onBatch !== undefined && typeof onBatch !== "function") {
+    throw new CallerTypeError("Cannot use onBatch: expected a function");
+  }
   if (password !== undefined && (typeof password !== "string" || password.includes("\n"))) {
     throw new CallerTypeError("Cannot use password: expected a string without newlines");
   }
@@ -144,6 +157,8 @@ export function resolveSettings(options: CommonOptions, defaultTimeout: number):
     limit,
     timeoutMs: Math.round(timeout * 1000),
     connectTimeout,
+    connectTimeoutGiven: options.connectTimeout !== undefined,
+    configTimeouts: new Map(),
     user,
     port,
     sshOptions: Object.freeze([...sshOptions]),
@@ -167,6 +182,7 @@ export function resolveSettings(options: CommonOptions, defaultTimeout: number):
       ) => sizeOf("batch", size, 1)),
     ),
     batchPauseMs: pauseMs(batchPause),
+    onBatch,
     maxFailures: maxFailures === undefined ? null : sizeOf("maxFailures", maxFailures, 0),
     retries,
     gateways,

@@ -122,6 +122,12 @@ export interface CommonOptions {
    */
   batchPause?: number;
   /**
+   * Told as each batch is about to start (with `batch` only), before the pause that precedes it:
+   * its number (from 1), how many batches there are, its hosts' keys, and the pause in ms (0 for
+   * the first). A throw rejects the call with that error once every host has ended.
+   */
+  onBatch?: (batch: BatchStart) => void;
+  /**
    * Stop starting hosts once too many have failed (a `ParallaxError`, or for `call` a nonzero
    * exit): a number of failed hosts allowed in the whole run (`0`: stop at the first failure), or
    * a percentage string, the share of a batch's hosts allowed to fail. Running hosts finish; the
@@ -231,4 +237,16 @@ export interface TransferOptions extends CommonOptions {
    * @default {"scp"}
    */
   scpPath?: string;
+}
+
+/** A batch about to start (see `onBatch`). */
+export interface BatchStart {
+  /** Its number, from 1. */
+  readonly number: number;
+  /** How many batches the call has. */
+  readonly of: number;
+  /** Its hosts' keys, in order. */
+  readonly hosts: readonly string[];
+  /** The pause before it starts, in ms (0 for the first batch). */
+  readonly pauseMs: number;
 }

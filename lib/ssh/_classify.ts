@@ -108,7 +108,7 @@ export function classify(
   if (ran.spawnError !== null) {
     const { name, message } = ran.spawnError;
     const reason = name === "NotFound"
-      ? `cannot start '${program}': program not found (install OpenSSH's client, e.g. apt-get install openssh-client)`
+      ? `cannot start '${program}': program not found (${installHint(program)})`
       : name === "NotCapable" || name === "PermissionDenied"
       ? `cannot start '${program}': run access is not granted; run with --allow-run=${program}`
       : `cannot start '${program}': ${message}`;
@@ -161,10 +161,23 @@ export function classify(
   }
   const failedToRun = meaning === "transfer" ? ran.exitCode !== 0 : ran.exitCode === SSH_FAILURE;
   if (failedToRun) {
+    // A transfer's own program and its remote side say what failed on lines of their own
+    // (`scp: …`, `rsync: …`, `rsync error: …`): only the others can be ssh's.
+    const sshLines = meaning === "transfer"
+      ? stderr().split("\n").filter((line) => !TRANSFER_LINE.test(line)).join("\n")
+      : stderr();
     for (const [kind, pattern, summary] of SSH_FAILURE_PATTERNS) {
-      if (pattern.test(stderr())) {
-        return fail(kind, `${summary}: ${matchingLine(stderr(), pattern)}`);
+      if (pattern.test(sshLines)) {
+        return fail(kind, `${summary}: ${matchingLine(sshLines, pattern)}`);
       }
+    }
+    if (meaning === "transfer" && MISSING_RSYNC.test(stderr())) {
+      return fail(
+        "transfer",
+        `rsync is not installed on the host (or not on its PATH): ${
+          matchingLine(stderr(), MISSING_RSYNC)
+        }`,
+      );
     }
     if (meaning === "transfer") {
       const detail = stderr().trim() === "" ? "" : `: ${allLines(stderr())}`;
@@ -189,6 +202,21 @@ export function classify(
 }
 
 type RanProcess = Extract<JobEnd, { kind: "ran" }>["process"];
+
+/** A line a transfer's program or its remote side printed (never ssh's own). */
+const TRANSFER_LINE =
+  /^\s*(?:scp|sftp|rsync|rsync error|\[(?:sender|receiver|Receiver|Sender|generator)\])\b/;
+
+/** A remote shell that found no rsync. */
+const MISSING_RSYNC = /rsync: (?:command )?not found|rsync: No such file or directory/;
+
+/** What to install for `program`. */
+function installHint(program: string): string {
+  const name = program.split("/").at(-1) ?? program;
+  return name === "rsync"
+    ? "install rsync, e.g. apt-get install rsync"
+    : "install OpenSSH's client, e.g. apt-get install openssh-client";
+}
 
 /** The last line of ssh's stderr that matches: ssh states its verdict last. */
 function matchingLine(text: string, pattern: RegExp): string {

@@ -132,7 +132,7 @@ export class Masters implements PoolService {
       settings.sshPath,
       settings.sshExtra,
       settings.sshOptions,
-      defaultSshOptions(settings),
+      defaultSshOptions(settings, host),
       user ?? null,
       port ?? null,
       host.host,

@@ -55,22 +55,15 @@ export function withLifeline(
   session = "$PPID",
 ): string {
   const watcher = `{ while read -r _; do :; done; ${stopGroup(group)}; } <&3 >/dev/null 2>&1 &`;
-  if (inputBytes === 0) {
-    return ["exec 3<&0", watcher, "{", command, "} </dev/null 3<&-"].join("\n");
-  }
+  // Everything before the command is on its first line, so that the shell numbers the command's
+  // lines as the caller wrote them (`sh: 1: nosuchcmd: not found`, as with plain ssh).
+  if (inputBytes === 0) return `exec 3<&0; ${watcher} { ${command}\n} </dev/null 3<&-`;
   // A process another user owns answers `kill -0` with a refusal: `ps` tells it from a gone one.
   const sessionLives = `{ kill -0 ${session} || ps -p ${session}; } >/dev/null 2>&1`;
   const guard = `{ while kill -0 $h; do ${sessionLives} || { ${
     stopGroup(group)
   }; exit; }; sleep 1; done; } </dev/null >/dev/null 2>&1 &`;
-  return [
-    "exec 3<&0",
-    `{ head -c ${inputBytes} <&3 & h=$!`,
-    guard,
-    `wait $h; exec >&-; ${watcher} } | (`,
-    command,
-    ") 3<&-",
-  ].join("\n");
+  return `exec 3<&0; { head -c ${inputBytes} <&3 & h=$!; ${guard} wait $h; exec >&-; ${watcher} } | ( ${command}\n) 3<&-`;
 }
 
 /**

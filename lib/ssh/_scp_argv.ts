@@ -95,7 +95,7 @@ function scpPrefix({ host, settings, transfer, connection = [] }: ScpTarget): st
     ...(transfer.preserve ? ["-p"] : []),
     ...(transfer.compress ? ["-C"] : []),
     ...(transfer.bandwidthLimit !== undefined ? ["-l", String(transfer.bandwidthLimit)] : []),
-    ...sshOptionArgs(settings, connection),
+    ...sshOptionArgs(settings, connection, host),
     ...(port !== undefined ? ["-P", String(port)] : []),
     "--",
   ];

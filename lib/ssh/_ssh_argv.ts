@@ -14,12 +14,13 @@ export const SENT_ENV = ["PARALLAX_HOST", "PARALLAX_NODENUM"] as const;
  * The ssh options parallax always adds, after the caller's (OpenSSH keeps the first value it sees
  * for an option, so the caller's `sshOptions` win).
  */
-export function defaultSshOptions(settings: Settings): string[] {
+export function defaultSshOptions(settings: Settings, host?: Host): string[] {
   return [
     ...(settings.password === undefined
       ? ["BatchMode=yes"]
       : ["BatchMode=no", "NumberOfPasswordPrompts=1"]),
-    `ConnectTimeout=${settings.connectTimeout}`,
+    // ssh_config's own where it sets one (see `_config_timeouts.ts`), else parallax's.
+    `ConnectTimeout=${(host && settings.configTimeouts.get(host.key)) ?? settings.connectTimeout}`,
     `SendEnv=${SENT_ENV.join(" ")}`,
     ...(settings.quiet ? ["LogLevel=ERROR"] : []),
   ];
@@ -29,10 +30,14 @@ export function defaultSshOptions(settings: Settings): string[] {
  * The options part of an ssh or scp command line: extra arguments, the caller's `-o` options,
  * parallax's own, then `connection` (the connection-reuse options of one host, if any).
  */
-export function sshOptionArgs(settings: Settings, connection: readonly string[] = []): string[] {
+export function sshOptionArgs(
+  settings: Settings,
+  connection: readonly string[] = [],
+  host?: Host,
+): string[] {
   return [
     ...settings.sshExtra,
-    ...[...settings.sshOptions, ...defaultSshOptions(settings), ...connection]
+    ...[...settings.sshOptions, ...defaultSshOptions(settings, host), ...connection]
       .flatMap((o) => ["-o", o]),
   ];
 }
@@ -57,7 +62,7 @@ export function sshArgv(
   const { user, port } = loginOf(host, settings);
   return [
     settings.sshPath,
-    ...sshOptionArgs(settings, connection),
+    ...sshOptionArgs(settings, connection, host),
     ...(user !== undefined ? ["-l", user] : []),
     ...(port !== undefined ? ["-p", String(port)] : []),
     "--",

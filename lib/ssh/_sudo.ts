@@ -50,8 +50,9 @@ export function sudoMarker(): string {
 export function withSudo(inner: string, request: SudoRequest): string {
   const target = `-H -u ${shellQuote(request.user)} --`;
   // sudo resets the environment: the host's name and number travel as arguments.
-  const script = `[ -n "$2" ] && export PARALLAX_HOST="$2"\n` +
-    `[ -n "$3" ] && export PARALLAX_NODENUM="$3"\n${inner}`;
+  // On the first line with `inner`, so that the command's lines keep their numbers.
+  const script = `[ -n "$2" ] && export PARALLAX_HOST="$2"; ` +
+    `[ -n "$3" ] && export PARALLAX_NODENUM="$3"; ${inner}`;
   const run = (flags: string) =>
     `exec sudo ${flags} ${target} sh -c ${
       shellQuote(script)
@@ -95,7 +96,8 @@ export function sudoRefusal(stderr: string, request: SudoRequest): SudoRefusal |
     .filter((line) => line !== "");
   const verdict = lines.filter((line) => !NOISE.test(line));
   const hint = request.password === undefined && lines.some((l) => /password is required/.test(l))
-    ? " (give sudoPassword; CLI: --sudo-ask)"
+    ? " (sudo wants a password, or this user may not use sudo at all: give sudoPassword; " +
+      "CLI: --sudo-ask)"
     : "";
   return {
     reason: `sudo refused to run the command as ${request.user}: ${
