@@ -33,6 +33,7 @@ export {
   type ResultEvent,
 } from "./lib/ops/call_stream.ts";
 export { copy, type CopyOptions, type CopyResult } from "./lib/ops/copy.ts";
+export type { LinkPolicy } from "./lib/ops/_local_sources.ts";
 export { slurp, type SlurpOptions, type SlurpResult } from "./lib/ops/slurp.ts";
 export { sync, type SyncOptions, type SyncResult } from "./lib/ops/sync.ts";
 export type { TransferResult } from "./lib/ops/_transfer.ts";

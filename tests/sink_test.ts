@@ -137,3 +137,42 @@ Deno.test("copy refuses, before any host is contacted, a folder holding a link t
     assertEquals(failed(results.get("h1")).kind, "spawn");
   });
 });
+
+Deno.test('copy with links: "skip" sends the tree without its links (a dangling one, one to a folder, one to a file) and leaves no private copy behind', async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/tree/sub`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/tree/file`, "x\n");
+    await Deno.chmod(`${dir}/tree/file`, 0o640);
+    await Deno.symlink(`${dir}/tree/file`, `${dir}/tree/sub/to-file`);
+    await Deno.symlink(`${dir}/nowhere`, `${dir}/tree/sub/dangling`);
+    await Deno.symlink(`${dir}/tree`, `${dir}/tree/sub/to-folder`);
+    const out = `${dir}/out`;
+    await Deno.mkdir(out);
+    await Deno.chmod(out, 0o777);
+    const before = [...Deno.readDirSync("/tmp")].filter((e) => e.name.startsWith("plx-copy-"));
+    const results = await copy(
+      [sshd.aliases[0]],
+      `${dir}/tree`,
+      `${out}/direct`,
+      { sshExtra: sshd.sshExtra, links: "skip", preserve: true },
+    );
+    ok(results.get(sshd.aliases[0]));
+    assertEquals(await Deno.readTextFile(`${out}/direct/file`), "x\n");
+    assertEquals((await Deno.stat(`${out}/direct/file`)).mode! & 0o777, 0o640);
+    assertEquals(
+      [...Deno.readDirSync(`${out}/direct/sub`)],
+      [],
+      "no link, and nothing in its place",
+    );
+    const after = [...Deno.readDirSync("/tmp")].filter((e) => e.name.startsWith("plx-copy-"));
+    assertEquals(after.length, before.length, "the private copy is removed");
+    // The sources themselves are untouched.
+    assert((await Deno.lstat(`${dir}/tree/sub/to-file`)).isSymlink);
+    await assertRejects(
+      () => copy([sshd.aliases[0]], `${dir}/tree/sub/to-file`, out, { links: "skip" }),
+      TypeError,
+      "every source is a link",
+    );
+  }, { mode: 0o755 });
+});

@@ -46,6 +46,8 @@ export interface CliRun {
   localdir?: string;
   preserve: boolean;
   compress: boolean;
+  /** `copy --skip-links`: leave symbolic links out. */
+  skipLinks: boolean;
   bandwidthLimit?: number;
   reuse: boolean;
   batch?: (number | string)[];
@@ -99,6 +101,7 @@ export function emptyRun(): CliRun {
     recursive: false,
     preserve: false,
     compress: false,
+    skipLinks: false,
     reuse: false,
     stop: false,
     askpass: false,
@@ -591,6 +594,14 @@ export const FLAGS: readonly Flag[] = [
     apply: (run) => run.preserve = true,
   },
   {
+    long: "skip-links",
+    value: false,
+    commands: ["copy"],
+    group: "Command",
+    help: "leave symbolic links out (by default a link to a file is sent as that file)",
+    apply: (run) => run.skipLinks = true,
+  },
+  {
     long: "compress",
     value: false,
     commands: ON_THE_WIRE,
@@ -692,6 +703,9 @@ export const FLAGS: readonly Flag[] = [
 /** Whether `name` is a user of this machine (`root` always; else `/etc/passwd`, where readable). */
 function isLocalUser(name: string): boolean {
   if (name === "root") return true;
+  if (Deno.permissions.querySync({ name: "read", path: "/etc/passwd" }).state !== "granted") {
+    return false;
+  }
   try {
     return Deno.readTextFileSync("/etc/passwd").split("\n").some((line) =>
       line.split(":")[0] === name
@@ -766,11 +780,11 @@ const SUMMARY: Record<Command, string> = {
     "sees PARALLAX_HOST and PARALLAX_NODENUM in its environment, sent with ssh's SendEnv:\n" +
     "the host's sshd must accept them ('AcceptEnv PARALLAX_*' in sshd_config).",
   copy: "Copies local files (folders with -r) to DST on every host, with scp in SFTP mode.\n" +
-    "{host}, {user}, {port} and {n} in DST become each host's own. No timeout unless -t is\n" +
-    "given.",
+    "{host}, {user}, {port} and {n} in DST become each host's own.\n" +
+    "No timeout unless -t is given.",
   slurp: "Copies remote SRC from every host to LOCALDIR/<host>/DST (DST must be relative).\n" +
-    "{host}, {user}, {port} and {n} in SRC become each host's own. No timeout unless -t is\n" +
-    "given.",
+    "{host}, {user}, {port} and {n} in SRC become each host's own.\n" +
+    "No timeout unless -t is given.",
   sync: "Brings DST on every host up to date with local SRC... using rsync over parallax's ssh\n" +
     "command: archive mode (folders, links kept as links, modes, times). A SRC folder with a\n" +
     "trailing / sends what is inside it. {host}, {user}, {port} and {n} in DST become each\n" +

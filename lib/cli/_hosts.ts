@@ -10,7 +10,7 @@ import { parseHostFileText, readHostFileText } from "../hosts/file.ts";
 import { allHosts, expandHosts, type Groups, namesGroup, readGroups } from "../hosts/groups.ts";
 import { type Host, parseHostEntry } from "../hosts/parse.ts";
 import { joinPath } from "../runtime/_path.ts";
-import { canReadEnv } from "../runtime/_permissions.ts";
+import { canReadEnv, missingReadPermission } from "../runtime/_permissions.ts";
 import { UsageError } from "./_args.ts";
 import type { CliRun } from "./_flags.ts";
 
@@ -148,6 +148,7 @@ export async function loadGroups(run: CliRun, needed: boolean): Promise<Groups |
   const home = canReadEnv("HOME") ? Deno.env.get("HOME") : undefined;
   if (home === undefined || home === "") return undefined;
   const path = joinPath(home, ".config", "parallax", "groups");
+  if (missingReadPermission(path) !== null) return undefined;
   try {
     await Deno.lstat(path);
   } catch (error) {

@@ -332,6 +332,7 @@ async function execute(
     results = await copy(hosts, operands.slice(0, -1), dst, {
       ...options,
       ...transfer,
+      ...(cli.skipLinks ? { links: "skip" as const } : {}),
       onResult,
     });
   } else if (command === "sync") {

@@ -45,6 +45,12 @@ export async function readHostFile(
  * @throws {Error} When the file cannot be read, naming the file (and the permission to grant).
  */
 export async function readHostFileText(path: string | URL): Promise<string> {
+  // Queried, never prompted for.
+  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
+    throw new Deno.errors.NotCapable(
+      `Cannot read host file '${path}': read access is not granted; run with --allow-read=${path}`,
+    );
+  }
   try {
     return await Deno.readTextFile(path);
   } catch (error) {

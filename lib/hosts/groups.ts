@@ -34,6 +34,12 @@ const GROUP_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$/;
  * ```
  */
 export async function readGroups(path: string | URL): Promise<Groups> {
+  // Queried, never prompted for.
+  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
+    throw new CallerTypeError(
+      `Cannot read the groups file ${path}: read access is not granted; run with --allow-read=${path}`,
+    );
+  }
   let text: string;
   try {
     text = await Deno.readTextFile(path);

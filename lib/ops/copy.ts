@@ -11,7 +11,7 @@ import { type PerHost, stringFor } from "../hosts/per_host.ts";
 import type { ParallaxError } from "../parallax_error.ts";
 import type { TransferOptions } from "../settings/options.ts";
 import { scpUploadArgv } from "../ssh/_scp_argv.ts";
-import { checkLocalSources } from "./_local_sources.ts";
+import { checkLocalSources, type LinkPolicy, withoutLinks } from "./_local_sources.ts";
 import { type StagedSources, stageSources } from "./_staged_sources.ts";
 import {
   checkPathArgument,
@@ -26,6 +26,17 @@ import { checkOptionNames, TRANSFER_OPTIONS, type Unlisted } from "../settings/_
 
 /** Options of {@linkcode copy}. */
 export interface CopyOptions extends TransferOptions {
+  /**
+   * Symbolic links among the sources: `"follow"` sends a link to a file as the file it leads to
+   * (scp's SFTP mode; with `preserve`, that file's mode and times), and refuses, before any host
+   * is contacted, a link that leads nowhere or to a folder inside a folder being copied (scp
+   * would stop there, half-way); `"skip"` leaves every link out (the rest of the tree is sent
+   * from a private copy made without them). scp cannot recreate a link as a link: use `sync()`
+   * for that.
+   *
+   * @default {"follow"}
+   */
+  links?: LinkPolicy;
   /** Called with each host's result or error as soon as that host finishes. */
   onResult?: (result: CopyResult | ParallaxError) => void;
 }
@@ -86,14 +97,22 @@ export async function copyWith(
   observer: HostObserver<CopyResult> = {},
 ): Promise<Map<string, CopyResult | ParallaxError>> {
   checkOptionNames(options, COPY_OPTIONS, "copy");
-  const sources = (typeof src === "string" ? [src] : [...src]).map((s) =>
+  const given = (typeof src === "string" ? [src] : [...src]).map((s) =>
     checkPathArgument(s, "local source")
   );
-  if (sources.length === 0) throw new CallerTypeError("Cannot copy: no local source given");
+  if (given.length === 0) throw new CallerTypeError("Cannot copy: no local source given");
   const checkDst = (path: string) => checkPathArgument(path, "remote destination");
   if (typeof dst !== "function") checkDst(dst);
+  const { links = "follow" } = options;
+  if (links !== "follow" && links !== "skip") {
+    throw new CallerTypeError(
+      `Cannot use links ${JSON.stringify(links)}: expected "follow" or "skip"`,
+    );
+  }
   const { hosts: parsed, settings, transfer } = prepareTransfer(hosts, options);
-  await checkLocalSources(sources, transfer.recursive);
+  await checkLocalSources(given, transfer.recursive, links);
+  await using linkless = links === "skip" ? await withoutLinks(given) : null;
+  const sources = linkless?.sources ?? given;
   const dsts: string[] = [];
   // Read once for every gateway (a relayed copy sends each file once per gateway).
   const staged: StagedSources | null = settings.gateways === null
@@ -139,6 +158,7 @@ export async function copyWith(
 /** The names of `copy()`'s options (checked against {@linkcode CopyOptions} both ways). */
 const COPY_OPTIONS = [
   ...TRANSFER_OPTIONS,
+  "links",
   "onResult",
 ] as const satisfies readonly (keyof CopyOptions)[];
 const _allCopy: [Unlisted<CopyOptions, typeof COPY_OPTIONS>] extends [never] ? true : never = true;

@@ -21,6 +21,7 @@ import {
 } from "../ssh/_rsync_argv.ts";
 import { CallerRangeError, CallerTypeError } from "../caller_error.ts";
 import { checkPathArgument, prepareTransfer } from "./_transfer.ts";
+import { missingReadPermission } from "../runtime/_permissions.ts";
 
 /** Options of {@linkcode sync}. */
 export interface SyncOptions extends CommonOptions {
@@ -123,7 +124,21 @@ export async function syncWith(
   if (typeof dst !== "function") checkDst(dst);
   const request = syncRequest(options);
   const { hosts: parsed, settings } = prepareTransfer(hosts, options);
-  for (const source of sources) await Deno.lstat(source);
+  for (const source of sources) {
+    // Queried, never prompted for; a missing source is refused before any host is contacted.
+    const missing = missingReadPermission(source);
+    if (missing !== null) {
+      throw new Deno.errors.NotCapable(`Cannot check local source '${source}': ${missing}`);
+    }
+    try {
+      await Deno.lstat(source);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        throw new Deno.errors.NotFound(`Cannot sync '${source}': no such file or folder`);
+      }
+      throw error;
+    }
+  }
   const dsts: string[] = [];
   return await drive(parsed, settings, {
     program: request.rsyncPath,

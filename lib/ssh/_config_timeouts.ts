@@ -10,7 +10,11 @@
 
 import type { Host } from "../hosts/parse.ts";
 import { joinPath } from "../runtime/_path.ts";
-import { canReadEnv } from "../runtime/_permissions.ts";
+import {
+  canReadEnv,
+  missingReadPermission,
+  missingRunPermission,
+} from "../runtime/_permissions.ts";
 import type { Settings } from "../settings/_settings.ts";
 import { loginOf } from "./_ssh_argv.ts";
 
@@ -26,7 +30,8 @@ export async function learnConfigTimeouts(
   settings: Settings,
   hosts: readonly Host[],
 ): Promise<void> {
-  if (settings.connectTimeoutGiven || !configMentionsTimeout(settings)) return;
+  if (settings.connectTimeoutGiven || missingRunPermission(settings.sshPath) !== null) return;
+  if (!configMentionsTimeout(settings)) return;
   const todo = hosts.filter((host) => !settings.configTimeouts.has(host.key));
   let next = 0;
   const worker = async () => {
@@ -77,6 +82,8 @@ function configMentionsTimeout(settings: Settings): boolean {
     const file = files.shift()!;
     if (seen.has(file)) continue;
     seen.add(file);
+    // Queried, never prompted for: a file this process may not read mentions nothing.
+    if (missingReadPermission(file) !== null) continue;
     let text: string;
     try {
       text = Deno.readTextFileSync(file);
@@ -117,6 +124,7 @@ function included(path: string, from: string): string[] {
   const folder = full.slice(0, slash);
   const name = full.slice(slash + 1);
   if (!name.includes("*")) return [full];
+  if (missingReadPermission(folder) !== null) return [];
   const pattern = new RegExp(`^${name.split("*").map(escape).join(".*")}$`);
   try {
     return [...Deno.readDirSync(folder)].filter((entry) => pattern.test(entry.name))
