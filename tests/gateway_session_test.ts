@@ -19,7 +19,7 @@ const HELLO = { event: "hello", protocol: PROTOCOL, version: PROTOCOL_VERSION, p
 /** A session for `count` hosts behind gateway `gw`, and each host's ends as they come. */
 function session(
   count: number,
-  options: { into?: string; files?: OutputFiles[]; keep?: boolean } = {},
+  options: { into?: string; files?: OutputFiles[]; keep?: boolean; retries?: number } = {},
 ) {
   const hosts = parseHosts(Array.from({ length: count }, (_, i) => `leaf${i}`));
   const ends = new Map<number, (string | ParallaxError)[]>();
@@ -50,7 +50,11 @@ function session(
     },
     ended() {},
   };
-  const gateway = new GatewaySession(run, "gw", hosts.map((_, i) => i));
+  const gateway = new GatewaySession(run, "gw", hosts.map((_, i) => i), {
+    timeoutMs: 5_000,
+    connectTimeout: 10,
+    retries: options.retries ?? 0,
+  });
   let stopped = 0;
   gateway.stop = () => stopped++;
   const send = (...events: unknown[]) => {
@@ -170,9 +174,33 @@ Deno.test("a gateway's text reaches no terminal raw: escape sequences and a forg
   const [end] = onlyEnds(s.ends, 1);
   assert(end instanceof ParallaxError);
   assertEquals(end.kind, "ssh");
-  const control = [...end.message].filter((c) => c.charCodeAt(0) < 0x20 || c === "\x7f");
-  assertEquals(control, [], JSON.stringify(end.message));
+  assertEquals(unsafe(end.message), [], JSON.stringify(end.message));
+  // Protocol errors quote what the gateway sent: C1 controls, bidirectional overrides and line
+  // separators included, none reaches the terminal.
+  for (
+    const hostile of [
+      { ...HELLO, version: 4, parallax: "\x1b[31m[SUCCESS] forged\r\nline2\x1b[0m" },
+      { event: "\u009b2J\u202e evil \u2028 next" },
+    ]
+  ) {
+    const t = session(1);
+    t.send(hostile);
+    t.close();
+    const [broken] = onlyEnds(t.ends, 1);
+    assert(broken instanceof ParallaxError);
+    assertStringIncludes(broken.message, "broke the protocol");
+    assertEquals(unsafe(broken.message), [], JSON.stringify(broken.message));
+  }
 });
+
+/** Characters that would act on a terminal rather than be shown. */
+function unsafe(text: string): string[] {
+  return [...text].filter((c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x20 || (code >= 0x7f && code <= 0x9f) || code === 0x2028 ||
+      code === 0x2029 || (code >= 0x202a && code <= 0x202e) || (code >= 0x2066 && code <= 0x2069);
+  });
+}
 
 Deno.test("a 1 GB line without a newline: the gateway is given up at the bound, its memory not held", () => {
   const s = session(2, { keep: false });
@@ -277,4 +305,57 @@ Deno.test("a host's timeout holds through a gateway that sends only heartbeats; 
   s.close();
   const [end] = onlyEnds(s.ends, 1);
   assertEquals(kindOf(end), "timeout");
+});
+
+Deno.test("a gateway cannot keep a host's time running: a host started more often than its retries allow breaks the protocol; a gateway that only sends heartbeats is given up from its hello", () => {
+  const s = session(1, { retries: 1 });
+  s.send(HELLO, { event: "started", index: 0 }, { event: "started", index: 0 });
+  assertEquals(s.stopped(), 0, "a retry is a second start");
+  s.send({ event: "started", index: 0 });
+  s.close();
+  const [end] = onlyEnds(s.ends, 1);
+  assertStringIncludes(
+    (end as ParallaxError).message,
+    "'started' 3 times for one host (retries 1)",
+  );
+  const quiet = session(1);
+  quiet.send(HELLO);
+  const times = { timeoutMs: 5_000, connectTimeout: 10, retries: 0 };
+  assertEquals(quiet.gateway.overdue(1_000, times), null);
+  const realNow = Date.now;
+  // 5 s + 10 s + 10 s of slack after its hello, whatever it sends, and not a minute more.
+  Date.now = () => realNow() + 26_000;
+  try {
+    quiet.send({ event: "alive" });
+    assertEquals(
+      quiet.gateway.overdue(27_000, times),
+      "ran past the time its hosts' timeouts allow",
+    );
+  } finally {
+    Date.now = realNow;
+  }
+});
+
+Deno.test("slurp through a gateway changes nothing where a failed host's files belong: a folder entry does not replace a file there", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/got`);
+    await Deno.writeTextFile(`${dir}/got/x`, "IMPORTANT");
+    const s = session(2, { into: dir });
+    s.send(
+      HELLO,
+      { event: "file", index: 0, path: "got", type: "dir", mode: 0o755, mtimeMs: null },
+      { event: "file", index: 0, path: "got/x", type: "dir", mode: 0o755, mtimeMs: null },
+      { event: "file", index: 0, path: "got/x/y", type: "file", mode: 0o644, mtimeMs: null },
+      { event: "data", index: 0, data: btoa("partial") },
+      { event: "result", index: 0, record: record({ kind: "transfer", reason: "failed" }) },
+    );
+    s.close();
+    assertEquals(kindOf(onlyEnds(s.ends, 2)[0]), "transfer");
+    assertEquals(await Deno.readTextFile(`${dir}/got/x`), "IMPORTANT");
+    assertEquals(
+      [...Deno.readDirSync(dir)].map((e) => e.name),
+      ["got"],
+      "no receiving folder left",
+    );
+  });
 });

@@ -463,3 +463,59 @@ await ${transfer};
     });
   });
 }
+
+Deno.test("a SIGKILLed controller that its parent has not reaped yet (a zombie): copy's scp and ssh are gone within 5 s all the same", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  await withTempDir(async (dir) => {
+    await Deno.chmod(dir, 0o755);
+    const marker = uniqueMarker();
+    const file = `${dir}/${marker}`;
+    await Deno.writeFile(file, new Uint8Array(4_000_000), { mode: 0o644 });
+    await Deno.mkdir(`${dir}/in`, { mode: 0o777 });
+    await Deno.chmod(`${dir}/in`, 0o777);
+    const source = `import { copy } from "${ROOT}/mod.ts";
+await copy(${JSON.stringify(sshd.aliases)}, ${JSON.stringify(file)}, ${
+      JSON.stringify(`${dir}/in/copied`)
+    }, { sshExtra: ${
+      JSON.stringify([...sshd.sshExtra, "-o", `SetEnv=M=${marker}`])
+    }, bandwidthLimit: 200 });
+`;
+    await withScript(source, async (script) => {
+      // The controller's parent becomes a 'sleep' that never waits for it: once killed, the
+      // controller stays a zombie until the sleep ends.
+      const parent = new Deno.Command("sh", {
+        args: [
+          "-c",
+          `"$0" run --quiet --allow-all "$1" </dev/null >/dev/null 2>&1 & echo $!; exec sleep 25`,
+          Deno.execPath(),
+          script,
+        ],
+        stdout: "piped",
+        stderr: "null",
+      }).spawn();
+      const reader = parent.stdout.getReader();
+      const pid = Number(new TextDecoder().decode((await reader.read()).value).trim());
+      reader.releaseLock();
+      try {
+        const scps = () => processesMatching(marker);
+        await timeUntil(async () => (await scps()).length >= 2, 20_000);
+        Deno.kill(pid, "SIGKILL");
+        const ms = await timeUntil(async () => (await scps()).length === 0, 5_000);
+        const state = await new Deno.Command("ps", {
+          args: ["-o", "stat=", "-p", String(pid)],
+          stdout: "piped",
+        }).output();
+        assertStringIncludes(
+          new TextDecoder().decode(state.stdout),
+          "Z",
+          "the controller is a zombie",
+        );
+        console.log(`  after SIGKILL (unreaped): scp and ssh gone in ${ms} ms`);
+      } finally {
+        parent.kill("SIGKILL");
+        await parent.stdout.cancel().catch(() => {});
+        await parent.status;
+      }
+    });
+  });
+});

@@ -1,5 +1,5 @@
 import { failed, ok } from "./fixture/outcomes.ts";
-import { assert, assertEquals, assertRejects } from "./fixture/assert.ts";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "./fixture/assert.ts";
 import { startSshd } from "./fixture/sshd.ts";
 import { withTempDir } from "./fixture/temp_dir.ts";
 import { copy, slurp } from "../mod.ts";
@@ -174,5 +174,34 @@ Deno.test('copy with links: "skip" sends the tree without its links (a dangling 
       TypeError,
       "every source is a link",
     );
+  }, { mode: 0o755 });
+});
+
+Deno.test("slurp into a shared folder: a host folder another user made first is refused (no write through a folder they could swap), the others go on", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  const other = await sshd.unprivilegedUser();
+  const uid = Number(
+    new TextDecoder().decode(
+      (await new Deno.Command("id", { args: ["-u", other], stdout: "piped" }).output()).stdout,
+    ).trim(),
+  );
+  await withTempDir(async (dir) => {
+    // A shared folder as /tmp is: sticky, open to all; the other user's host folder in it.
+    const shared = `${dir}/shared`;
+    await Deno.mkdir(shared);
+    await Deno.chmod(shared, 0o1777);
+    const [mine, theirs] = sshd.aliases;
+    await Deno.mkdir(`${shared}/${theirs}`);
+    await Deno.chmod(`${shared}/${theirs}`, 0o777);
+    Deno.chownSync(`${shared}/${theirs}`, uid, uid);
+    const results = await slurp(sshd.aliases, "/etc/hostname", "got", {
+      sshExtra: sshd.sshExtra,
+      localdir: shared,
+    });
+    ok(results.get(mine));
+    const refused = failed(results.get(theirs));
+    assertEquals(refused.kind, "local");
+    assertStringIncludes(refused.message, "belongs to another user");
+    assertEquals([...Deno.readDirSync(`${shared}/${theirs}`)], [], "nothing was written there");
   }, { mode: 0o755 });
 });

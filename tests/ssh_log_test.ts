@@ -218,6 +218,23 @@ Deno.test("readSshLog(): the echoed command is not ssh's; a cut log never proves
     "Connection refused",
   ].join("\n");
   assertEquals(readSshLog(tail, null, true).commandSent, null, "the head is missing: unknown");
+  // A long command: ssh cuts its "Sending command" message at about 1 KiB, so only the lines
+  // of the command inside it are echoed; ssh's own lines after them are read (the exit status).
+  const long = ": " + "x".repeat(1100) + "\n" + "true\n".repeat(10) + "exit 255";
+  const cutEcho = [
+    `debug1: Sending command: ${long.slice(0, 1000)}`,
+    "debug1: client_input_channel_req: channel 0 rtype exit-status reply 0",
+    "debug1: Exit status 255",
+  ].join("\n");
+  assertEquals(readSshLog(cutEcho, long).exitStatus, 255);
+  const twoLines = "echo a\n" + "y".repeat(1200) + "\nexit 255";
+  const cutInSecond = [
+    `debug1: Sending command: echo a`,
+    "y".repeat(990),
+    "debug1: Exit status 255",
+  ].join("\n");
+  const second = readSshLog(cutInSecond, twoLines);
+  assertEquals([second.exitStatus, second.messages], [255, []]);
   const cutFacts = factsOf({
     text: "ssh: connect to host h port 22: Connection refused\n",
     trusted: true,

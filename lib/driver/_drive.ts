@@ -266,7 +266,10 @@ export async function drive<R>(
                 }
                 return { retryAfterMs: verdict.retryAfterMs };
               }
-              if (settings.verbose) logEnd(host.key, shown(), describe(end, verdict.settle));
+              // Its error's message is the host's own report (said once there).
+              if (settings.verbose) {
+                logEnd(host.key, shown(), describe(end, verdict.settle, false));
+              }
               // The host's own end first, then the hosts it stops (in finishing order).
               if (settle(index, verdict.settle)) halt.abort();
             },
@@ -284,7 +287,8 @@ export async function drive<R>(
   }
 }
 
-function describe(end: JobEnd, result: unknown): string {
+function describe(end: JobEnd, result: unknown, withMessage = true): string {
+  if (result instanceof ParallaxError && !withMessage) return `${result.kind} error`;
   if (result instanceof ParallaxError) {
     // Its message without the host, which the line starts with already.
     const said = result.message.startsWith(`${result.host}: `)

@@ -398,8 +398,13 @@ function base64(value: Record<string, unknown>, field: string): void {
  */
 export function shownText(text: string): string {
   const shown = text.length > MAX_REASON ? `${text.slice(0, MAX_REASON)}...` : text;
-  // deno-lint-ignore no-control-regex
-  return shown.replace(/\r?\n/g, " / ").replace(/[\u0000-\u001f\u007f-\u009f]/g, "?");
+  // Control characters (C0, C1) and the marks that reorder or break a line on a terminal
+  // (bidirectional overrides and isolates, line and paragraph separators).
+  return shown.replace(/\r?\n/g, " / ").replace(
+    // deno-lint-ignore no-control-regex
+    /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    "?",
+  );
 }
 
 function stagedEntry(entry: unknown): void {

@@ -52,6 +52,9 @@ export const START_MS = 60_000;
  */
 const LEAF_SLACK_MS = KILL_GRACE_MS + 8_000;
 
+/** The longest pause before a retry (see `retryPauseMs`). */
+const MAX_RETRY_PAUSE_MS = 30_000;
+
 /** What a session needs of its run: the hosts, what to do with them, and where their ends go. */
 export interface SessionRun<R> {
   readonly hosts: readonly Host[];
@@ -94,6 +97,8 @@ export class GatewaySession<R> {
   #stderr: Uint8Array[] = [];
   #stderrBytes = 0;
   #hello = false;
+  /** When the gateway said hello (ms since the epoch). */
+  #helloAt: number | null = null;
   #ended = false;
   #attempts = 0;
   /** The hosts that have started behind the gateway, and how many times. */
@@ -118,6 +123,7 @@ export class GatewaySession<R> {
     private readonly run: SessionRun<R>,
     private readonly via: string,
     private readonly indices: readonly number[],
+    private readonly times: SessionTimes = { timeoutMs: 0, connectTimeout: 10, retries: 0 },
   ) {}
 
   /**
@@ -303,7 +309,8 @@ export class GatewaySession<R> {
   /** Stops the gateway's job: `why` completes "the gateway …" in its hosts' errors. */
   giveUp(why: string): void {
     if (this.#broken !== null) return;
-    this.#broken = why;
+    // What the gateway sent may be quoted in `why`: shown on one line, without control characters.
+    this.#broken = shownText(why);
     this.stop();
   }
 
@@ -358,12 +365,14 @@ export class GatewaySession<R> {
     if (this.settled.size === this.indices.length) {
       return "kept running after its hosts' timeouts";
     }
-    // Generous: every wave of hosts at the gateway's limit taking its whole timeout, each try.
+    // Generous: from its hello, every wave of hosts at the gateway's limit taking its whole
+    // timeout, each try, with the longest pause before each retry (before the hello: its start).
     const waves = Math.ceil(this.indices.length / Math.max(1, this.run.gateways.limit));
     const perTry = settings.timeoutMs + settings.connectTimeout * 1000 + LEAF_SLACK_MS;
-    return runningMs > START_MS + waves * perTry * (settings.retries + 1)
-      ? "ran past the time its hosts' timeouts allow"
-      : null;
+    const allowed = waves *
+      (perTry * (settings.retries + 1) + settings.retries * MAX_RETRY_PAUSE_MS);
+    const since = this.#helloAt === null ? runningMs - START_MS : Date.now() - this.#helloAt;
+    return since > allowed ? "ran past the time its hosts' timeouts allow" : null;
   }
 
   /** Acts on one event; a promise returned says when the output it carried has been used. */
@@ -371,6 +380,7 @@ export class GatewaySession<R> {
     if (event.event === "hello") {
       if (this.#hello) throw new ProtocolError("a second 'hello'");
       this.#hello = true;
+      this.#helloAt = Date.now();
       return;
     }
     if (!this.#hello) throw new ProtocolError(`'${event.event}' before 'hello'`);
@@ -389,7 +399,14 @@ export class GatewaySession<R> {
       case "started": {
         const index = this.indices[event.index];
         if (this.settled.has(index)) throw new ProtocolError("'started' after its result");
-        this.#started.set(index, (this.#started.get(index) ?? 0) + 1);
+        const starts = (this.#started.get(index) ?? 0) + 1;
+        // Each start begins the host's time anew: no more starts than its retries allow.
+        if (starts > this.times.retries + 1) {
+          throw new ProtocolError(
+            `'started' ${starts} times for one host (retries ${this.times.retries})`,
+          );
+        }
+        this.#started.set(index, starts);
         this.#startedAt.set(index, Date.now());
         this.run.started(index);
         return;

@@ -110,7 +110,7 @@ async function runGateway<R>(
 ): Promise<void> {
   const { settings } = run;
   const via = gateway.key;
-  const session = new GatewaySession(run, via, indices);
+  const session = new GatewaySession(run, via, indices, settings);
   let request: StdinPart[];
   try {
     request = requestBytes(run, indices);

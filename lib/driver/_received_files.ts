@@ -1,21 +1,17 @@
 /**
  * Where what a gateway sends for its hosts is written on this machine: each host's output files
  * (`outdir`/`errdir`) and a slurp's files. Everything goes through the one sink
- * (`runtime/_sink.ts`): files created new, folders made without following links, modes from
- * {@linkcode receivedMode}. A slurped file is received under a name of its own and put in place
- * only when its host succeeds, so a failed or interrupted host leaves no partial file.
+ * (`runtime/_sink.ts`): files created new, nothing written through a link, modes from
+ * {@linkcode receivedMode}. A host's slurped tree is received in a private folder of its own
+ * inside the host's folder and put in place (as a direct slurp's) only when the host succeeds,
+ * so a failed or interrupted host changes nothing where its files belong.
  *
  * @module
  */
 
-import { joinPath } from "../runtime/_path.ts";
-import {
-  createNewSync,
-  moveIntoPlace,
-  realFoldersSync,
-  receivedMode,
-  writeNewFileSync,
-} from "../runtime/_sink.ts";
+import { dirnamePath, joinPath } from "../runtime/_path.ts";
+import { makePrivateFolder } from "../runtime/_private_folder.ts";
+import { createNewSync, moveIntoPlace, receivedMode, writeNewFileSync } from "../runtime/_sink.ts";
 import { ProtocolError, stagedPath } from "./_gateway_protocol.ts";
 import type { OutputFiles } from "./_output_files.ts";
 
@@ -38,8 +34,8 @@ export interface ReceivedEntry {
 
 /** One gateway's files on this machine, host by host. */
 export class ReceivedFiles {
-  /** Per host: its files received so far, under their own names, and where each goes. */
-  readonly #parts = new Map<number, [part: string, final: string][]>();
+  /** Per host: the private folder its tree is received in, and where the tree then goes. */
+  readonly #staging = new Map<number, { dir: string; into: FetchInto }>();
   /** The file being written, the host it belongs to, and its modification time. */
   #file: { index: number; file: Deno.FsFile; mtime: Date | null } | null = null;
 
@@ -53,19 +49,22 @@ export class ReceivedFiles {
     if (inside !== into.dst && !inside.startsWith(`${into.dst}/`)) {
       throw new ProtocolError(`'file' ${JSON.stringify(inside)} outside ${into.dst}`);
     }
-    const parts = inside.split("/");
+    let staging = this.#staging.get(index);
+    if (staging === undefined) {
+      staging = { dir: makePrivateFolder(into.folder, ".parallax-slurp-").dir, into };
+      this.#staging.set(index, staging);
+    }
+    // In a private folder of ours: nothing there is another's, no link is there to follow.
+    const path = joinPath(staging.dir, inside);
     const { preserve } = into;
     if (entry.type === "dir") {
-      realFoldersSync(into.folder, parts, receivedMode(entry.mode, true, preserve));
+      // Its owner may always write it here, so that what it holds can be received.
+      const mode = receivedMode(entry.mode, true, preserve) | 0o700;
+      Deno.mkdirSync(path, { recursive: true, mode });
       return;
     }
-    const folder = realFoldersSync(into.folder, parts.slice(0, -1));
-    const part = joinPath(folder, `.parallax-part-${crypto.randomUUID().slice(0, 8)}`);
-    const file = createNewSync(part, receivedMode(entry.mode, false, preserve));
-    this.#parts.set(index, [...(this.#parts.get(index) ?? []), [
-      part,
-      joinPath(folder, parts.at(-1)!),
-    ]]);
+    Deno.mkdirSync(dirnamePath(path), { recursive: true });
+    const file = createNewSync(path, receivedMode(entry.mode, false, preserve));
     // The time (with preserve) is set once the bytes are written.
     const mtime = preserve && entry.mtimeMs !== null ? new Date(entry.mtimeMs) : null;
     this.#file = { index, file, mtime };
@@ -96,15 +95,18 @@ export class ReceivedFiles {
     if (files.errFile) writeNewFileSync(files.errFile, stderr);
   }
 
-  /** Puts a host's received files in place (`keep`, its success), or removes them. */
+  /** Puts a host's received tree in place (`keep`, its success), or removes it. */
   finish(index: number, keep: boolean): void {
     if (this.#file?.index === index) this.closeCurrent();
-    const parts = this.#parts.get(index) ?? [];
-    this.#parts.delete(index);
-    for (const [part, final] of parts) {
-      // Modes were set as the file was made (see `receivedMode`).
-      if (keep) moveIntoPlace(part, final, true);
-      else Deno.removeSync(part);
+    const staging = this.#staging.get(index);
+    if (staging === undefined) return;
+    this.#staging.delete(index);
+    try {
+      const { dir, into } = staging;
+      // Modes were set as each entry was made (see `receivedMode`).
+      if (keep) moveIntoPlace(joinPath(dir, into.dst), joinPath(into.folder, into.dst), true);
+    } finally {
+      Deno.removeSync(staging.dir, { recursive: true });
     }
   }
 
@@ -124,6 +126,6 @@ export class ReceivedFiles {
 
   /** The hosts with files received but not finished. */
   unfinished(): number[] {
-    return [...this.#parts.keys()];
+    return [...this.#staging.keys()];
   }
 }

@@ -166,13 +166,24 @@ export async function slurpWith(
             made[index],
           );
           await removeSymlink(targets[index]);
-          // For the hosts scp reaches from here (a gateway's files are put in place as they come).
-          if (gatewayOf(settings.gateways, host) === undefined) {
-            receiving[index] ??= makePrivateFolder(
-              joinPath(localdir, folders[index]),
-              ".parallax-slurp-",
-            ).dir;
+          // Where each host's files are received: a private folder in the host's folder (it
+          // also tells this user's uid, for the check that follows).
+          const { dir, uid } = makePrivateFolder(
+            joinPath(localdir, folders[index]),
+            ".parallax-slurp-",
+          );
+          receiving[index] = dir;
+          // No other user may rename or replace a folder on the way there: else it could swap
+          // the receiving folder for a link while scp writes.
+          const shared = sharedFolderProblem(localdir, [
+            folders[index],
+            ...dirnamePath(inside).split("/"),
+          ], uid);
+          // The hosts scp reaches from here keep it; a gateway's files come through the sink.
+          if (shared !== null || gatewayOf(settings.gateways, host) !== undefined) {
+            dropReceiving(index);
           }
+          if (shared !== null) throw new Error(shared);
         },
         gateway: {
           ask: (indices) => ({
@@ -243,7 +254,8 @@ async function makeRealFolders(
     path = joinPath(path, part);
     await removeSymlink(path);
     try {
-      await Deno.mkdir(path);
+      // Never writable by all, whatever the umask (see `sharedFolderProblem`).
+      await Deno.mkdir(path, { mode: 0o775 });
       made.push(path);
     } catch (error) {
       if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
@@ -252,6 +264,42 @@ async function makeRealFolders(
       }
     }
   }
+}
+
+/**
+ * Why another user could rename or replace a folder on the way from `base` through `parts` (a
+ * host's folder and the destination's folders): one not owned by this user (`uid`), or writable
+ * by all without the sticky bit; `base` itself may be another user's if all may not write it, or
+ * if it is sticky (`/tmp`). Null when no one else can. Without a uid (no read access to tell),
+ * nothing is known and null is returned.
+ */
+function sharedFolderProblem(
+  base: string,
+  parts: readonly string[],
+  uid: number | null,
+): string | null {
+  if (uid === null) return null;
+  const writableByOthers = (info: Deno.FileInfo) =>
+    info.mode !== null && (info.mode & 0o002) !== 0 && (info.mode & 0o1000) === 0;
+  const baseInfo = Deno.lstatSync(base);
+  if (baseInfo.uid !== null && baseInfo.uid !== uid && writableByOthers(baseInfo)) {
+    return `cannot slurp into '${base}': it is another user's and others may write it`;
+  }
+  let path = base;
+  for (const part of parts) {
+    if (part === "." || part === "") continue;
+    path = joinPath(path, part);
+    const info = Deno.lstatSync(path);
+    if (info.uid !== null && info.uid !== uid) {
+      return `cannot slurp into '${path}': it belongs to another user (uid ${info.uid})`;
+    }
+    if (writableByOthers(info)) {
+      return `cannot slurp into '${path}': others may write it (mode ${
+        (info.mode! & 0o7777).toString(8)
+      })`;
+    }
+  }
+  return null;
 }
 
 /** Removes `path` if it is a symlink. */

@@ -117,7 +117,7 @@ export function callerOwnsSshLog(sshExtra: readonly string[]): boolean {
  */
 export function readSshLog(text: string, command: string | null = null, cut = false): SshFacts {
   const lines = text.split(/\r?\n/);
-  const echoed = command === null ? 0 : command.split("\n").length - 1;
+  const commandLines = command === null ? [] : command.split("\n").map((l) => l.replace(/\r$/, ""));
   let loggedIn = false;
   let sent = false;
   let detailed = false;
@@ -130,8 +130,18 @@ export function readSshLog(text: string, command: string | null = null, cut = fa
       const body = line.replace(/^debug\d: /, "");
       if (body.startsWith("Sending command: ")) {
         sent = true;
-        // The command's own lines follow: they are the caller's text, not ssh's.
-        i += echoed;
+        // The command's own lines follow: they are the caller's text, not ssh's. They are
+        // skipped as they match the command, in order: ssh cuts a log message at about 1 KiB,
+        // so fewer may have been echoed than the command has (the last one cut short).
+        for (let k = 1; k < commandLines.length && i + 1 < lines.length; k++) {
+          const next = lines[i + 1];
+          if (next === commandLines[k]) {
+            i++;
+            continue;
+          }
+          if (next !== "" && commandLines[k].startsWith(next)) i++;
+          break;
+        }
       } else if (body.startsWith("mux_client_request_session: master session id: ")) {
         loggedIn = true;
         sent = true;
