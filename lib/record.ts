@@ -37,6 +37,10 @@ export interface ResultRecord<K extends string = string> {
   readonly durationMs: number | null;
   /** copy: the remote destination; slurp: the local path written. */
   readonly path?: string;
+  /** sync: the regular files sent. */
+  readonly files?: number;
+  /** sync: the bytes sent over the connection. */
+  readonly bytes?: number;
   /** The gateway the host was reached through, if any. */
   readonly via?: string;
 }
@@ -53,6 +57,8 @@ export interface RecordFields<K extends string = string> {
   readonly durationMs: number | null;
   readonly attempts: number;
   readonly path?: string;
+  readonly files?: number;
+  readonly bytes?: number;
   readonly via?: string;
 }
 
@@ -71,6 +77,8 @@ export function toRecord<K extends string>(fields: RecordFields<K>): ResultRecor
     attempts: fields.attempts,
     durationMs: fields.durationMs === null ? null : Math.round(fields.durationMs),
     ...(fields.path !== undefined ? { path: fields.path } : {}),
+    ...(fields.files !== undefined ? { files: fields.files } : {}),
+    ...(fields.bytes !== undefined ? { bytes: fields.bytes } : {}),
     ...(fields.via !== undefined ? { via: fields.via } : {}),
   };
 }

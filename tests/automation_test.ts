@@ -1,6 +1,6 @@
 import { assertEquals, assertRejects, assertThrows } from "./fixture/assert.ts";
 import { ok } from "./fixture/outcomes.ts";
-import { cli } from "./fixture/deno_run.ts";
+import { cli, CLI_PERMISSIONS } from "./fixture/deno_run.ts";
 import { startSshd } from "./fixture/sshd.ts";
 import { withTempDir } from "./fixture/temp_dir.ts";
 import { call, type CallLineEvent, callStream, sh } from "../mod.ts";
@@ -150,10 +150,16 @@ Deno.test("a throwing onResult reaches the caller once every host has ended; par
   assertEquals((error as Error).message, "hook failed");
 });
 
-Deno.test("CLI: --persist followed by a number is a usage error that suggests --persist=N", async () => {
+Deno.test("CLI: an optional-value flag followed by a word is a usage error that suggests --flag=VALUE, whatever the word", async () => {
   const run = await cli(["call", "-H", "h1", "--persist", "300", "uptime"]);
   assertEquals(run.code, 2);
   assertEquals(run.stderr.includes("write --persist=300"), true, run.stderr);
+  // Whether the word is a user of this machine or not: never run as the command.
+  for (const user of ["root", "deploy-not-a-local-user"]) {
+    const sudo = await cli(["call", "-H", "h1", "--sudo", user, "./restart.sh"]);
+    assertEquals(sudo.code, 2, sudo.stderr);
+    assertEquals(sudo.stderr.includes(`write --sudo=${user}`), true, sudo.stderr);
+  }
 });
 
 Deno.test("CLI: --batch-pause without --batch is a usage error; --exclude is linear (100,000 hosts minus 99,999 at once)", async () => {
@@ -176,4 +182,17 @@ Deno.test("CLI: --batch-pause without --batch is a usage error; --exclude is lin
   assertEquals(run.stdout.includes("n100000.invalid"), true, run.stdout + run.stderr);
   assertEquals(run.stdout.includes("n099999.invalid"), false);
   console.log(`  100,000 hosts minus 99,999: ${Math.round(took)} ms in all (the run included)`);
+});
+
+Deno.test("CLI: a flag whose permission is missing is refused before anything runs, naming it (exit 2)", async () => {
+  const narrow = CLI_PERMISSIONS.filter((flag) => !flag.startsWith("--allow-sys"));
+  const persist = await cli(["call", "-H", "nohost.invalid", "--persist=5", "true"], {
+    flags: narrow,
+  });
+  assertEquals(persist.code, 2, persist.stderr);
+  assertEquals(persist.stderr.includes("--persist needs --allow-sys=uid"), true, persist.stderr);
+  const noEnv = CLI_PERMISSIONS.filter((flag) => !flag.startsWith("--allow-env"));
+  const group = await cli(["hosts", "@web"], { flags: noEnv });
+  assertEquals(group.code, 2, group.stderr);
+  assertEquals(group.stderr.includes("--allow-env=PARALLAX_GROUPS,HOME"), true, group.stderr);
 });

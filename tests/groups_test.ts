@@ -125,6 +125,12 @@ Deno.test("CLI: parallax hosts prints, folds, counts and splits; -g, -a and --ex
     await Deno.mkdir(`${dir}/home/.config/parallax`, { recursive: true });
     await Deno.copyFile(file, `${dir}/home/.config/parallax/groups`);
     assertEquals(await hosts(["--count", "@all"], { HOME: `${dir}/home` }), "6\n");
+    // Step ranges, as nodeset writes them; --split with --fold.
+    assertEquals(await hosts(["--fold", "web[01-10/3]"]), "web[01,04,07,10]\n");
+    assertEquals(
+      await hosts(["--split", "2", "--fold", "n[1-4]"]),
+      "n[1-2]\nn[3-4]\n",
+    );
     // An empty intersection is an empty list, not an error.
     assertEquals(await hosts(["--groups", file, "--count", "@web&@db"]), "0\n");
     const cycle = `${dir}/cycle`;
@@ -136,6 +142,7 @@ Deno.test("CLI: parallax hosts prints, folds, counts and splits; -g, -a and --ex
         [["@web"], { HOME: `${dir}/nohome` }, "no groups file"],
         [["-g", "web"], { PARALLAX_GROUPS: `${dir}/missing` }, "PARALLAX_GROUPS names a file"],
         [["--fold", "--count", "x"], {}, "give one of --fold, --count and --split"],
+        [["n[1-3/0]"], {}, "step 0"],
       ] as [string[], Record<string, string>, string][]
     ) {
       const run = await cli(["hosts", ...args], { env });

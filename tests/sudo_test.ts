@@ -178,7 +178,7 @@ Deno.test("CLI --sudo-ask asks once without echo on the terminal; --sudo alone i
     stdin: `${password}\n`,
   });
   assertEquals(piped.code, 0, piped.stderr);
-  const refused = await cli(["call", ...hosts, "--sudo", "id", "-un"]);
+  const refused = await cli(["call", ...hosts, "--sudo", "--", "id", "-un"]);
   assertEquals(refused.code, 4, refused.stdout);
   const lines = statusLines(refused.stdout);
   assertEquals(lines.length, 2, refused.stdout);

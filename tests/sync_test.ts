@@ -172,16 +172,19 @@ Deno.test("CLI sync: --dry-run lists what would change under each host, placehol
     assert(!run.stdout.includes("secret.log"), run.stdout);
     const made = [...Deno.readDirSync(dir)].map((entry) => entry.name);
     assert(!made.some((name) => name.startsWith("out-")), "a dry run makes nothing");
-    const real = await cli([
-      "sync",
-      "-x",
-      `-F ${sshd.configPath}`,
-      "-H",
-      `${a},${b}`,
-      `${src}/`,
-      `${dir}/out-{host}`,
-    ]);
+    // sync's --exclude is rsync's: one that names a host of the run is refused, nothing runs.
+    const F = ["-x", `-F ${sshd.configPath}`, "-H", `${a},${b}`];
+    const meantHosts = await cli(["sync", ...F, "--exclude", b, `${src}/`, `${dir}/out-{host}`]);
+    assertEquals(meantHosts.code, 2, meantHosts.stderr);
+    assertStringIncludes(meantHosts.stderr, "use --exclude-hosts");
+    const real = await cli(["sync", ...F, "--json", `${src}/`, `${dir}/out-{host}`]);
     assertEquals(real.code, 0, real.stderr);
+    // Each host's counts in its record: the tree's regular files (the link is a link).
+    for (const line of real.stdout.trim().split("\n")) {
+      const record = JSON.parse(line);
+      assertEquals(record.files, 4, line);
+      assert(record.bytes > 0, line);
+    }
     assertEquals(await Deno.readTextFile(`${dir}/out-${b}/a.txt`), "alpha\n");
 
     // A slow transfer (bandwidth-limited), then the controller is SIGKILLed.

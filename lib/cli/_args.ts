@@ -16,14 +16,11 @@ export interface FlagSpec {
   readonly value: boolean;
   /** May be given more than once; the values accumulate. */
   readonly repeat?: boolean;
-  /** With `--flag=VALUE` only: `--flag` alone is allowed and means `""`. */
-  readonly optionalValue?: boolean;
   /**
-   * For an optional value: whether the word after `--flag` (and the words after it) look like
-   * the value the user meant to give (`--persist 300 uptime`), so that it is refused rather than
-   * run as the command. A number always does.
+   * With `--flag=VALUE` only: `--flag` alone is allowed and means `""`; a word right after it
+   * (`--persist 300 uptime`, `--sudo root id`) is refused, since it could be meant as its value.
    */
-  meantAsValue?(word: string, following: readonly string[]): boolean;
+  readonly optionalValue?: boolean;
 }
 
 /** Flags and positionals as given. */
@@ -81,12 +78,9 @@ export function parseArgs(
       if (spec === undefined) throw new UsageError(`unknown option --${name}`);
       if (spec.value && spec.optionalValue) {
         // `--persist 300 uptime` would run `300 uptime`, `--sudo root id` `root id`: a word
-        // after a flag whose value is optional that looks like its value is refused, and said so.
+        // right after a flag whose value is optional may be its value, and is refused, said so.
         const word = argv[i + 1];
-        if (
-          eq < 0 && word !== undefined && !word.startsWith("-") &&
-          (/^\d+$/.test(word) || spec.meantAsValue?.(word, argv.slice(i + 2)))
-        ) {
+        if (eq < 0 && word !== undefined && !word.startsWith("-")) {
           throw new UsageError(
             `option --${name} takes its value after '=': write --${name}=${word} (or put the ` +
               `command after --: --${name} -- ${word} …)`,

@@ -211,9 +211,10 @@ export const FLAGS: readonly Flag[] = [
     value: true,
     repeat: true,
     meta: "HOSTS",
-    commands: CHOOSING,
+    commands: ["sync"],
     group: "Hosts",
-    help: "leave these hosts out, as --exclude (sync's --exclude is rsync's)",
+    help: "leave these hosts out (as --exclude does for the others; sync's --exclude is\n" +
+      "rsync's file patterns)",
     apply: (run, v) => run.exclude.push(String(v)),
   },
   {
@@ -266,8 +267,8 @@ export const FLAGS: readonly Flag[] = [
     value: false,
     commands: ["hosts"],
     group: "Command",
-    help: "print the hosts folded on one line: web[01-04,07],db1",
-    apply: (run) => run.show = shown(run, "fold"),
+    help: "print the hosts folded on one line: web[01-04,07],db1 (with --split: each part)",
+    apply: (run) => run.show = typeof run.show === "object" ? run.show : shown(run, "fold"),
   },
   {
     long: "count",
@@ -284,7 +285,8 @@ export const FLAGS: readonly Flag[] = [
     commands: ["hosts"],
     group: "Command",
     help: "print the hosts in N parts of balanced sizes, one folded part per line",
-    apply: (run, v) => run.show = shown(run, { split: integer("split", String(v), 1) }),
+    apply: (run, v) =>
+      run.show = shown(run, { split: integer("split", String(v), 1) }, run.show === "fold"),
   },
   {
     long: "user",
@@ -313,7 +315,7 @@ export const FLAGS: readonly Flag[] = [
     meta: "SECONDS",
     commands: ALL,
     group: "Connection",
-    help: "per-host timeout, 0 for none (default: 60 for call; none for copy and slurp)",
+    help: "per-host timeout, 0 for none (default: 60 for call; none for copy, slurp, sync)",
     apply: (run, v) => run.timeout = seconds("timeout", String(v)),
   },
   {
@@ -322,7 +324,7 @@ export const FLAGS: readonly Flag[] = [
     meta: "SECONDS",
     commands: ALL,
     group: "Connection",
-    help: "ssh ConnectTimeout (default: 10)",
+    help: "ssh ConnectTimeout (default: ssh_config's, else 10)",
     apply: (run, v) => run.connectTimeout = integer("connect-timeout", String(v), 1),
   },
   {
@@ -492,8 +494,6 @@ export const FLAGS: readonly Flag[] = [
     group: "Command",
     help: "run the command under sudo as USER (default root); sudo must need no password,\n" +
       "or give it with --sudo-ask; a host where sudo refuses fails with kind auth",
-    // `--sudo root id`: a user of this machine followed by a command is the user meant.
-    meantAsValue: (word, following) => following.length > 0 && isLocalUser(word),
     apply: (run, v) => run.sudo = v === true || v === "" ? true : String(v),
   },
   {
@@ -700,29 +700,16 @@ export const FLAGS: readonly Flag[] = [
   },
 ];
 
-/** Whether `name` is a user of this machine (`root` always; else `/etc/passwd`, where readable). */
-function isLocalUser(name: string): boolean {
-  if (name === "root") return true;
-  if (Deno.permissions.querySync({ name: "read", path: "/etc/passwd" }).state !== "granted") {
-    return false;
-  }
-  try {
-    return Deno.readTextFileSync("/etc/passwd").split("\n").some((line) =>
-      line.split(":")[0] === name
-    );
-  } catch {
-    return false;
-  }
-}
-
 /** The flags `command` reads (its own, and the global ones). */
 export function flagsFor(command: Command): Flag[] {
   return FLAGS.filter((flag) => flag.commands.length === 0 || flag.commands.includes(command));
 }
 
 /** One way of printing `parallax hosts`. */
-function shown(run: CliRun, show: CliRun["show"]): CliRun["show"] {
-  if (run.show !== "lines") throw new UsageError("give one of --fold, --count and --split");
+function shown(run: CliRun, show: CliRun["show"], folded = false): CliRun["show"] {
+  if (run.show !== "lines" && !folded) {
+    throw new UsageError("give one of --fold, --count and --split");
+  }
   return show;
 }
 
@@ -866,10 +853,10 @@ export function helpText(command: Command | "main"): string {
   for (const flag of FLAGS) {
     if (flag.commands.length > 0 && !flag.commands.includes(command)) continue;
     const names = `${flag.short ? `-${flag.short}, ` : "    "}--${flag.long}${
-      flag.meta ? ` ${flag.meta}` : ""
+      flag.meta ? `${flag.meta.startsWith("[") ? "" : " "}${flag.meta}` : ""
     }`;
     const [first, ...rest] = flag.help.split("\n");
-    const text = [`  ${names.padEnd(26)} ${first}`, ...rest.map((l) => `${" ".repeat(29)}${l}`)];
+    const text = [`  ${names.padEnd(29)} ${first}`, ...rest.map((l) => `${" ".repeat(32)}${l}`)];
     const title = flag.group === "Command"
       ? command[0].toUpperCase() + command.slice(1)
       : flag.group;
@@ -885,6 +872,8 @@ export function helpText(command: Command | "main"): string {
     "Examples:",
     ...EXAMPLES[command].map((e) => `  ${e}`),
     "",
-    EXIT_STATUS,
+    command === "hosts" || command === "persist"
+      ? "Exit status: 0 done, 1 miscellaneous error, 2 usage error."
+      : EXIT_STATUS,
   ].join("\n");
 }

@@ -145,6 +145,12 @@ export async function loadGroups(run: CliRun, needed: boolean): Promise<Groups |
     }
   }
   if (!needed) return undefined;
+  if (!canReadEnv("HOME") && !canReadEnv("PARALLAX_GROUPS")) {
+    throw new UsageError(
+      "a group is named, and the groups file cannot be looked for: give --groups FILE, or " +
+        "grant --allow-env=PARALLAX_GROUPS,HOME (reinstall with 'deno task install')",
+    );
+  }
   const home = canReadEnv("HOME") ? Deno.env.get("HOME") : undefined;
   if (home === undefined || home === "") return undefined;
   const path = joinPath(home, ".config", "parallax", "groups");

@@ -48,7 +48,12 @@ export function createReporter(
         row: (row) => {
           const time = new Date().toTimeString().slice(0, 8);
           const status = row.ok ? paint("32", "[SUCCESS]") : paint("31", "[FAILURE]");
-          const detail = row.ok ? (row.path ? ` ${row.path}` : "") : ` ${failureReason(row)}`;
+          const counts = row.files === undefined
+            ? ""
+            : ` (${row.files} file${row.files === 1 ? "" : "s"}, ${row.bytes} bytes sent)`;
+          const detail = row.ok
+            ? (row.path ? ` ${row.path}${counts}` : "")
+            : ` ${failureReason(row)}`;
           const parts: Uint8Array[] = [
             encoder.encode(
               `[${++finished}] ${time} ${status} ${row.host}${

@@ -28,6 +28,7 @@ const CLI_WORDS: readonly [string, string][] = [
   ["give sudoPassword; CLI: --sudo-ask", "give it with --sudo-ask"],
   ["more than maxFailures ", "more than --max-failures "],
   ["halted by the caller", "halted"],
+  ["it is a folder and recursive is false", "it is a folder: copy folders with -r"],
 ];
 
 /** A library message in the CLI's words. */
@@ -79,6 +80,7 @@ export function toRow(result: AnyResult): Row {
     durationMs: result.durationMs,
     attempts: result.attempts,
     path: result.path,
+    ...("files" in result ? { files: result.files, bytes: result.bytes } : {}),
     ...("via" in result ? { via: result.via } : {}),
   };
 }

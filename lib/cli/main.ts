@@ -12,7 +12,7 @@ import { serveGateway } from "../gateway/serve.ts";
 import { persistentPool, stopPersistentMasters } from "../ssh/_masters.ts";
 import { Pool } from "../engine/pool.ts";
 import type { Host } from "../hosts/parse.ts";
-import { splitHosts } from "../hosts/groups.ts";
+import { expandHosts, splitHosts } from "../hosts/groups.ts";
 import { withPlaceholders } from "./_placeholders.ts";
 import { compactHosts } from "../hosts/range.ts";
 import { call } from "../ops/call.ts";
@@ -38,7 +38,7 @@ import {
 import { readGatewaysFile } from "./_gateways_file.ts";
 import { resolveHosts } from "./_hosts.ts";
 import { createReporter, type ReportStyle } from "./_report.ts";
-import { type AnyResult, exitStatus, type Row, toRow } from "./_rows.ts";
+import { type AnyResult, exitStatus, inCliWords, type Row, toRow } from "./_rows.ts";
 import { Terminal } from "./_terminal.ts";
 
 const COMMANDS: readonly Command[] = ["call", "copy", "slurp", "sync", "hosts", "persist"];
@@ -72,7 +72,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const hint = `Try 'parallax ${command ? `${command} ` : ""}--help' for more information.`;
     if (error instanceof Interrupted) return EXIT_INTERRUPTED;
     if (error instanceof UsageError || isCallerError(error)) {
-      printError(`${(error as Error).message}\n${hint}`);
+      printError(`${inCliWords((error as Error).message)}\n${hint}`);
       return 2;
     }
     // Not the user's mistake: parallax's own (or the system's), said as such, exit 1.
@@ -135,6 +135,18 @@ async function run(argv: readonly string[], named: (command: Command) => void): 
     ? undefined
     : await readGatewaysFile(cli.gatewaysFile);
   const hosts = await resolveHosts(cli, printError, Object.values(gateways ?? {}).flat());
+  if (command === "sync") {
+    checkSyncExcludes(cli.excludeFiles, hosts);
+    // Said once, before anything runs, rather than as every gateway host's error.
+    const behind = new Set(Object.values(gateways ?? {}).flat());
+    const routed = hosts.filter((host) => behind.has(host.key) || behind.has(host.host));
+    if (routed.length > 0) {
+      throw new UsageError(
+        `sync cannot run through a gateway yet (${routed.length} of the hosts are behind one): ` +
+          "sync the gateway, then run parallax there",
+      );
+    }
+  }
   if (cli.sudoAsk) cli.sudo ??= true;
   // Found before any prompt: a password asked for nothing is worse than a clear refusal.
   const missing = missingPermissionFor(command, cli);
@@ -166,8 +178,37 @@ async function run(argv: readonly string[], named: (command: Command) => void): 
   });
 }
 
+/**
+ * sync's `--exclude` is rsync's file pattern: one that names hosts of the run was meant to leave
+ * hosts out (as for the other commands), and is refused rather than sync those hosts.
+ */
+function checkSyncExcludes(patterns: readonly string[], hosts: readonly Host[]): void {
+  const names = new Set(hosts.flatMap((host) => [host.key, host.host]));
+  for (const pattern of patterns) {
+    let named: string[];
+    try {
+      named = expandHosts(pattern);
+    } catch {
+      continue;
+    }
+    if (named.some((name) => names.has(name))) {
+      throw new UsageError(
+        `sync's --exclude is an rsync file pattern, and '${pattern}' names hosts of this run: ` +
+          "to leave hosts out, use --exclude-hosts",
+      );
+    }
+  }
+}
+
 /** What a flag of the run needs that this process was not granted, or null. */
 function missingPermissionFor(command: Command, cli: CliRun): string | null {
+  if (
+    cli.persist !== undefined &&
+    Deno.permissions.querySync({ name: "sys", kind: "uid" }).state !== "granted"
+  ) {
+    return "--persist needs --allow-sys=uid (its connections live in a per-user folder): run " +
+      "with it, or reinstall with 'deno task install'";
+  }
   if (command === "sync" && missingRunPermission("rsync") !== null) {
     return "sync needs --allow-run=rsync: run with it, or reinstall with 'deno task install'";
   }
@@ -455,7 +496,8 @@ async function readPasswords(prompts: readonly string[]): Promise<string[]> {
     const lines = new TextDecoder().decode(await readStdin()).split("\n")
       .map((line) => line.replace(/\r$/, ""));
     if (lines.length < prompts.length || lines.slice(0, prompts.length).includes("")) {
-      throw new UsageError(`no password on stdin (${prompts.length} line(s) expected)`);
+      const lines = prompts.length === 1 ? "a line" : `${prompts.length} lines, one per password`;
+      throw new UsageError(`no password on stdin (${lines} expected: -A, then --sudo-ask)`);
     }
     return lines.slice(0, prompts.length);
   }

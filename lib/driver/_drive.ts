@@ -19,7 +19,7 @@ import { delay } from "../runtime/_timer.ts";
 import { gatewayOf } from "../settings/_gateway_settings.ts";
 import { retryPauseMs, type Settings } from "../settings/_settings.ts";
 import { learnConfigTimeouts } from "../ssh/_config_timeouts.ts";
-import { factsOfJob, withoutSshLog } from "../ssh/_ssh_log.ts";
+import { factsOfJob } from "../ssh/_ssh_log.ts";
 import { HostLines, logEnd } from "./_console.ts";
 import { hostError, jobEnd, notStarted } from "./_ends.ts";
 import { batchesOf, failed, FailureBudget } from "./_failure_budget.ts";
@@ -152,6 +152,8 @@ export async function drive<R>(
       const runnable: number[] = [];
       const connections: string[][] = [];
       const requests: JobRequest[] = [];
+      /** Each job's command line as `verbose` shows it. */
+      const shownArgvs: (readonly string[])[] = [];
       const viaGateways: number[] = [];
       for (const index of batch) {
         if (failures.exceeded !== null || signal.aborted) {
@@ -173,9 +175,17 @@ export async function drive<R>(
         const connection = await jobs.connection(hosts[index], settings);
         runnable.push(index);
         connections.push(connection);
-        requests.push(
-          jobs.request(plan, settings, hosts[index], index, connection, files[index], stream),
+        const job = jobs.request(
+          plan,
+          settings,
+          hosts[index],
+          index,
+          connection,
+          files[index],
+          stream,
         );
+        requests.push(job.request);
+        shownArgvs.push(job.shown);
       }
       const halt = new AbortController();
       // The caller's halt stops this batch's starts as an exceeded budget does.
@@ -239,9 +249,10 @@ export async function drive<R>(
                 return;
               }
               const argv = requests[k].argv;
-              // What -v shows: ssh's command line without its log switches, the command as given.
+              // What -v shows: the command line as parallax built it (no log switches, no
+              // lifeline script), with the command as given.
               const shown = () => {
-                const plain = withoutSshLog(argv);
+                const plain = shownArgvs[k];
                 const command = plan.shownCommand?.(index);
                 return command === undefined ? plain : [...plain.slice(0, -1), command];
               };

@@ -71,7 +71,10 @@ export class Jobs implements AsyncDisposable {
     return this.masters === null ? Promise.resolve([]) : this.masters.connection(host, settings);
   }
 
-  /** The job of `host` at `index`, over `connection`. */
+  /**
+   * The job of `host` at `index`, over `connection`, and its command line as `verbose` shows it
+   * (without the log switches and the lifeline script parallax adds).
+   */
   request<R>(
     plan: Plan<R>,
     settings: Settings,
@@ -80,10 +83,10 @@ export class Jobs implements AsyncDisposable {
     connection: readonly string[],
     files: OutputFiles,
     stream: boolean,
-  ): JobRequest {
+  ): { request: JobRequest; shown: readonly string[] } {
     const argv = plan.argv(host, index, connection);
     const logFile = this.logs?.file() ?? null;
-    return {
+    const request: JobRequest = {
       argv: this.scpSsh !== null
         ? (plan.transferLifeline ?? withScpLifeline)(argv, this.scpSsh)
         : logFile === null
@@ -105,6 +108,7 @@ export class Jobs implements AsyncDisposable {
       stdoutFile: files.outFile ?? null,
       stderrFile: files.errFile ?? null,
     };
+    return { request, shown: argv };
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -55,13 +55,18 @@ export function expandRange(pattern: string): string[] {
 function rangeValues(body: string, pattern: string): string[] {
   const values: string[] = [];
   for (const part of body.split(",")) {
-    const match = /^\s*(\d+)(?:\s*-\s*(\d+))?\s*$/.exec(part);
+    // `low-high`, or `low-high/step` (every step-th number, as ClusterShell writes it).
+    const match = /^\s*(\d+)(?:\s*-\s*(\d+)(?:\s*\/\s*(\d+))?)?\s*$/.exec(part);
     if (match === null) {
       throw new CallerTypeError(`Cannot expand '${pattern}': malformed range '[${body}]'`);
     }
-    const [, low, high = low] = match;
+    const [, low, high = low, stepText = "1"] = match;
     const from = Number(low);
     const to = Number(high);
+    const step = Number(stepText);
+    if (step < 1) {
+      throw new CallerTypeError(`Cannot expand '${pattern}': step 0 in '${part.trim()}'`);
+    }
     if (to < from) {
       throw new CallerTypeError(
         `Cannot expand '${pattern}': range '${part.trim()}' runs backwards`,
@@ -73,7 +78,7 @@ function rangeValues(body: string, pattern: string): string[] {
       );
     }
     const width = isPadded(low) ? low.length : 0;
-    for (let n = from; n <= to; n++) values.push(String(n).padStart(width, "0"));
+    for (let n = from; n <= to; n += step) values.push(String(n).padStart(width, "0"));
   }
   return values;
 }

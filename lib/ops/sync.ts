@@ -160,12 +160,17 @@ export async function syncWith(
       const out = concatBytes(stdout);
       const report = readRsyncOutput(decode(out));
       const changes = new TextEncoder().encode(report.changes.map((l) => `${l}\n`).join(""));
-      const fields = { host: host.key, path: dsts[index], durationMs, attempts };
+      const fields = {
+        host: host.key,
+        path: dsts[index],
+        durationMs,
+        attempts,
+        files: report.files,
+        bytes: report.bytes,
+      };
       return {
         ...fields,
         changes: report.changes,
-        files: report.files,
-        bytes: report.bytes,
         stderr: decode(stderr),
         toJSON: () =>
           toRecord<ErrorKind>({

@@ -74,13 +74,6 @@ export function withSshLog(
   return [argv[0], "-E", path, "-o", `LogLevel=${level}`, ...argv.slice(1)];
 }
 
-/** `argv` without the log switches {@linkcode withSshLog} added (for showing it). */
-export function withoutSshLog(argv: readonly string[]): string[] {
-  return argv[1] === "-E" && argv[3] === "-o" && argv[4]?.startsWith("LogLevel=")
-    ? [argv[0], ...argv.slice(5)]
-    : [...argv];
-}
-
 /** ssh's switches that take an argument: in a cluster (`-4F file`), what follows one is its value. */
 const TAKES_VALUE = new Set("BbcDEeFIiJLlmOoPpQRSWw");
 
