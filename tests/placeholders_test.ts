@@ -34,7 +34,7 @@ Deno.test("no placeholder: the text as given; {{host} is literal; other braces s
   const mixed = withPlaceholders("echo {{host} {host} {{.Names}}", "command");
   const host = { host: "web1", key: "web1" } as Host;
   assertEquals(typeof mixed === "function" ? mixed(host, 0) : mixed, "echo {host} web1 {{.Names}}");
-  const path = withPlaceholders("/srv/{host}/{n}.conf", "path", { user: "deploy" });
+  const path = withPlaceholders("/srv/{host}/{n}.conf", "path", () => ({ user: "deploy" }));
   assertEquals(typeof path === "function" ? path(host, 3) : path, "/srv/web1/3.conf");
 });
 
@@ -58,6 +58,25 @@ Deno.test("CLI: placeholders in call's command, copy's DST and slurp's SRC, per 
   );
   assertEquals(out[a], `${a} 0 ${sshd.user} {host}\n`);
   assertEquals(out[b], `${b} 1 ${sshd.user} {host}\n`);
+  // Without -l or a user in the entry: the user and port ssh's configuration gives the host.
+  await withTempDir(async (dir) => {
+    const config = `${dir}/config`;
+    await Deno.writeTextFile(
+      config,
+      `Host ${a}\n  User ${sshd.user}\nInclude ${sshd.configPath}\n`,
+    );
+    const fromConfig = await cli([
+      "call",
+      "-x",
+      `-F ${config}`,
+      "-H",
+      a,
+      "--json",
+      "echo {user} {port}",
+    ]);
+    assertEquals(fromConfig.code, 0, fromConfig.stderr);
+    assertEquals(JSON.parse(fromConfig.stdout).stdout, `${sshd.user} ${sshd.port}\n`);
+  });
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/app.conf`, "conf\n");
     const remote = `${dir}/remote`;

@@ -21,21 +21,22 @@ const PLACEHOLDER = /\{(\{?)(host|user|port|n)\}/g;
 export type Landing = "command" | "path";
 
 /**
- * `text` for each host, or `text` itself when it holds no placeholder. `defaults` give the user
- * and port of hosts whose entries name none (`-l`, `PARALLAX_USER`); without one, `{user}` and
- * `{port}` are empty there (ssh's own defaults apply).
+ * `text` for each host, or `text` itself when it holds no placeholder. `login` gives the user and
+ * port a host logs in with (its entry's, `-l`, `PARALLAX_USER`, else ssh's configuration); where
+ * it knows none, `{user}` and `{port}` are empty.
  */
 export function withPlaceholders(
   text: string,
   landing: Landing,
-  defaults: { user?: string; port?: number } = {},
+  login: (host: Host) => { user?: string; port?: number } = () => ({}),
 ): PerHost<string> {
   if (!hasPlaceholder(text)) return text;
   return (host: Host, index: number) => {
+    const { user, port } = login(host);
     const values: Record<Name, string> = {
       host: host.host,
-      user: host.user ?? defaults.user ?? "",
-      port: String(host.port ?? defaults.port ?? ""),
+      user: host.user ?? user ?? "",
+      port: String(host.port ?? port ?? ""),
       n: String(index),
     };
     return substitute(
@@ -43,6 +44,13 @@ export function withPlaceholders(
       (name, at) => landing === "path" ? values[name] : quoteFor(quoteAt(text, at), values[name]),
     );
   };
+}
+
+/** Whether `text` holds `{user}` or `{port}` (which may need ssh's configuration to fill). */
+export function namesLogin(text: string): boolean {
+  return [...text.matchAll(PLACEHOLDER)].some((m) =>
+    m[1] === "" && (m[2] === "user" || m[2] === "port")
+  );
 }
 
 /** Whether `text` holds a placeholder to substitute (an escaped one is kept as text). */

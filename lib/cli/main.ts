@@ -13,7 +13,9 @@ import { persistentPool, stopPersistentMasters } from "../ssh/_masters.ts";
 import { Pool } from "../engine/pool.ts";
 import type { Host } from "../hosts/parse.ts";
 import { expandHosts, splitHosts } from "../hosts/groups.ts";
-import { withPlaceholders } from "./_placeholders.ts";
+import { namesLogin, withPlaceholders } from "./_placeholders.ts";
+import { resolveSettings } from "../settings/_settings.ts";
+import { loginsOf } from "../ssh/_ssh_config.ts";
 import { compactHosts } from "../hosts/range.ts";
 import { call } from "../ops/call.ts";
 import { copy } from "../ops/copy.ts";
@@ -288,12 +290,6 @@ async function persistCommand(cli: CliRun, operands: readonly string[]): Promise
   return status;
 }
 
-/** An environment variable where it may be read and is not empty, else undefined. */
-function envValue(name: string): string | undefined {
-  const value = canReadEnv(name) ? Deno.env.get(name) : undefined;
-  return value === "" ? undefined : value;
-}
-
 /** `PARALLAX_PERSIST`, where it may be read: seconds, or unset. */
 function persistFromEnv(): number | undefined {
   const text = canReadEnv("PARALLAX_PERSIST")
@@ -349,8 +345,17 @@ async function execute(
     ...(cli.bandwidthLimit !== undefined ? { bandwidthLimit: cli.bandwidthLimit } : {}),
   };
   let results: Map<string, AnyResult>;
-  // {host}, {user}, {port}, {n}: each host's own (see `_placeholders.ts`).
-  const defaults = { user: cli.user ?? envValue("PARALLAX_USER") };
+  // {host}, {user}, {port}, {n}: each host's own (see `_placeholders.ts`); the user and port
+  // from ssh's configuration where neither the host's entry nor -l gives them.
+  const texts = command === "call"
+    ? [operands.join(" ")]
+    : command === "slurp"
+    ? [operands[0]]
+    : [operands.at(-1)!];
+  const logins = texts.some(namesLogin)
+    ? await loginsOf(hosts, resolveSettings(commonOptions(cli), 0))
+    : new Map<string, { user?: string; port?: number }>();
+  const defaults = (host: Host) => logins.get(host.key) ?? {};
   if (command === "call") {
     const line = operands.length > 0
       ? withPlaceholders(operands.join(" "), "command", defaults)

@@ -18,7 +18,7 @@ import { missingRunPermission } from "../runtime/_permissions.ts";
 import { delay } from "../runtime/_timer.ts";
 import { gatewayOf } from "../settings/_gateway_settings.ts";
 import { retryPauseMs, type Settings } from "../settings/_settings.ts";
-import { learnConfigTimeouts } from "../ssh/_config_timeouts.ts";
+import { learnConfigTimeouts } from "../ssh/_ssh_config.ts";
 import { factsOfJob } from "../ssh/_ssh_log.ts";
 import { HostLines, logEnd } from "./_console.ts";
 import { hostError, jobEnd, notStarted } from "./_ends.ts";

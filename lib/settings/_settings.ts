@@ -39,7 +39,7 @@ export interface Settings {
   readonly connectTimeoutGiven: boolean;
   /**
    * The `ConnectTimeout` ssh_config gives a host (by key), where the caller set none: learnt
-   * before the run (see `ssh/_config_timeouts.ts`); used instead of the default.
+   * before the run (see `ssh/_ssh_config.ts`); used instead of the default.
    */
   readonly configTimeouts: Map<string, number>;
   readonly user?: string;

@@ -19,7 +19,7 @@ export function defaultSshOptions(settings: Settings, host?: Host): string[] {
     ...(settings.password === undefined
       ? ["BatchMode=yes"]
       : ["BatchMode=no", "NumberOfPasswordPrompts=1"]),
-    // ssh_config's own where it sets one (see `_config_timeouts.ts`), else parallax's.
+    // ssh_config's own where it sets one (see `_ssh_config.ts`), else parallax's.
     `ConnectTimeout=${(host && settings.configTimeouts.get(host.key)) ?? settings.connectTimeout}`,
     `SendEnv=${SENT_ENV.join(" ")}`,
     ...(settings.quiet ? ["LogLevel=ERROR"] : []),

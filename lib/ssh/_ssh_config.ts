@@ -1,4 +1,7 @@
 /**
+ * ssh's configuration as `ssh -G` reads it for a host (no connection): its own `ConnectTimeout`,
+ * and the user and port it logs in with.
+ *
  * ssh_config's own `ConnectTimeout`: parallax's default (`connectTimeout`, 10 s) applies only
  * where neither the caller nor ssh's configuration sets one. ssh takes the first value it reads,
  * and `-o` comes first, so a host whose configuration sets one is given that value instead of
@@ -33,19 +36,54 @@ export async function learnConfigTimeouts(
   if (settings.connectTimeoutGiven || missingRunPermission(settings.sshPath) !== null) return;
   if (!configMentionsTimeout(settings)) return;
   const todo = hosts.filter((host) => !settings.configTimeouts.has(host.key));
-  let next = 0;
-  const worker = async () => {
-    while (next < todo.length) {
-      const host = todo[next++];
-      const seconds = await configTimeoutOf(host, settings);
-      if (seconds !== null) settings.configTimeouts.set(host.key, seconds);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(AT_ONCE, todo.length) }, worker));
+  await eachHost(todo, async (host) => {
+    const match = /^connecttimeout (\d+)$/m.exec(await configOf(host, settings) ?? "");
+    if (match !== null) settings.configTimeouts.set(host.key, Number(match[1]));
+  });
 }
 
-/** The `ConnectTimeout` ssh's configuration gives `host`, or null (none, or not known). */
-async function configTimeoutOf(host: Host, settings: Settings): Promise<number | null> {
+/**
+ * The user and port each of `hosts` logs in as: its own, the call's, else what ssh's
+ * configuration says (`ssh -G`); by key. Empty where ssh cannot be run or says nothing.
+ */
+export async function loginsOf(
+  hosts: readonly Host[],
+  settings: Settings,
+): Promise<Map<string, { user?: string; port?: number }>> {
+  const logins = new Map<string, { user?: string; port?: number }>();
+  const todo: Host[] = [];
+  for (const host of hosts) {
+    const given = loginOf(host, settings);
+    if (given.user !== undefined && given.port !== undefined) logins.set(host.key, given);
+    else todo.push(host);
+  }
+  if (missingRunPermission(settings.sshPath) !== null) return logins;
+  await eachHost(todo, async (host) => {
+    const text = await configOf(host, settings) ?? "";
+    const user = /^user (.+)$/m.exec(text)?.[1];
+    const port = /^port (\d+)$/m.exec(text)?.[1];
+    logins.set(host.key, {
+      ...loginOf(host, settings),
+      ...(user !== undefined && loginOf(host, settings).user === undefined ? { user } : {}),
+      ...(port !== undefined && loginOf(host, settings).port === undefined
+        ? { port: Number(port) }
+        : {}),
+    });
+  });
+  return logins;
+}
+
+/** Runs `work` for each host, {@linkcode AT_ONCE} at a time. */
+async function eachHost(hosts: readonly Host[], work: (host: Host) => Promise<void>) {
+  let next = 0;
+  const worker = async () => {
+    while (next < hosts.length) await work(hosts[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(AT_ONCE, hosts.length) }, worker));
+}
+
+/** What `ssh -G` prints for `host` (its configuration, lower-case keys), or null. */
+async function configOf(host: Host, settings: Settings): Promise<string | null> {
   const { user, port } = loginOf(host, settings);
   try {
     const { stdout, success } = await new Deno.Command(settings.sshPath, {
@@ -62,9 +100,7 @@ async function configTimeoutOf(host: Host, settings: Settings): Promise<number |
       stdout: "piped",
       stderr: "null",
     }).output();
-    if (!success) return null;
-    const match = /^connecttimeout (\d+)$/m.exec(new TextDecoder().decode(stdout));
-    return match === null ? null : Number(match[1]);
+    return success ? new TextDecoder().decode(stdout) : null;
   } catch {
     return null;
   }
