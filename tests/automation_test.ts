@@ -3,7 +3,7 @@ import { ok } from "./fixture/outcomes.ts";
 import { cli, CLI_PERMISSIONS } from "./fixture/deno_run.ts";
 import { startSshd } from "./fixture/sshd.ts";
 import { withTempDir } from "./fixture/temp_dir.ts";
-import { call, type CallLineEvent, callStream, sh } from "../mod.ts";
+import { call, type CallLineEvent, callStream, Pool, sh } from "../mod.ts";
 
 Deno.test("sh quotes each interpolated value as one word; arrays word by word; numbers as digits", () => {
   assertEquals(sh`echo ${"a b"}`, "echo 'a b'");
@@ -76,6 +76,14 @@ Deno.test("an unknown option is a TypeError naming the nearest known one; a per-
     TypeError,
     "Unknown option 'zzzzzzzz' for call()",
   );
+  await assertRejects(
+    // deno-lint-ignore no-explicit-any
+    () => callStream(["h"], "true", { line: true } as any).next(),
+    TypeError,
+    "Unknown option 'line' for callStream(): did you mean 'lines'?",
+  );
+  // deno-lint-ignore no-explicit-any
+  assertThrows(() => new Pool({ limt: 1 } as any), TypeError, "did you mean 'limit'?");
   const results = await call(["h1", "h2"], (host) => {
     if (host.host === "h2") throw new RangeError("boom");
     return "true";

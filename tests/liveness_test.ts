@@ -70,6 +70,8 @@ Deno.test("the ping: a worker busy with a job longer than the silence it is allo
   });
   const ends: JobEnd[] = [];
   try {
+    // Both workers loaded first (a worker loading its modules under load answers nothing yet).
+    await engine.run([job(h1, "true"), job(h2, "true")], { limit: 2, observer: { end() {} } });
     await engine.run([
       job(h1, `sleep 30; echo never # ${marker} HANG-THIS-WORKER`),
       job(h2, `sleep 8; echo survived # ${marker}`),

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { checkOptionNames } from "../_option_check.ts";
 import { attachEngine, defaultPoolSize, Engine } from "./_engine.ts";
 import { CallerRangeError } from "../caller_error.ts";
 
@@ -64,8 +65,9 @@ export class Pool implements Disposable, AsyncDisposable {
    * @param options The pool's size, limit and connection reuse.
    * @throws {RangeError} If `size` or `limit` is not a positive integer.
    */
-  constructor(options: PoolOptions = {}) {
-    const { size = defaultPoolSize(), limit = 32, reuse = true } = options;
+  constructor(options?: PoolOptions) {
+    checkOptionNames(options ?? {}, POOL_OPTIONS, "new Pool");
+    const { size = defaultPoolSize(), limit = 32, reuse = true } = options ?? {};
     if (!Number.isInteger(size) || size < 1) {
       throw new CallerRangeError(
         `Cannot create a pool of size ${size}: expected a positive integer`,
@@ -152,3 +154,6 @@ export class Pool implements Disposable, AsyncDisposable {
     return this.close();
   }
 }
+
+/** The names of `Pool`'s options. */
+const POOL_OPTIONS = ["size", "limit", "reuse"] as const satisfies readonly (keyof PoolOptions)[];

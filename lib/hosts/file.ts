@@ -34,9 +34,9 @@ import { CallerRangeError, CallerTypeError } from "../caller_error.ts";
  */
 export async function readHostFile(
   path: string | URL,
-  options: { groups?: Groups } = {},
+  options?: { groups?: Groups },
 ): Promise<Host[]> {
-  return parseHostFileText(await readHostFileText(path), String(path), options);
+  return parseHostFileText(await readHostFileText(path), String(path), options ?? {});
 }
 
 /**

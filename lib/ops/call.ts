@@ -172,7 +172,7 @@ export async function callWith(
   observer: HostObserver<CallResult> = {},
   nodeNumbers?: readonly number[],
 ): Promise<Map<string, CallResult | ParallaxError>> {
-  checkOptionNames(options, CALL_OPTIONS, "call");
+  checkOptionNames(options, CALL_OPTION_NAMES, "call");
   if (typeof command !== "function") checkCommand(command);
   const parsed = parseHosts(hosts);
   const settings = resolveSettings(options, DEFAULT_CALL_TIMEOUT);
@@ -250,7 +250,7 @@ export async function callWith(
 }
 
 /** The names of `call()`'s options (checked against {@linkcode CallOptions} both ways). */
-const CALL_OPTIONS = [
+export const CALL_OPTION_NAMES = [
   ...COMMON_OPTIONS,
   "inline",
   "input",
@@ -262,7 +262,8 @@ const CALL_OPTIONS = [
   "cwd",
   "onResult",
 ] as const satisfies readonly (keyof CallOptions)[];
-const _allCall: [Unlisted<CallOptions, typeof CALL_OPTIONS>] extends [never] ? true : never = true;
+const _allCall: [Unlisted<CallOptions, typeof CALL_OPTION_NAMES>] extends [never] ? true : never =
+  true;
 void _allCall;
 
 /**

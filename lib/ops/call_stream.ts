@@ -8,7 +8,8 @@ import type { HostsInput } from "../hosts/parse.ts";
 import type { PerHost } from "../hosts/per_host.ts";
 import type { ParallaxError } from "../parallax_error.ts";
 import { LineSplitter } from "../runtime/_lines.ts";
-import { type CallOptions, type CallResult, callWith } from "./call.ts";
+import { CALL_OPTION_NAMES, type CallOptions, type CallResult, callWith } from "./call.ts";
+import { checkOptionNames } from "../settings/_option_names.ts";
 
 /** A host has finished: its result or error. */
 export interface ResultEvent {
@@ -127,6 +128,7 @@ export async function* callStream(
   command: PerHost<string>,
   options: CallStreamOptions = {},
 ): AsyncGenerator<CallEvent | CallLineEvent, void, undefined> {
+  checkOptionNames(options, [...CALL_OPTION_NAMES, "lines"], "callStream");
   const { lines = false, ...callOptions } = options;
   /** Per host and stream, with `lines`: the splitter of its output. */
   const splitters = new Map<string, LineSplitter>();

@@ -30,12 +30,12 @@ import { DEFAULT_GATEWAY_COMMAND } from "../settings/_gateway_settings.ts";
  * console.log(results.size);
  * ```
  */
-export function gatewayCommandFor(path: string, deno = "deno"): string[] {
+export function gatewayCommandFor(path: string, deno?: string): string[] {
   if (typeof path !== "string" || !path.startsWith("/") || path.includes("\0")) {
     throw new CallerTypeError(
       `Cannot start parallax on a gateway from ${JSON.stringify(path)}: expected an absolute path`,
     );
   }
   if (!/\.[cm]?[jt]sx?$/.test(path)) return [path];
-  return [deno, ...DEFAULT_GATEWAY_COMMAND.slice(1, -1), path];
+  return [deno ?? "deno", ...DEFAULT_GATEWAY_COMMAND.slice(1, -1), path];
 }

@@ -8,6 +8,7 @@ import type { ParallaxError } from "../parallax_error.ts";
 import type { CallResult } from "./call.ts";
 import type { CopyResult } from "./copy.ts";
 import type { SlurpResult } from "./slurp.ts";
+import type { SyncResult } from "./sync.ts";
 
 /**
  * A host's entry that succeeded: a {@linkcode CallResult} whose exit code is 0, or a transfer's
@@ -18,7 +19,7 @@ export type Success<T> = T extends CallResult ? T & { readonly exitCode: 0 } : T
 
 /**
  * Whether a host's entry is a success: a {@linkcode CallResult} with exit code 0, or any
- * {@linkcode CopyResult} or {@linkcode SlurpResult}; false for a {@linkcode ParallaxError} and a
+ * {@linkcode CopyResult}, {@linkcode SlurpResult} or {@linkcode SyncResult}; false for a {@linkcode ParallaxError} and a
  * nonzero exit (and for anything that is not a result, such as `undefined`). It narrows, so `[...results.values()].filter(isOk)` is a list of results.
  *
  * @param value A value of a result map.
@@ -45,7 +46,7 @@ export type Success<T> = T extends CallResult ? T & { readonly exitCode: 0 } : T
  * }
  * ```
  */
-export function isOk<T extends CallResult | CopyResult | SlurpResult>(
+export function isOk<T extends CallResult | CopyResult | SlurpResult | SyncResult>(
   value: T | ParallaxError,
 ): value is Success<T> {
   if (typeof value !== "object" || value === null || value instanceof Error) return false;

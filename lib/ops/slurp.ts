@@ -14,7 +14,7 @@ import { dirnamePath, isAbsolutePath, joinPath, normalizePath } from "../runtime
 import { makePrivateFolder } from "../runtime/_private_folder.ts";
 import { moveIntoPlace } from "../runtime/_sink.ts";
 import { gatewayOf } from "../settings/_gateway_settings.ts";
-import { missingWritePermission } from "../runtime/_permissions.ts";
+import { missingReadPermission, missingWritePermission } from "../runtime/_permissions.ts";
 import type { TransferOptions } from "../settings/options.ts";
 import { scpDownloadArgv } from "../ssh/_scp_argv.ts";
 import {
@@ -114,7 +114,9 @@ export async function slurpWith(
   const localdir = checkPathArgument(options.localdir ?? ".", "localdir");
   const folders = safeNames(parsed.map((host) => host.key));
   const targets = folders.map((folder) => joinPath(localdir, folder, inside));
-  const missing = missingWritePermission(localdir);
+  // Queried before any use (never prompted for): files are received and renamed into place
+  // there, and Deno's rename needs read access as well as write.
+  const missing = missingWritePermission(localdir) ?? missingReadPermission(localdir);
   /** Folders made for each host, deepest last: removed again if the host fails and they are empty. */
   const made: string[][] = parsed.map(() => []);
   const srcs: string[] = [];
@@ -158,7 +160,7 @@ export async function slurpWith(
         async prepare(host, index) {
           srcs[index] = stringFor(src, host, index, checkSrc);
           if (missing !== null) {
-            throw new Error(`cannot write local folder '${localdir}': ${missing}`);
+            throw new Error(`cannot use local folder '${localdir}': ${missing}`);
           }
           await makeRealFolders(
             localdir,

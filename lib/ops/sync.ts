@@ -102,9 +102,9 @@ export function sync(
   hosts: HostsInput,
   src: string | readonly string[],
   dst: PerHost<string>,
-  options: SyncOptions = {},
+  options?: SyncOptions,
 ): Promise<Map<string, SyncResult | ParallaxError>> {
-  return syncWith(hosts, src, dst, options);
+  return syncWith(hosts, src, dst, options ?? {});
 }
 
 /** {@linkcode sync} with an observer (the CLI's). */
