@@ -25,6 +25,16 @@ import { type ResultRecord, toRecord } from "./record.ts";
  *   back (the message says so: the command may have run).
  *
  * `sudo` refusing (a wrong or missing password, not a sudoer) is kind `auth` too, and says so.
+ *
+ * @example Counting failures by kind
+ * ```ts
+ * import { call, type ErrorKind, ParallaxError } from "@parallax/parallax";
+ *
+ * const kinds = new Map<ErrorKind, number>();
+ * for (const result of (await call(["web1", "web2"], "true")).values()) {
+ *   if (result instanceof ParallaxError) kinds.set(result.kind, (kinds.get(result.kind) ?? 0) + 1);
+ * }
+ * ```
  */
 export type ErrorKind =
   | "connect"
@@ -39,7 +49,17 @@ export type ErrorKind =
   | "skipped"
   | "gateway";
 
-/** The fields of a {@linkcode ParallaxError}. */
+/**
+ * The fields of a {@linkcode ParallaxError}.
+ *
+ * @example An error of your own, as parallax's
+ * ```ts
+ * import { ParallaxError, type ParallaxErrorInit } from "@parallax/parallax";
+ *
+ * const init: ParallaxErrorInit = { host: "web1", kind: "local", reason: "skipped by policy" };
+ * console.log(new ParallaxError(init).message); // "web1: skipped by policy"
+ * ```
+ */
 export interface ParallaxErrorInit {
   /** The host's key, as in the result map. */
   host: string;

@@ -11,6 +11,15 @@ import { decode } from "./runtime/_bytes.ts";
 /**
  * A host's end as JSON: text fields, and base64 ones where a stream is not valid UTF-8. `K` is
  * the type of error kinds (`ErrorKind`).
+ *
+ * @example Results as JSON lines
+ * ```ts
+ * import { call, type ResultRecord } from "@parallax/parallax";
+ *
+ * const results = await call(["web1"], "uptime");
+ * const records: ResultRecord[] = [...results.values()].map((r) => r.toJSON());
+ * console.log(records.map((record) => JSON.stringify(record)).join("\n"));
+ * ```
  */
 export interface ResultRecord<K extends string = string> {
   /** The host's key, as in the result map. */

@@ -8,10 +8,10 @@ import { assert, assertEquals, assertStringIncludes } from "./fixture/assert.ts"
 import { GatewaySession, MAX_LINE_BYTES, type SessionRun } from "../lib/driver/_gateway_session.ts";
 import { PROTOCOL, PROTOCOL_VERSION } from "../lib/driver/_gateway_protocol.ts";
 import type { OutputFiles } from "../lib/driver/_output_files.ts";
-import type { JobEnd } from "../lib/engine/_run_queue.ts";
 import { parseHosts } from "../lib/hosts/parse.ts";
 import { ParallaxError } from "../mod.ts";
 import { withTempDir } from "./fixture/temp_dir.ts";
+import { ranEnd } from "./fixture/jobs.ts";
 
 const encoder = new TextEncoder();
 const HELLO = { event: "hello", protocol: PROTOCOL, version: PROTOCOL_VERSION, parallax: "0" };
@@ -65,25 +65,6 @@ function session(
   /** The gateway's connection ends (ssh exited 0 after the gateway's last line). */
   const close = () => gateway.close(ranEnd(0), ["ssh", "gw"]);
   return { gateway, ends, output, send, close, stopped: () => stopped };
-}
-
-function ranEnd(exitCode: number): JobEnd {
-  return {
-    kind: "ran",
-    process: {
-      exitCode,
-      signal: null,
-      stdout: [],
-      stderr: [],
-      durationMs: 5,
-      timedOut: false,
-      cancelled: false,
-      spawnError: null,
-      localError: null,
-      outputCut: false,
-      log: null,
-    },
-  } as unknown as JobEnd;
 }
 
 function record(fields: Record<string, unknown> = {}) {

@@ -6,7 +6,7 @@ import { call, parseHosts, Pool } from "../mod.ts";
 import { Engine } from "../lib/engine/_engine.ts";
 import type { JobEnd } from "../lib/engine/_run_queue.ts";
 import { resolveSettings } from "../lib/settings/_settings.ts";
-import { sshArgv } from "../lib/ssh/_ssh_argv.ts";
+import { sshJob } from "./fixture/jobs.ts";
 import { processesMatching, uniqueMarker } from "./fixture/processes.ts";
 
 Deno.test("a job whose pipes a stray process holds is reported alone after its drain; another call's host on the same worker is untouched", async () => {
@@ -55,19 +55,7 @@ Deno.test("the ping: a worker busy with a job longer than the silence it is allo
   });
   const settings = resolveSettings({ sshExtra: sshd.sshExtra }, 60);
   const [h1, h2] = parseHosts(sshd.aliases);
-  const job = (host: typeof h1, command: string) => ({
-    argv: sshArgv(host, command, settings),
-    env: {},
-    stdin: null,
-    lifeline: true,
-    timeoutMs: 0,
-    killGraceMs: 2_000,
-    keepOutput: true,
-    streamOutput: false,
-    stdoutFile: null,
-    stderrFile: null,
-    logFile: null,
-  });
+  const job = (host: typeof h1, command: string) => sshJob(host, command, settings, true);
   const ends: JobEnd[] = [];
   try {
     // Both workers loaded first (a worker loading its modules under load answers nothing yet).

@@ -3,27 +3,9 @@ import { processesMatching, timeUntil, uniqueMarker } from "./fixture/processes.
 import { startSshd } from "./fixture/sshd.ts";
 import { call, ParallaxError, parseHosts, Pool } from "../mod.ts";
 import { Engine, engineOf } from "../lib/engine/_engine.ts";
-import type { JobEnd, JobRequest } from "../lib/engine/_run_queue.ts";
-import type { Host } from "../lib/hosts/parse.ts";
-import { resolveSettings, type Settings } from "../lib/settings/_settings.ts";
-import { sshArgv } from "../lib/ssh/_ssh_argv.ts";
-
-/** A job that runs `command` on `host` through ssh, its output kept, no timeout. */
-function sshJob(host: Host, command: string, settings: Settings): JobRequest {
-  return {
-    argv: sshArgv(host, command, settings),
-    env: {},
-    stdin: null,
-    lifeline: false,
-    timeoutMs: 0,
-    killGraceMs: 2_000,
-    keepOutput: true,
-    streamOutput: false,
-    stdoutFile: null,
-    stderrFile: null,
-    logFile: null,
-  };
-}
+import type { JobEnd } from "../lib/engine/_run_queue.ts";
+import { resolveSettings } from "../lib/settings/_settings.ts";
+import { sshJob } from "./fixture/jobs.ts";
 
 Deno.test("Pool refuses a size or limit that is not a positive integer", () => {
   assertThrows(() => new Pool({ size: 0 }), RangeError, "size 0");

@@ -184,6 +184,8 @@ Deno.test("ssh's log folder: a cleaner's removal is survived; a folder another u
         { sshExtra: sshd.sshExtra, limit: 1, retries: 2 },
       );
       const folder = await logFolderOf(marker);
+      // Once the command runs: ssh has opened its log by then (before, it fails to start).
+      await timeUntil(() => Promise.resolve(exists(`${dir}/${sshd.aliases[0]}`)), 10_000);
       Deno.removeSync(folder, { recursive: true });
       if (attack) {
         Deno.mkdirSync(folder);

@@ -12,6 +12,7 @@ import type { JobEnd } from "../lib/engine/_run_queue.ts";
 import { parseHosts } from "../lib/hosts/parse.ts";
 import type { SshFacts } from "../lib/ssh/_ssh_log.ts";
 import { ParallaxError } from "../mod.ts";
+import { ranEnd as ran } from "./fixture/jobs.ts";
 
 const hosts = parseHosts(["web1", "web2", "web3"]);
 
@@ -52,25 +53,6 @@ Deno.test("an observer that throws: every host is still settled and heard, then 
   assertThrows(() => ends.done(), Error, "observer 1");
   assertEquals(calls, 3);
 });
-
-function ran(exitCode: number, stderr = ""): JobEnd {
-  return {
-    kind: "ran",
-    process: {
-      exitCode,
-      signal: null,
-      stdout: [],
-      stderr: [new TextEncoder().encode(stderr)],
-      durationMs: 5,
-      timedOut: false,
-      cancelled: false,
-      spawnError: null,
-      localError: null,
-      outputCut: false,
-      log: null,
-    },
-  } as unknown as JobEnd;
-}
 
 const refused: SshFacts = {
   loggedIn: false,

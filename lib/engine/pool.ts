@@ -8,7 +8,19 @@ import { checkOptionNames } from "../_option_check.ts";
 import { attachEngine, defaultPoolSize, Engine } from "./_engine.ts";
 import { CallerRangeError } from "../caller_error.ts";
 
-/** Options of {@linkcode Pool}. */
+/**
+ * Options of {@linkcode Pool}.
+ *
+ * @example A pool for many calls
+ * ```ts
+ * import { call, Pool, type PoolOptions } from "@parallax/parallax";
+ *
+ * const options: PoolOptions = { limit: 64, reuse: true };
+ * await using pool = new Pool(options);
+ * await call(["web1"], "uptime", { pool });
+ * await call(["web1"], "df -h /", { pool });
+ * ```
+ */
 export interface PoolOptions {
   /**
    * At most this many workers. Each worker runs many processes at once, so a few are enough: the

@@ -9,7 +9,17 @@
 import { CallerTypeError } from "../caller_error.ts";
 import { compactHosts, expandRange } from "./range.ts";
 
-/** Each group's hosts, expanded, in the order the groups file gives them. */
+/**
+ * Each group's hosts, expanded, in the order the groups file gives them.
+ *
+ * @example Groups from a file's text
+ * ```ts
+ * import { expandHosts, type Groups, parseGroups } from "@parallax/parallax";
+ *
+ * const groups: Groups = parseGroups("web: web[1-3]\n", "inline");
+ * console.log(expandHosts("@web!web2", groups)); // ["web1", "web3"]
+ * ```
+ */
 export type Groups = ReadonlyMap<string, readonly string[]>;
 
 /** A group's name: letters, digits, `_`, `-`, `.`, `:` and `/`, not starting with a sign. */

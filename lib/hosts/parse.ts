@@ -7,7 +7,17 @@
 
 import { CallerTypeError } from "../caller_error.ts";
 
-/** One host entry: `"[user@]host[:port]"`, a `[host, port?, user?]` tuple or an object. */
+/**
+ * One host entry: `"[user@]host[:port]"`, a `[host, port?, user?]` tuple or an object.
+ *
+ * @example The ways to write a host
+ * ```ts
+ * import { call, type HostEntry } from "@parallax/parallax";
+ *
+ * const hosts: HostEntry[] = ["web1", ["web2", 2222], { host: "db1", user: "pg" }];
+ * await call(hosts, "uptime");
+ * ```
+ */
 export type HostEntry =
   | string
   | readonly [host: string]
@@ -15,10 +25,30 @@ export type HostEntry =
   | readonly [host: string, port: number | string | undefined, user: string | undefined]
   | { readonly host: string; readonly port?: number | string; readonly user?: string };
 
-/** A host list: entries, or one string of entries separated by whitespace. */
+/**
+ * A host list: entries, or one string of entries separated by whitespace.
+ *
+ * @example Hosts as a string or a list
+ * ```ts
+ * import { call, type HostsInput } from "@parallax/parallax";
+ *
+ * const fleet: HostsInput = "web1 web2 admin@db1:2222";
+ * await call(fleet, "uptime");
+ * ```
+ */
 export type HostsInput = string | readonly HostEntry[];
 
-/** A parsed host. */
+/**
+ * A parsed host.
+ *
+ * @example A parsed host
+ * ```ts
+ * import { type Host, parseHosts } from "@parallax/parallax";
+ *
+ * const [host]: Host[] = parseHosts(["admin@web1:2222"]);
+ * console.log(host.key, host.host, host.user, host.port); // admin@web1:2222 web1 admin 2222
+ * ```
+ */
 export interface Host {
   /** The key of this host in result maps: a string entry as written, else `[user@]host[:port]`. */
   readonly key: string;

@@ -13,6 +13,14 @@ import { CallerTypeError } from "../caller_error.ts";
  * What copy does with symbolic links among its sources: `"follow"` sends a link to a file as the
  * file it leads to (scp's SFTP mode) and refuses, before any host is contacted, a link that leads
  * nowhere or to a folder inside a folder being copied; `"skip"` leaves every link out.
+ *
+ * @example Choosing what copy does with links
+ * ```ts
+ * import { copy, type LinkPolicy } from "@parallax/parallax";
+ *
+ * const links: LinkPolicy = "skip";
+ * await copy(["web1"], "./tree", "/srv/tree", { links });
+ * ```
  */
 export type LinkPolicy = "follow" | "skip";
 

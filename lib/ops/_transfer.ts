@@ -40,6 +40,15 @@ export function prepareTransfer(hosts: HostsInput, options: TransferOptions): Tr
 /**
  * What every transfer reports for a host that succeeded: the fields `CopyResult` and
  * `SlurpResult` share.
+ *
+ * @example What copy and slurp results share
+ * ```ts
+ * import { copy, isOk, type TransferResult } from "@parallax/parallax";
+ *
+ * const results = await copy(["web1"], "./app.conf", "/etc/app.conf");
+ * const done: TransferResult[] = [...results.values()].filter(isOk);
+ * console.log(done.map((r) => `${r.host} ${r.durationMs} ms`));
+ * ```
  */
 export interface TransferResult {
   /** The host's key, as in the result map. */

@@ -23,7 +23,18 @@ import { HeldOutput } from "./_held_output.ts";
 import { CallerTypeError } from "../caller_error.ts";
 import { checkOptionNames, COMMON_OPTIONS, type Unlisted } from "../settings/_option_names.ts";
 
-/** What a host's command produced. A nonzero exit code is a result, not an error. */
+/**
+ * What a host's command produced. A nonzero exit code is a result, not an error.
+ *
+ * @example Reading a host's result
+ * ```ts
+ * import { call, ParallaxError } from "@parallax/parallax";
+ *
+ * for (const [host, result] of await call(["web1"], "df -h /")) {
+ *   if (!(result instanceof ParallaxError)) console.log(host, result.exitCode, result.stdout);
+ * }
+ * ```
+ */
 export interface CallResult {
   /** The host's key, as in the result map. */
   readonly host: string;
@@ -51,7 +62,17 @@ export interface CallResult {
   toJSON(): ResultRecord<ErrorKind>;
 }
 
-/** Options of {@linkcode call}. */
+/**
+ * Options of {@linkcode call}.
+ *
+ * @example Options of a call
+ * ```ts
+ * import { call, type CallOptions } from "@parallax/parallax";
+ *
+ * const options: CallOptions = { timeout: 30, limit: 64, inline: true, env: { LANG: "C" } };
+ * await call(["web1", "web2"], "uptime", options);
+ * ```
+ */
 export interface CallOptions extends CommonOptions {
   /**
    * Keep each host's stdout and stderr in its result. With `false` the result's output is empty

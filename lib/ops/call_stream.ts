@@ -11,7 +11,20 @@ import { LineSplitter } from "../runtime/_lines.ts";
 import { CALL_OPTION_NAMES, type CallOptions, type CallResult, callWith } from "./call.ts";
 import { checkOptionNames } from "../settings/_option_names.ts";
 
-/** A host has finished: its result or error. */
+/**
+ * A host has finished: its result or error.
+ *
+ * @example The end of each host in a stream
+ * ```ts
+ * import { callStream, ParallaxError, type ResultEvent } from "@parallax/parallax";
+ *
+ * for await (const event of callStream(["web1", "web2"], "true")) {
+ *   if (event.type !== "result") continue;
+ *   const end: ResultEvent = event;
+ *   console.log(end.host, end.result instanceof ParallaxError ? end.result.kind : "ok");
+ * }
+ * ```
+ */
 export interface ResultEvent {
   /** Says which event this is. */
   readonly type: "result";
@@ -21,7 +34,19 @@ export interface ResultEvent {
   readonly result: CallResult | ParallaxError;
 }
 
-/** What {@linkcode callStream} yields. */
+/**
+ * What {@linkcode callStream} yields.
+ *
+ * @example Output and results as they come
+ * ```ts
+ * import { type CallEvent, callStream } from "@parallax/parallax";
+ *
+ * for await (const event of callStream(["web1", "web2"], "uptime")) {
+ *   const seen: CallEvent = event;
+ *   if (seen.type === "result") console.log(seen.host, "done");
+ * }
+ * ```
+ */
 export type CallEvent =
   /** A piece of a host's output, as it arrived (not split into lines). */
   | {
@@ -32,7 +57,19 @@ export type CallEvent =
   }
   | ResultEvent;
 
-/** What {@linkcode callStream} yields with `lines: true`. */
+/**
+ * What {@linkcode callStream} yields with `lines: true`.
+ *
+ * @example Lines as they come
+ * ```ts
+ * import { type CallLineEvent, callStream } from "@parallax/parallax";
+ *
+ * for await (const event of callStream(["web1"], "journalctl -n 20", { lines: true })) {
+ *   const seen: CallLineEvent = event;
+ *   if (seen.type === "line") console.log(`${seen.host} ${seen.stream}: ${seen.line}`);
+ * }
+ * ```
+ */
 export type CallLineEvent =
   /**
    * A complete line of a host's output, without its `"\n"`; the last line of a stream that did
@@ -46,7 +83,17 @@ export type CallLineEvent =
   }
   | ResultEvent;
 
-/** Options of {@linkcode callStream}: {@linkcode CallOptions}, and how output is handed out. */
+/**
+ * Options of {@linkcode callStream}: {@linkcode CallOptions}, and how output is handed out.
+ *
+ * @example Streaming lines with a timeout
+ * ```ts
+ * import { callStream, type CallStreamOptions } from "@parallax/parallax";
+ *
+ * const options = { lines: true, timeout: 60 } as const satisfies CallStreamOptions;
+ * for await (const event of callStream(["web1"], "uptime", options)) console.log(event.type);
+ * ```
+ */
 export interface CallStreamOptions extends CallOptions {
   /**
    * Yield output as `line` events, decoded per host and stream, instead of `output` chunks.

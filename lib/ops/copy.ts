@@ -24,7 +24,17 @@ import {
 import { CallerTypeError } from "../caller_error.ts";
 import { checkOptionNames, TRANSFER_OPTIONS, type Unlisted } from "../settings/_option_names.ts";
 
-/** Options of {@linkcode copy}. */
+/**
+ * Options of {@linkcode copy}.
+ *
+ * @example Copying a tree, leaving links out
+ * ```ts
+ * import { copy, type CopyOptions } from "@parallax/parallax";
+ *
+ * const options: CopyOptions = { recursive: true, preserve: true, links: "skip", timeout: 600 };
+ * await copy(["web1"], "./site", "/var/www", options);
+ * ```
+ */
 export interface CopyOptions extends TransferOptions {
   /**
    * Symbolic links among the sources: `"follow"` sends a link to a file as the file it leads to
@@ -41,7 +51,17 @@ export interface CopyOptions extends TransferOptions {
   onResult?: (result: CopyResult | ParallaxError) => void;
 }
 
-/** A host that received the files. */
+/**
+ * A host that received the files.
+ *
+ * @example Where each host received the files
+ * ```ts
+ * import { copy, isOk } from "@parallax/parallax";
+ *
+ * const results = await copy(["web1"], "./app.conf", "/etc/app/app.conf");
+ * for (const result of results.values()) if (isOk(result)) console.log(result.host, result.path);
+ * ```
+ */
 export interface CopyResult extends TransferResult {
   /** The remote destination, as given. */
   readonly path: string;

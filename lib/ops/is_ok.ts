@@ -14,6 +14,15 @@ import type { SyncResult } from "./sync.ts";
  * A host's entry that succeeded: a {@linkcode CallResult} whose exit code is 0, or a transfer's
  * result as it is. (So that after `isOk(value)` is false, a `CallResult` with another exit code
  * is still possible, beside a {@linkcode ParallaxError}.)
+ *
+ * @example The results that succeeded
+ * ```ts
+ * import { call, isOk, type Success, type CallResult } from "@parallax/parallax";
+ *
+ * const results = await call(["web1", "web2"], "true");
+ * const ok: Success<CallResult>[] = [...results.values()].filter(isOk);
+ * console.log(ok.every((r) => r.exitCode === 0));
+ * ```
  */
 export type Success<T> = T extends CallResult ? T & { readonly exitCode: 0 } : T;
 

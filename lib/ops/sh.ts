@@ -7,7 +7,17 @@
 import { CallerTypeError } from "../caller_error.ts";
 import { shellQuote } from "../runtime/_shell_quote.ts";
 
-/** What {@linkcode sh} accepts in a `${…}`: a string, a number, or an array of them. */
+/**
+ * What {@linkcode sh} accepts in a `${…}`: a string, a number, or an array of them.
+ *
+ * @example Values a command may interpolate
+ * ```ts
+ * import { sh, type ShValue } from "@parallax/parallax";
+ *
+ * const files: ShValue = ["a b.txt", "it's.txt"];
+ * console.log(sh`ls -l ${files} ${42}`);
+ * ```
+ */
 export type ShValue = string | number | bigint | readonly (string | number | bigint)[];
 
 /**

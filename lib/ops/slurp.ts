@@ -28,7 +28,17 @@ import {
 import { CallerTypeError } from "../caller_error.ts";
 import { checkOptionNames, TRANSFER_OPTIONS, type Unlisted } from "../settings/_option_names.ts";
 
-/** Options of {@linkcode slurp}. */
+/**
+ * Options of {@linkcode slurp}.
+ *
+ * @example Fetching into a folder of your choice
+ * ```ts
+ * import { slurp, type SlurpOptions } from "@parallax/parallax";
+ *
+ * const options: SlurpOptions = { localdir: "collected", timeout: 120 };
+ * await slurp(["web1", "web2"], "/var/log/syslog", "syslog", options);
+ * ```
+ */
 export interface SlurpOptions extends TransferOptions {
   /** Called with each host's result or error as soon as that host finishes. */
   onResult?: (result: SlurpResult | ParallaxError) => void;
@@ -40,7 +50,17 @@ export interface SlurpOptions extends TransferOptions {
   localdir?: string;
 }
 
-/** A host whose file arrived. */
+/**
+ * A host whose file arrived.
+ *
+ * @example Where each host's file landed
+ * ```ts
+ * import { isOk, slurp } from "@parallax/parallax";
+ *
+ * const results = await slurp(["web1"], "/etc/hostname", "hostname", { localdir: "got" });
+ * for (const result of results.values()) if (isOk(result)) console.log(result.path);
+ * ```
+ */
 export interface SlurpResult extends TransferResult {
   /** The local path written: `<localdir>/<host folder>/<dst>`. */
   readonly path: string;

@@ -23,7 +23,17 @@ import { CallerRangeError, CallerTypeError } from "../caller_error.ts";
 import { checkPathArgument, prepareTransfer } from "./_transfer.ts";
 import { missingReadPermission } from "../runtime/_permissions.ts";
 
-/** Options of {@linkcode sync}. */
+/**
+ * Options of {@linkcode sync}.
+ *
+ * @example A dry run that would delete
+ * ```ts
+ * import { sync, type SyncOptions } from "@parallax/parallax";
+ *
+ * const options: SyncOptions = { delete: true, dryRun: true, exclude: ["*.log"] };
+ * await sync(["web1"], "./site/", "/var/www/site", options);
+ * ```
+ */
 export interface SyncOptions extends CommonOptions {
   /** Delete files on the host that the sources do not have (rsync's `--delete`). */
   delete?: boolean;
@@ -46,7 +56,18 @@ export interface SyncOptions extends CommonOptions {
   onResult?: (result: SyncResult | ParallaxError) => void;
 }
 
-/** A host that rsync brought up to date (or, with `dryRun`, found what would change). */
+/**
+ * A host that rsync brought up to date (or, with `dryRun`, found what would change).
+ *
+ * @example What each host was sent
+ * ```ts
+ * import { isOk, sync } from "@parallax/parallax";
+ *
+ * for (const result of (await sync(["web1"], "./site/", "/var/www/site")).values()) {
+ *   if (isOk(result)) console.log(result.host, result.files, result.bytes, result.changes);
+ * }
+ * ```
+ */
 export interface SyncResult {
   /** The host's key, as in the result map. */
   readonly host: string;

@@ -7,7 +7,18 @@
 import type { Pool } from "../engine/pool.ts";
 import type { HostsInput } from "../hosts/parse.ts";
 
-/** Options shared by every operation: scheduling, ssh settings and where output goes. */
+/**
+ * Options shared by every operation: scheduling, ssh settings and where output goes.
+ *
+ * @example Options every operation takes
+ * ```ts
+ * import { call, type CommonOptions, copy } from "@parallax/parallax";
+ *
+ * const common: CommonOptions = { user: "deploy", limit: 16, retries: 2, sshExtra: ["-F", "fleet"] };
+ * await copy(["web1"], "./app.conf", "/etc/app.conf", common);
+ * await call(["web1"], "systemctl reload app", common);
+ * ```
+ */
 export interface CommonOptions {
   /**
    * At most this many ssh processes run at once. `PARALLAX_PAR` gives the default when set.
@@ -208,7 +219,17 @@ export interface CommonOptions {
   leafSshExtra?: readonly string[];
 }
 
-/** Options of {@linkcode copy} and {@linkcode slurp}, on top of the common ones. */
+/**
+ * Options of {@linkcode copy} and {@linkcode slurp}, on top of the common ones.
+ *
+ * @example Options copy and slurp share
+ * ```ts
+ * import { copy, type TransferOptions } from "@parallax/parallax";
+ *
+ * const transfer: TransferOptions = { compress: true, bandwidthLimit: 8_000 };
+ * await copy(["web1"], "./big.tar", "/srv/big.tar", transfer);
+ * ```
+ */
 export interface TransferOptions extends CommonOptions {
   /**
    * Copy folders with everything in them (scp `-r`), as the Python original always did.
@@ -239,7 +260,17 @@ export interface TransferOptions extends CommonOptions {
   scpPath?: string;
 }
 
-/** A batch about to start (see `onBatch`). */
+/**
+ * A batch about to start (see `onBatch`).
+ *
+ * @example Telling batches as they start
+ * ```ts
+ * import { type BatchStart, call } from "@parallax/parallax";
+ *
+ * const onBatch = (batch: BatchStart) => console.log(`batch ${batch.number}/${batch.of}`);
+ * await call(["web1", "web2", "web3"], "true", { batch: 1, batchPause: 5, onBatch });
+ * ```
+ */
 export interface BatchStart {
   /** Its number, from 1. */
   readonly number: number;
