@@ -117,10 +117,11 @@ export async function drive<R>(
     const failures = new FailureBudget(settings.maxFailures);
     /** A host's end: settled, counted against the budget; true when that halts the run. */
     const settle = (index: number, result: R | ParallaxError): boolean => {
+      // A later end of a host already settled changes nothing (its folder stays, say).
+      if (!ends.settle(index, result)) return false;
       if (result instanceof ParallaxError && plan.discard) {
         discards.push(plan.discard(index).catch(() => {}));
       }
-      if (!ends.settle(index, result)) return false;
       // A host never started is not a failure of its own.
       const skipped = result instanceof ParallaxError && result.kind === "skipped";
       return !skipped && failed(result) && failures.count();

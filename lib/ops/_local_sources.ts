@@ -18,8 +18,9 @@ import { CallerTypeError } from "../caller_error.ts";
  * ```ts
  * import { copy, type LinkPolicy } from "@parallax/parallax";
  *
+ * const tree = await Deno.makeTempDir();
  * const links: LinkPolicy = "skip";
- * await copy(["web1"], "./tree", "/srv/tree", { links });
+ * await copy(["web1"], tree, "/srv/tree", { links });
  * ```
  */
 export type LinkPolicy = "follow" | "skip";

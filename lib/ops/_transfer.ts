@@ -45,7 +45,8 @@ export function prepareTransfer(hosts: HostsInput, options: TransferOptions): Tr
  * ```ts
  * import { copy, isOk, type TransferResult } from "@parallax/parallax";
  *
- * const results = await copy(["web1"], "./app.conf", "/etc/app.conf");
+ * const file = await Deno.makeTempFile();
+ * const results = await copy(["web1"], file, "/etc/app.conf");
  * const done: TransferResult[] = [...results.values()].filter(isOk);
  * console.log(done.map((r) => `${r.host} ${r.durationMs} ms`));
  * ```

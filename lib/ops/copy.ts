@@ -31,8 +31,9 @@ import { checkOptionNames, TRANSFER_OPTIONS, type Unlisted } from "../settings/_
  * ```ts
  * import { copy, type CopyOptions } from "@parallax/parallax";
  *
+ * const site = await Deno.makeTempDir();
  * const options: CopyOptions = { recursive: true, preserve: true, links: "skip", timeout: 600 };
- * await copy(["web1"], "./site", "/var/www", options);
+ * await copy(["web1"], site, "/var/www", options);
  * ```
  */
 export interface CopyOptions extends TransferOptions {
@@ -58,7 +59,8 @@ export interface CopyOptions extends TransferOptions {
  * ```ts
  * import { copy, isOk } from "@parallax/parallax";
  *
- * const results = await copy(["web1"], "./app.conf", "/etc/app/app.conf");
+ * const file = await Deno.makeTempFile();
+ * const results = await copy(["web1"], file, "/etc/app/app.conf");
  * for (const result of results.values()) if (isOk(result)) console.log(result.host, result.path);
  * ```
  */

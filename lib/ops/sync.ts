@@ -30,8 +30,9 @@ import { missingReadPermission } from "../runtime/_permissions.ts";
  * ```ts
  * import { sync, type SyncOptions } from "@parallax/parallax";
  *
+ * const site = await Deno.makeTempDir();
  * const options: SyncOptions = { delete: true, dryRun: true, exclude: ["*.log"] };
- * await sync(["web1"], "./site/", "/var/www/site", options);
+ * await sync(["web1"], `${site}/`, "/var/www/site", options);
  * ```
  */
 export interface SyncOptions extends CommonOptions {
@@ -63,7 +64,8 @@ export interface SyncOptions extends CommonOptions {
  * ```ts
  * import { isOk, sync } from "@parallax/parallax";
  *
- * for (const result of (await sync(["web1"], "./site/", "/var/www/site")).values()) {
+ * const site = await Deno.makeTempDir();
+ * for (const result of (await sync(["web1"], `${site}/`, "/var/www/site")).values()) {
  *   if (isOk(result)) console.log(result.host, result.files, result.bytes, result.changes);
  * }
  * ```

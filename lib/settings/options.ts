@@ -15,7 +15,7 @@ import type { HostsInput } from "../hosts/parse.ts";
  * import { call, type CommonOptions, copy } from "@parallax/parallax";
  *
  * const common: CommonOptions = { user: "deploy", limit: 16, retries: 2, sshExtra: ["-F", "fleet"] };
- * await copy(["web1"], "./app.conf", "/etc/app.conf", common);
+ * await copy(["web1"], await Deno.makeTempFile(), "/etc/app.conf", common);
  * await call(["web1"], "systemctl reload app", common);
  * ```
  */
@@ -227,7 +227,7 @@ export interface CommonOptions {
  * import { copy, type TransferOptions } from "@parallax/parallax";
  *
  * const transfer: TransferOptions = { compress: true, bandwidthLimit: 8_000 };
- * await copy(["web1"], "./big.tar", "/srv/big.tar", transfer);
+ * await copy(["web1"], await Deno.makeTempFile(), "/srv/big.tar", transfer);
  * ```
  */
 export interface TransferOptions extends CommonOptions {
