@@ -123,7 +123,7 @@ export class GatewaySession<R> {
     private readonly run: SessionRun<R>,
     private readonly via: string,
     private readonly indices: readonly number[],
-    private readonly times: SessionTimes = { timeoutMs: 0, connectTimeout: 10, retries: 0 },
+    private readonly times: SessionTimes,
   ) {}
 
   /**
@@ -343,7 +343,8 @@ export class GatewaySession<R> {
    * can take at its limit (`runningMs` since its start) is given up. The reason to give up, or
    * null.
    */
-  overdue(runningMs: number, settings: SessionTimes): string | null {
+  overdue(runningMs: number): string | null {
+    const settings = this.times;
     if (settings.timeoutMs <= 0) return null;
     const now = Date.now();
     for (const [index, at] of this.#startedAt) {

@@ -205,7 +205,7 @@ async function runGateway<R>(
     if (stalled) session.heardNow();
     else if (startedAt !== null) {
       const problem = session.silence(now - startedAt, helloWithinMs) ??
-        session.overdue(now - startedAt, settings);
+        session.overdue(now - startedAt);
       if (problem !== null) session.giveUp(problem);
     }
     beat = after(HEARTBEAT_MS, heartbeat);
