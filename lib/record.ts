@@ -52,6 +52,8 @@ export interface ResultRecord<K extends string = string> {
   readonly bytes?: number;
   /** The gateway the host was reached through, if any. */
   readonly via?: string;
+  /** call: whether the command ran on the host's warm session (see `Pool`), not a new ssh. */
+  readonly warm?: boolean;
 }
 
 /** What a record is made of. */
@@ -69,6 +71,7 @@ export interface RecordFields<K extends string = string> {
   readonly files?: number;
   readonly bytes?: number;
   readonly via?: string;
+  readonly warm?: boolean;
 }
 
 /** The record of a host's end. */
@@ -89,5 +92,6 @@ export function toRecord<K extends string>(fields: RecordFields<K>): ResultRecor
     ...(fields.files !== undefined ? { files: fields.files } : {}),
     ...(fields.bytes !== undefined ? { bytes: fields.bytes } : {}),
     ...(fields.via !== undefined ? { via: fields.via } : {}),
+    ...(fields.warm !== undefined ? { warm: fields.warm } : {}),
   };
 }

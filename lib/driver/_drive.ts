@@ -30,6 +30,7 @@ import type { HostObserver, Plan } from "./_plan.ts";
 import { Settlement } from "./_settlement.ts";
 import { watchSignals } from "./_signals.ts";
 import { CallerTypeError } from "../caller_error.ts";
+import { runWarm, type WarmJob } from "./_warm_jobs.ts";
 
 /**
  * Runs `plan` on every host and returns each host's result or error, in input order.
@@ -99,6 +100,12 @@ export async function drive<R>(
     await using jobs = opened;
     warnIfFdsShort(engine, settings, files[0]);
     const { masters } = jobs;
+    /**
+     * Whether the pool keeps its hosts warm (see `ssh/_warm_session.ts`), and whether this call
+     * runs on their warm sessions.
+     */
+    const keepWarm = engine.options.warm ?? true;
+    const runWarmly = keepWarm && (plan.warm ?? true);
     const stream = plan.printOut || observer.output !== undefined;
     const lines = new HostLines();
     /**
@@ -156,6 +163,8 @@ export async function drive<R>(
       /** Each job's command line as `verbose` shows it. */
       const shownArgvs: (readonly string[])[] = [];
       const viaGateways: number[] = [];
+      /** The hosts whose command runs on their warm session. */
+      const warmJobs: WarmJob[] = [];
       for (const index of batch) {
         if (failures.exceeded !== null || signal.aborted) {
           const why = signal.aborted ? null : failures.exceeded;
@@ -174,6 +183,15 @@ export async function drive<R>(
           continue;
         }
         const connection = await jobs.connection(hosts[index], settings);
+        const warmCommand = runWarmly && !stream && files[index].outFile === undefined &&
+            files[index].errFile === undefined
+          ? plan.warmCommand?.(index) ?? null
+          : null;
+        const session = warmCommand === null ? null : masters?.warmSession(connection) ?? null;
+        if (session !== null && warmCommand !== null) {
+          warmJobs.push({ index, session, command: warmCommand });
+          continue;
+        }
         runnable.push(index);
         connections.push(connection);
         const job = jobs.request(
@@ -268,7 +286,7 @@ export async function drive<R>(
                 pauseMs: retryPauseMs,
               });
               if (masters !== null && verdict.reached) {
-                masters.hold(host, settings, connections[k]);
+                masters.hold(host, settings, connections[k], keepWarm);
               }
               if ("retryAfterMs" in verdict) {
                 lastFailure.set(index, verdict.failure);
@@ -287,7 +305,43 @@ export async function drive<R>(
             },
           },
         });
-        await Promise.all([direct, gateways]);
+        const warm = runWarm(warmJobs, {
+          limit: settings.limit,
+          signal,
+          halt: halt.signal,
+          keepOutput: plan.keepOutput,
+          timeoutMs: settings.timeoutMs,
+          env: (index) => ({
+            PARALLAX_HOST: hosts[index].host,
+            PARALLAX_NODENUM: String(plan.nodeNumber?.(index) ?? index),
+          }),
+          started: (index) => observer.started?.(hosts[index].key),
+          end(index, end, facts) {
+            const host = hosts[index];
+            if (end.kind === "not-started") {
+              const why = halted() ? failures.exceeded : null;
+              ends.settle(index, notStarted(host, why));
+              return;
+            }
+            const verdict = jobEnd(plan, host, index, end, files[index], {
+              attempts: ++attempts[index],
+              retries: 0,
+              facts,
+              cancelled: signal.aborted,
+              halted: halted(),
+              haltReason: failures.exceeded,
+              pauseMs: retryPauseMs,
+              warm: true,
+            });
+            const result = "settle" in verdict ? verdict.settle : verdict.failure;
+            if (settings.verbose) {
+              const command = plan.shownCommand?.(index) ?? "";
+              logEnd(host.key, ["(warm)", command], describe(end, result, false));
+            }
+            if (settle(index, result)) halt.abort();
+          },
+        });
+        await Promise.all([direct, gateways, warm]);
       } finally {
         settings.halt?.removeEventListener("abort", onHalt);
       }

@@ -45,6 +45,8 @@ export interface JobContext {
   readonly haltReason: string | null;
   /** The pause before retry number `attempts`. */
   pauseMs(attempts: number): number;
+  /** It ran on the host's warm session. */
+  readonly warm?: boolean;
 }
 
 /**
@@ -69,7 +71,7 @@ export function jobEnd<R>(
   );
   const result = exited instanceof ParallaxError
     ? exited
-    : ranEnd(plan, host, index, exited, files);
+    : ranEnd(plan, host, index, context.warm ? { ...exited, warm: true } : exited, files);
   const reached = end.kind === "ran" && end.process.exitCode !== null &&
     (!(exited instanceof ParallaxError) ||
       ["timeout", "cancelled", "transfer"].includes(exited.kind));

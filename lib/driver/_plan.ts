@@ -43,6 +43,14 @@ export interface Plan<R> {
    * of the command line parallax sends (its wrapper).
    */
   shownCommand?(index: number): string;
+  /**
+   * The command a warm session runs for the host at `index` (see `ssh/_warm_session.ts`), or
+   * null where the call needs what only a new ssh carries exactly (input, sudo, a remote that
+   * is not stopped); without it, no host runs warm.
+   */
+  warmCommand?(index: number): string | null;
+  /** Whether this call runs on warm sessions where the pool keeps them (default true). */
+  readonly warm?: boolean;
   /** The result of the host at `index`, whose process exited on its own. */
   result(host: Host, exited: Exited, files: OutputFiles, index: number): R | ParallaxError;
   /**

@@ -55,6 +55,8 @@ export interface EngineOptions {
   readonly size: number;
   readonly limit: number;
   readonly reuse: boolean;
+  /** Keep hosts warm between calls (see `PoolOptions.warm`); default true. */
+  readonly warm?: boolean;
   /** The module the workers run (default: parallax's job worker). */
   readonly workerUrl?: URL;
   /** Processes a worker runs before another starts (default {@linkcode WORKER_SHARE}). */

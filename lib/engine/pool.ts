@@ -46,6 +46,18 @@ export interface PoolOptions {
    * @default {true}
    */
   reuse?: boolean;
+  /**
+   * Keep hosts warm between calls (with `reuse`): after a host's first call, one ssh session
+   * stays open on its master and runs the host's next commands, so that a repeat `call()` starts
+   * no local process. Results are the same either way, and say which path ran (`warm`). A call
+   * that needs what only a new ssh carries exactly (`input`, `sudo`, `stopRemote: false`,
+   * printed or streamed output, output files) takes a new ssh as before; a call's `warm: false`
+   * does too. A host is warm where its login shell is found by name on its PATH and it has
+   * `setsid` (Linux); elsewhere it never is.
+   *
+   * @default {true}
+   */
+  warm?: boolean;
 }
 
 /**
@@ -79,7 +91,7 @@ export class Pool implements Disposable, AsyncDisposable {
    */
   constructor(options?: PoolOptions) {
     checkOptionNames(options ?? {}, POOL_OPTIONS, "new Pool");
-    const { size = defaultPoolSize(), limit = 32, reuse = true } = options ?? {};
+    const { size = defaultPoolSize(), limit = 32, reuse = true, warm = true } = options ?? {};
     if (!Number.isInteger(size) || size < 1) {
       throw new CallerRangeError(
         `Cannot create a pool of size ${size}: expected a positive integer`,
@@ -90,7 +102,7 @@ export class Pool implements Disposable, AsyncDisposable {
         `Cannot create a pool with limit ${limit}: expected a positive integer`,
       );
     }
-    this.#engine = new Engine({ size, limit, reuse: Boolean(reuse) });
+    this.#engine = new Engine({ size, limit, reuse: Boolean(reuse), warm: Boolean(warm) });
     attachEngine(this, this.#engine);
   }
 
@@ -168,4 +180,9 @@ export class Pool implements Disposable, AsyncDisposable {
 }
 
 /** The names of `Pool`'s options. */
-const POOL_OPTIONS = ["size", "limit", "reuse"] as const satisfies readonly (keyof PoolOptions)[];
+const POOL_OPTIONS = [
+  "size",
+  "limit",
+  "reuse",
+  "warm",
+] as const satisfies readonly (keyof PoolOptions)[];

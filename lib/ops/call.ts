@@ -58,6 +58,11 @@ export interface CallResult {
   readonly errFile?: string;
   /** The gateway the host was reached through (see the `gateways` option), if any. */
   readonly via?: string;
+  /**
+   * Whether the command ran on the host's warm session (see `PoolOptions.warm`) rather than a
+   * new ssh; the rest of the result is the same either way.
+   */
+  readonly warm: boolean;
   /** The result as a JSON record, the shape of the CLI's `--json` lines. */
   toJSON(): ResultRecord<ErrorKind>;
 }
@@ -135,6 +140,13 @@ export interface CallOptions extends CommonOptions {
    * does not run.
    */
   cwd?: string;
+  /**
+   * Run on the hosts' warm sessions where the pool keeps them (see `PoolOptions.warm`); `false`:
+   * a new ssh for every host, as without a pool.
+   *
+   * @default {the pool's `warm`}
+   */
+  warm?: boolean;
   /**
    * Called with each host's result or error as soon as that host finishes, in the order they
    * finish (the returned map keeps input order). An exception it throws rejects the call once
@@ -216,6 +228,10 @@ export async function callWith(
   const place = placeOf(options);
   const line = (text: string) => remoteCommandLine(place(text), inputBytes, stopRemote, sudo);
   const fixed = typeof command === "function" ? null : line(command);
+  // A warm session carries the command exactly, but not stdin, sudo's password or a remote left
+  // running when its host is stopped: those take a new ssh.
+  const warm = options.warm !== false && stdin === null && sudo === null && stopRemote &&
+    !printOut;
   /** Per host, its command as given (from a per-host function). */
   const commands: string[] = [];
   return await drive(parsed, settings, {
@@ -234,14 +250,21 @@ export async function callWith(
     argv: (host, index, connection) =>
       sshArgv(host, fixed ?? line(commands[index]), settings, connection),
     shownCommand: (index) => typeof command === "function" ? commands[index] : command,
+    ...(options.warm === undefined ? {} : { warm: options.warm }),
+    ...(warm
+      ? {
+        warmCommand: (index: number) =>
+          place(typeof command === "function" ? commands[index] : command),
+      }
+      : {}),
     ...(nodeNumbers === undefined ? {} : { nodeNumber: (index: number) => nodeNumbers[index] }),
     ...(sudo === null ? {} : {
       refusal: ({ exitCode, stderr }: Exited) =>
         exitCode === 1 ? sudoRefusal(decode(stderr), sudo) : null,
     }),
-    result: (host, { exitCode, stdout, stderr, durationMs, attempts }, files) =>
+    result: (host, { exitCode, stdout, stderr, durationMs, attempts, warm }, files) =>
       callResult(
-        { host: host.key, exitCode, durationMs, attempts, ...files },
+        { host: host.key, exitCode, durationMs, attempts, warm: warm === true, ...files },
         stdout,
         inline ? stderr : [],
       ),
@@ -262,7 +285,7 @@ export async function callWith(
       }),
       result: (host, _index, { exitCode, stdout, stderr, durationMs, attempts }, via, files) =>
         callResult(
-          { host: host.key, exitCode, durationMs, attempts, via, ...files },
+          { host: host.key, exitCode, durationMs, attempts, via, warm: false, ...files },
           [stdout],
           [stderr],
         ),
@@ -281,6 +304,7 @@ export const CALL_OPTION_NAMES = [
   "sudoPassword",
   "env",
   "cwd",
+  "warm",
   "onResult",
 ] as const satisfies readonly (keyof CallOptions)[];
 const _allCall: [Unlisted<CallOptions, typeof CALL_OPTION_NAMES>] extends [never] ? true : never =
@@ -402,6 +426,7 @@ function callResult(
         durationMs: fields.durationMs,
         attempts: fields.attempts,
         via: fields.via,
+        warm: fields.warm,
       });
     },
   };

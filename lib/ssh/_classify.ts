@@ -19,6 +19,8 @@ export interface Exited {
   readonly durationMs: number;
   /** How many times the job was started (more than once after retries). */
   readonly attempts: number;
+  /** It ran on the host's warm session (see `_warm_session.ts`). */
+  readonly warm?: boolean;
 }
 
 /** ssh's own exit status for its failures; a remote command's status is passed through. */

@@ -31,7 +31,16 @@ import {
 } from "../runtime/_private_folder.ts";
 import { missingReadPermission, missingWritePermission } from "../runtime/_permissions.ts";
 import type { Settings } from "../settings/_settings.ts";
-import { defaultSshOptions, loginOf } from "./_ssh_argv.ts";
+import { defaultSshOptions, loginOf, SENT_ENV } from "./_ssh_argv.ts";
+import { WarmSession } from "./_warm_session.ts";
+
+/** What keeps a master up: an idle session, or a warm one that also runs commands. */
+type Hold = Child | WarmSession;
+
+function endHold(hold: Hold): void {
+  if (hold instanceof WarmSession) hold.close();
+  else hold.closeStdin();
+}
 
 /** Seconds a master without sessions stays up: how long one outlives a dead controller. */
 export const CONTROL_PERSIST_SECONDS = 3;
@@ -49,11 +58,14 @@ const SOCKET_NAME_LENGTH = 24;
 /** File descriptors one hold session keeps open here: its stdin pipe and its pidfd. */
 const FDS_PER_HOLD = 2;
 
+/** File descriptors a warm session keeps open here: its stdin, stdout and stderr, its pidfd. */
+const FDS_PER_WARM = 4;
+
 const SERVICE = "ssh-masters";
 
 /** The masters of one pool. */
 export class Masters implements PoolService {
-  readonly #sockets = new Map<string, { hold: Child | null }>();
+  readonly #sockets = new Map<string, { hold: Hold | null }>();
   readonly #onUnload = () => this.closeSync();
 
   private constructor(
@@ -119,7 +131,7 @@ export class Masters implements PoolService {
     if (!("dir" in fresh)) return false;
     // The old sockets are not to be trusted: their masters are let go (the holds end, and each
     // master a few seconds later), and nothing is sent to those paths any more.
-    for (const { hold } of this.#sockets.values()) hold?.closeStdin();
+    for (const { hold } of this.#sockets.values()) if (hold !== null) endHold(hold);
     this.#sockets.clear();
     this.folder = fresh;
     return true;
@@ -146,46 +158,65 @@ export class Masters implements PoolService {
     ];
   }
 
+  /** The warm session of a connection, when it has one that can run a command now. */
+  warmSession(connection: readonly string[]): WarmSession | null {
+    const hold = this.#entry(connection)?.hold;
+    return hold instanceof WarmSession && hold.idle ? hold : null;
+  }
+
+  #entry(connection: readonly string[]): { hold: Hold | null } | undefined {
+    const path = connection.find((o) => o.startsWith("ControlPath="))?.slice(12);
+    return path === undefined ? undefined : this.#sockets.get(path);
+  }
+
   /**
-   * Keeps the master of a connection that has just run: one idle session on it, held until the
-   * pool closes. Does nothing when one is held already or the open-file limit has no room.
+   * Keeps the master of a connection that has just run: one session on it, held until the pool
+   * closes; `warm`: a session that runs the host's next commands (see `_warm_session.ts`), else
+   * an idle one. Does nothing when one is held already or the open-file limit has no room.
    */
-  hold(host: Host, settings: Settings, connection: readonly string[]): void {
+  hold(host: Host, settings: Settings, connection: readonly string[], warm = false): void {
     const path = connection.find((o) => o.startsWith("ControlPath="))?.slice(12);
     const entry = path === undefined ? undefined : this.#sockets.get(path);
     if (entry === undefined || entry.hold !== null || this.persist !== null) return;
-    if (!this.engine.reserveFds(FDS_PER_HOLD)) return;
+    if (!this.engine.reserveFds(warm ? FDS_PER_WARM : FDS_PER_HOLD)) return;
     // The hold only ever talks to the master: without one, its ProxyCommand fails at once
     // (these options come first, so they win over the caller's).
     const { user, port } = loginOf(host, settings);
     const argv = [
       settings.sshPath,
-      ...["ControlMaster=no", `ControlPath=${path}`, "ProxyCommand=false", "BatchMode=yes"]
-        .flatMap((o) => ["-o", o]),
+      ...[
+        "ControlMaster=no",
+        `ControlPath=${path}`,
+        "ProxyCommand=false",
+        "BatchMode=yes",
+        // A warm session's commands get these where the host accepts them, as a new ssh's do.
+        ...(warm ? [`SendEnv=${SENT_ENV.join(" ")}`] : []),
+      ].flatMap((o) => ["-o", o]),
       ...settings.sshExtra,
       ...(user !== undefined ? ["-l", user] : []),
       ...(port !== undefined ? ["-p", String(port)] : []),
       "--",
       host.host,
-      "exec cat >/dev/null",
     ];
-    let child: Child;
+    let hold: Hold;
     try {
-      child = spawnChild(argv, {
-        env: {},
-        stdin: null,
-        holdStdin: true,
-        output: "null",
-        unref: true,
-      });
+      hold = warm
+        ? new WarmSession(argv, { PARALLAX_HOST: host.host, PARALLAX_NODENUM: "0" })
+        : spawnChild([...argv, "exec cat >/dev/null"], {
+          env: {},
+          stdin: null,
+          holdStdin: true,
+          output: "null",
+          unref: true,
+        });
     } catch {
-      this.engine.releaseFds(FDS_PER_HOLD);
+      this.engine.releaseFds(warm ? FDS_PER_WARM : FDS_PER_HOLD);
       return;
     }
-    entry.hold = child;
-    child.status.then(() => {
-      if (entry.hold === child) entry.hold = null;
-      this.engine.releaseFds(FDS_PER_HOLD);
+    entry.hold = hold;
+    hold.status.then(() => {
+      if (entry.hold === hold) entry.hold = null;
+      this.engine.releaseFds(warm ? FDS_PER_WARM : FDS_PER_HOLD);
     });
   }
 
@@ -197,7 +228,7 @@ export class Masters implements PoolService {
     if (this.persist !== null) return;
     globalThis.removeEventListener("unload", this.#onUnload);
     const holds = [...this.#sockets.values()].flatMap(({ hold }) => hold === null ? [] : [hold]);
-    for (const hold of holds) hold.closeStdin();
+    for (const hold of holds) endHold(hold);
     // Nothing is sent to sockets in a folder that is not private any more.
     const trusted = privateFolderProblem(this.folder) === null;
     const exits = trusted ? [...this.#sockets.keys()].map((path) => this.#exit(path, false)) : [];
@@ -214,7 +245,7 @@ export class Masters implements PoolService {
     const paths = [...this.#sockets.keys()];
     const trusted = privateFolderProblem(this.folder) === null;
     for (const [path, { hold }] of this.#sockets) {
-      hold?.closeStdin();
+      if (hold !== null) endHold(hold);
       if (trusted) this.#exit(path, true).catch(() => {});
     }
     this.#sockets.clear();

@@ -1,0 +1,374 @@
+/**
+ * A warm host: one ssh session, opened through the pool's master, that runs one command after
+ * another, so that a repeat call starts no local process.
+ *
+ * The session opens with a small POSIX `sh` script (nothing is installed on the host). It makes a
+ * private folder (`mktemp -d`, 0700) with a FIFO and then runs two things:
+ *
+ * - **the runner**: `sh` reading the FIFO. For each command parallax sends one line that starts
+ *   `setsid <login shell> -c '<command>' </dev/null` in the background, waits for it, and prints
+ *   an end mark on stdout (a nonce no command can predict, `L` if processes of the command are
+ *   still about, the exit status, a newline) and the nonce on stderr. The command runs in a
+ *   session and process group of its own, by the login shell under the name sshd gives it (so
+ *   `$0` and its error messages read as with a plain ssh), with stdin from /dev/null, and its
+ *   stdout and stderr are the session's: no process stands between them and parallax.
+ * - **the lifeline**: `cat` from the session's stdin into the FIFO. When that stdin ends
+ *   (parallax closes it to stop a command, closes the pool, or dies, even by SIGKILL) the running
+ *   command's group is stopped as the cold path's watcher does (SIGTERM, SIGKILL two seconds
+ *   later), the folder is removed, and the runner ends.
+ *
+ * A command that leaves processes in its group (a background child) may still hold its output:
+ * the runner then ends the session after the mark, and parallax reads stdout and stderr to their
+ * end, as ssh would have (the output of a background child that holds them is the command's, and
+ * the call ends when they close). The host is cold again after that.
+ *
+ * A host is warm only where the login shell is found by its own name on the PATH and `setsid`
+ * exists (Linux; BusyBox too): elsewhere the session just keeps the master up, as the pool's
+ * idle session always did.
+ *
+ * @module
+ */
+
+import { type Child, spawnChild } from "../runtime/_child_process.ts";
+import { shellQuote } from "../runtime/_shell_quote.ts";
+
+/** What a command run on a warm session gave. */
+export interface WarmEnd {
+  /**
+   * How it ended: `exit` with the command's status; `timeout` or `cancelled` when parallax
+   * stopped it (the status, if it came); `broken` when the session ended before its mark.
+   */
+  readonly how: "exit" | "timeout" | "cancelled" | "broken";
+  /** The command's exit status as the host's shell saw it, or null when none came. */
+  readonly status: number | null;
+  readonly stdout: Uint8Array[];
+  readonly stderr: Uint8Array[];
+  readonly stdoutBytes: number;
+  readonly stderrBytes: number;
+  readonly durationMs: number;
+  /** Why the session broke (for `broken`). */
+  readonly reason: string | null;
+}
+
+/** Options of one command on a warm session. */
+export interface WarmRunOptions {
+  /** Milliseconds after which the command is stopped (0: never). */
+  readonly timeoutMs: number;
+  /** Milliseconds to wait for the host to stop it before the session is given up. */
+  readonly killGraceMs: number;
+  /** Aborting stops the command. */
+  readonly signal: AbortSignal;
+  /** Keep all output (else only the last 64 KiB of stderr, and the counts). */
+  readonly keepOutput: boolean;
+  /** Variables the command gets (`PARALLAX_HOST`, `PARALLAX_NODENUM`), where ssh sends them. */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/**
+ * The session's first line: `W1 <folder> <whether PARALLAX_* came> <login shell's name>`, or `W0`
+ * (not warm).
+ */
+const READY = /^W1 (\/[!-~]+) ([01]) ([!-~]+)\n$/;
+
+/** Bytes of stderr kept without `keepOutput` (as a cold job keeps, for classifying). */
+const STDERR_TAIL = 64 * 1024;
+
+/** How long a session may take to say whether it is warm. */
+const OPEN_TIMEOUT_MS = 10_000;
+
+/**
+ * The command line that opens a session, run by the login shell. Needs `mktemp -d`, `mkfifo`,
+ * `setsid`, `cat`, `sleep`, `kill`.
+ */
+export function openingScript(): string {
+  const stop = 'read -r g <"$d/g" 2>/dev/null; [ -n "$g" ] && kill -0 -$g && ' +
+    "{ trap '' TERM; kill -TERM -$g; sleep 2; kill -KILL -$g; }";
+  return [
+    // The name sshd runs the login shell under is its own name: found on the PATH as itself,
+    // the commands run as they would from sshd.
+    "s=${SHELL##*/}",
+    'if ! [ "$(command -v "$s" 2>/dev/null)" -ef "$SHELL" ] || ! command -v setsid >/dev/null 2>&1 ||',
+    '  ! d=$(mktemp -d 2>/dev/null) || ! mkfifo "$d/q" 2>/dev/null; then',
+    "  printf 'W0\\n'; exec cat >/dev/null",
+    "fi",
+    'e=0; [ -n "${PARALLAX_HOST+x}" ] && e=1',
+    "unset PARALLAX_HOST PARALLAX_NODENUM",
+    // bash counts itself in SHLVL: the commands' own shell counts again, as from sshd.
+    '[ -n "${BASH_VERSION-}" ] && [ "${SHLVL:-0}" -gt 0 ] && export SHLVL=$((SHLVL - 1))',
+    "exec 3<&0",
+    // Opened read-write, the FIFO never blocks this side (nor keeps it on the session's pipes).
+    `{ cat <&3; ${stop}; rm -rf "$d"; } 1<>"$d/q" 2>/dev/null &`,
+    `printf 'W1 %s %s %s\\n' "$d" $e "$s"`,
+    'exec sh <"$d/q" 3<&-',
+  ].join("\n");
+}
+
+/** The runner's line for one command. */
+export function commandLine(
+  command: string,
+  shell: string,
+  folder: string,
+  nonce: string,
+  env: Readonly<Record<string, string>>,
+): string {
+  const g = shellQuote(`${folder}/g`);
+  const assignments = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)} `).join("");
+  return `${assignments}setsid ${shellQuote(shell)} -c ${shellQuote(command)} </dev/null & ` +
+    `c=$!; echo $c >${g}; wait $c; s=$?; : >${g}; ` +
+    `if kill -0 -$c 2>/dev/null; then printf '${nonce}L%d\\n' $s; printf ${nonce} >&2; exit; fi; ` +
+    `printf '${nonce}%d\\n' $s; printf ${nonce} >&2\n`;
+}
+
+/** One host's warm session. */
+export class WarmSession {
+  #state: "opening" | "idle" | "busy" | "gone" = "opening";
+  #folder = "";
+  #shell = "";
+  #sendsEnv = false;
+  readonly #child: Child;
+  readonly #out: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #err: ReadableStreamDefaultReader<Uint8Array>;
+  /** Resolves true once the session is warm, false if it is not (it may still hold a master). */
+  readonly ready: Promise<boolean>;
+
+  /** Starts the session: `argv` is ssh's command line up to the host, without the command. */
+  constructor(argv: readonly string[], env: Readonly<Record<string, string>>) {
+    this.#child = spawnChild([...argv, openingScript()], {
+      env,
+      stdin: null,
+      holdStdin: true,
+      unref: true,
+    });
+    this.#out = this.#child.stdout!.getReader();
+    this.#err = this.#child.stderr!.getReader();
+    this.#child.status.then(() => this.#state = "gone");
+    this.ready = this.#open();
+  }
+
+  /** The ssh process's end (the session's). */
+  get status(): Promise<unknown> {
+    return this.#child.status;
+  }
+
+  /** Whether a command can be sent now. */
+  get idle(): boolean {
+    return this.#state === "idle";
+  }
+
+  async #open(): Promise<boolean> {
+    let text = "";
+    const timer = setTimeout(() => this.close(), OPEN_TIMEOUT_MS);
+    try {
+      while (!text.includes("\n") && text.length < 4096) {
+        const { value, done } = await this.#out.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+    } catch {
+      // The session is gone.
+    } finally {
+      clearTimeout(timer);
+    }
+    const ready = READY.exec(text);
+    if (ready === null || this.#state === "gone") {
+      // Not warm: it only keeps the master up. Its output is not read any more (a `W0` session
+      // prints nothing else): released, so that nothing here waits on it.
+      this.#release();
+      if (this.#state !== "gone") this.#state = "gone";
+      return false;
+    }
+    this.#folder = ready[1];
+    this.#sendsEnv = ready[2] === "1";
+    this.#shell = ready[3];
+    this.#state = "idle";
+    return true;
+  }
+
+  /**
+   * Runs `command` (as the login shell's `-c` would) and reads its output to its end mark.
+   * Only when {@linkcode idle}.
+   */
+  async run(command: string, options: WarmRunOptions): Promise<WarmEnd> {
+    if (this.#state !== "idle") throw new Error("the warm session is not idle");
+    this.#state = "busy";
+    const started = performance.now();
+    const nonce = `PLX${crypto.randomUUID().replaceAll("-", "")}`;
+    const mark = new TextEncoder().encode(nonce);
+    const env = this.#sendsEnv ? options.env : {};
+    let how: WarmEnd["how"] = "exit";
+    const stop = (why: "timeout" | "cancelled") => {
+      if (how !== "exit") return;
+      how = why;
+      // The lifeline: the host stops the command's group, and the session ends.
+      this.#child.closeStdin();
+      grace = setTimeout(() => this.#child.kill("SIGKILL"), options.killGraceMs + 2_000);
+    };
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    const timer = options.timeoutMs > 0
+      ? setTimeout(() => stop("timeout"), options.timeoutMs)
+      : undefined;
+    const onAbort = () => stop("cancelled");
+    options.signal.addEventListener("abort", onAbort, { once: true });
+    if (options.signal.aborted) onAbort();
+    this.#child.writeStdin(
+      new TextEncoder().encode(commandLine(command, this.#shell, this.#folder, nonce, env)),
+    );
+    const out = new MarkedStream(this.#out, mark, true, options.keepOutput ? Infinity : 0);
+    const err = new MarkedStream(
+      this.#err,
+      mark,
+      false,
+      options.keepOutput ? Infinity : STDERR_TAIL,
+    );
+    let reason: string | null = null;
+    try {
+      const [outEnd] = await Promise.all([out.read(), err.read()]);
+      if (outEnd.lingering) {
+        // Processes of the command may hold its output: read on to the end, as ssh would.
+        await Promise.all([out.drain(), err.drain()]);
+        this.#state = "gone";
+        this.#child.closeStdin();
+      }
+      if (!outEnd.marked || !err.marked) reason = "the warm session ended before its command";
+    } catch (error) {
+      reason = `the warm session failed: ${(error as Error).message}`;
+    } finally {
+      clearTimeout(timer);
+      clearTimeout(grace);
+      options.signal.removeEventListener("abort", onAbort);
+    }
+    if (reason !== null || how !== "exit") {
+      this.close();
+    } else if (this.#state === "busy") this.#state = "idle";
+    if (this.#state === "gone") this.#release();
+    return {
+      how: reason !== null && how === "exit" ? "broken" : how,
+      status: out.status,
+      stdout: out.kept,
+      stderr: err.kept,
+      stdoutBytes: out.bytes,
+      stderrBytes: err.bytes,
+      durationMs: performance.now() - started,
+      reason,
+    };
+  }
+
+  /** Ends the session: its lifeline is closed (a running command is stopped on the host). */
+  close(): void {
+    this.#state = "gone";
+    this.#child.closeStdin();
+  }
+
+  /** Lets go of the output streams (nothing reads them any more). */
+  #release(): void {
+    this.#out.cancel().catch(() => {});
+    this.#err.cancel().catch(() => {});
+  }
+}
+
+/** One output stream of a warm session, read up to a command's end mark. */
+class MarkedStream {
+  readonly kept: Uint8Array[] = [];
+  bytes = 0;
+  marked = false;
+  lingering = false;
+  status: number | null = null;
+  /** The bytes held back: they may be the start of the mark. */
+  #held = new Uint8Array(0);
+
+  constructor(
+    private readonly reader: ReadableStreamDefaultReader<Uint8Array>,
+    private readonly mark: Uint8Array,
+    /** stdout's mark carries `L`, the status and a newline. */
+    private readonly withStatus: boolean,
+    /** Bytes to keep: all (Infinity), the last this many, or none. */
+    private readonly keep: number,
+  ) {}
+
+  /** Reads to the mark (or the stream's end). */
+  async read(): Promise<MarkedStream> {
+    while (!this.marked) {
+      const { value, done } = await this.reader.read();
+      if (done) {
+        this.#take(this.#held);
+        this.#held = new Uint8Array(0);
+        return this;
+      }
+      this.#scan(concat(this.#held, value));
+    }
+    return this;
+  }
+
+  /** Reads whatever comes after the mark, to the stream's end (all of it is output). */
+  async drain(): Promise<void> {
+    this.#take(this.#held);
+    this.#held = new Uint8Array(0);
+    for (;;) {
+      const { value, done } = await this.reader.read();
+      if (done) return;
+      this.#take(value);
+    }
+  }
+
+  #scan(data: Uint8Array): void {
+    const at = indexOf(data, this.mark);
+    if (at < 0) {
+      // Everything but a tail that could begin the mark is output.
+      const cut = Math.max(0, data.length - this.mark.length + 1);
+      this.#take(data.subarray(0, cut));
+      this.#held = data.slice(cut);
+      return;
+    }
+    this.#take(data.subarray(0, at));
+    let rest = data.subarray(at + this.mark.length);
+    if (!this.withStatus) {
+      this.marked = true;
+      this.#held = rest.slice();
+      return;
+    }
+    const newline = rest.indexOf(10);
+    if (newline < 0) {
+      // The status is still coming: keep the mark and wait for more.
+      this.#held = data.slice(at);
+      if (this.#held.length > this.mark.length + 16) throw new Error("a malformed end mark");
+      return;
+    }
+    const text = new TextDecoder().decode(rest.subarray(0, newline));
+    const parsed = /^(L?)(\d{1,3})$/.exec(text);
+    if (parsed === null) throw new Error("a malformed end mark");
+    this.lingering = parsed[1] === "L";
+    this.status = Number(parsed[2]);
+    this.marked = true;
+    rest = rest.subarray(newline + 1);
+    this.#held = rest.slice();
+  }
+
+  #take(data: Uint8Array): void {
+    if (data.length === 0) return;
+    this.bytes += data.length;
+    if (this.keep === 0) return;
+    this.kept.push(data.slice());
+    if (this.keep === Infinity) return;
+    let total = this.kept.reduce((n, c) => n + c.length, 0);
+    while (total - this.kept[0].length >= this.keep) total -= this.kept.shift()!.length;
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  const joined = new Uint8Array(a.length + b.length);
+  joined.set(a);
+  joined.set(b, a.length);
+  return joined;
+}
+
+function indexOf(data: Uint8Array, needle: Uint8Array): number {
+  const first = needle[0];
+  for (let at = data.indexOf(first); at >= 0; at = data.indexOf(first, at + 1)) {
+    if (at + needle.length > data.length) return -1;
+    let i = 1;
+    while (i < needle.length && data[at + i] === needle[i]) i++;
+    if (i === needle.length) return at;
+  }
+  return -1;
+}

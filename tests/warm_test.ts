@@ -1,0 +1,177 @@
+/**
+ * Warm hosts: a held pool's repeat calls run on one ssh session per host (no local process), and
+ * give what a new ssh gives. Each case runs warm and cold (`warm: false`) on the same pool and
+ * compares every byte.
+ */
+
+import { assert, assertEquals, assertStringIncludes } from "./fixture/assert.ts";
+import { ROOT } from "./fixture/deno_run.ts";
+import { listProcesses, timeUntil, tracedSleep } from "./fixture/processes.ts";
+import { startSshd } from "./fixture/sshd.ts";
+import { withScript } from "./fixture/temp_dir.ts";
+import { call, type CallOptions, type CallResult, ParallaxError, Pool } from "../mod.ts";
+
+/** One host's result of `command`, with `warm` as asked (retried until a warm session is up). */
+async function one(
+  host: string,
+  command: string,
+  options: CallOptions,
+  warm: boolean,
+): Promise<CallResult | ParallaxError> {
+  for (let attempt = 0;; attempt++) {
+    const result = (await call([host], command, { ...options, warm })).get(host)!;
+    if (!warm || result instanceof ParallaxError || result.warm || attempt === 5) return result;
+    // Its warm session is still opening (or ended with the last command): wait for it.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await call([host], "true", options);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+}
+
+function summary(result: CallResult | ParallaxError) {
+  if (result instanceof ParallaxError) return { kind: result.kind };
+  return {
+    exitCode: result.exitCode,
+    stdout: [...result.stdoutBytes].join(","),
+    stderr: [...result.stderrBytes].join(","),
+  };
+}
+
+Deno.test("a warm host gives byte for byte what a new ssh gives", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  await using pool = new Pool();
+  const options: CallOptions = { pool, sshExtra: sshd.sshExtra, timeout: 20 };
+  const host = sshd.aliases[0];
+  const cases: [string, CallOptions?][] = [
+    ["echo out; echo err >&2; exit 3"],
+    ["printf '\\000\\377\\n\\r\\033[31mbinary'"],
+    ["printf 'no newline'; printf 'on stderr either' >&2"],
+    ["exit 255"],
+    ["nosuchcommand"],
+    ['echo $0 "$PARALLAX_HOST" "$PARALLAX_NODENUM"; env | grep -v \'^SSH_\' | sort'],
+    ['pwd; echo "$A|$B"', { cwd: "/tmp", env: { A: "it's", B: "$(touch /tmp/no)" } }],
+    ["pwd", { cwd: "/no/such/folder" }],
+    ["cat; echo read to the end"],
+    ["head -c 3000000 /dev/zero | tr '\\0' x; echo; head -c 100000 /dev/zero >&2"],
+    // A background child that holds stdout: its output is the command's, as with ssh.
+    ["(sleep 0.5; echo late; echo late-err >&2) & echo early"],
+    // One that lets go of it: the command ends at once.
+    ["(sleep 0.4 >/dev/null 2>&1 &); echo daemon"],
+  ];
+  for (const [command, extra] of cases) {
+    const warm = await one(host, command, { ...options, ...extra }, true);
+    const cold = await one(host, command, { ...options, ...extra }, false);
+    assert(!(warm instanceof ParallaxError) && warm.warm, `${command}: ran warm`);
+    assert(!(cold instanceof ParallaxError) && !cold.warm, `${command}: ran cold`);
+    assertEquals(summary(warm), summary(cold), command);
+    assertEquals(warm.toJSON().warm, true);
+  }
+});
+
+Deno.test("warm: a timeout stops the command on the host, and the host runs cold after it", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  await using pool = new Pool();
+  const options: CallOptions = { pool, sshExtra: sshd.sshExtra, timeout: 20 };
+  const host = sshd.aliases[0];
+  assert((await one(host, "true", options, true)) instanceof ParallaxError === false);
+  const sleep = tracedSleep();
+  const timedOut = await one(host, sleep.sleep, { ...options, timeout: 1 }, true);
+  assert(timedOut instanceof ParallaxError, "a timeout is an error");
+  assertEquals(timedOut.kind, "timeout");
+  await timeUntil(async () => (await sleep.remote()) === 0, 8_000);
+  const next = (await call([host], "echo next", options)).get(host)!;
+  assert(!(next instanceof ParallaxError), "the next call runs");
+  assertEquals([next.stdout, next.warm], ["next\n", false]);
+});
+
+Deno.test("warm: a session that breaks fails only the command in flight, as ssh", async () => {
+  await using sshd = await startSshd({ aliases: 2 });
+  await using pool = new Pool();
+  const options: CallOptions = { pool, sshExtra: sshd.sshExtra, timeout: 20 };
+  const [host, other] = sshd.aliases;
+  const sleep = tracedSleep(5);
+  await one(host, "true", options, true);
+  await one(other, "true", options, true);
+  const running = call([host, other], `${sleep.sleep}; echo done`, { ...options, timeout: 0 });
+  await timeUntil(async () => (await sleep.remote()) === 2, 8_000);
+  // The host's session goes (as when sshd restarts): its runner and its command are killed.
+  const sleeps = (await listProcesses()).filter(({ args }) => args === sleep.sleep);
+  const group = pgidOf(sleeps[0].pid);
+  Deno.kill(ppidOf(group), "SIGKILL");
+  Deno.kill(-group, "SIGKILL");
+  const results = await running;
+  const broken = [...results.values()].filter((r) => r instanceof ParallaxError);
+  assertEquals(broken.length, 1, "only one host failed");
+  assertEquals((broken[0] as ParallaxError).kind, "ssh");
+  assertEquals((broken[0] as ParallaxError).attempts, 1, "not retried: the command had started");
+  const fine = [...results.values()].find((r) => !(r instanceof ParallaxError)) as CallResult;
+  assertEquals([fine.stdout, fine.warm], ["done\n", true]);
+  const after = await call([host, other], "echo again", options);
+  for (const result of after.values()) {
+    assert(!(result instanceof ParallaxError), "both hosts run the next call");
+    assertEquals(result.stdout, "again\n");
+  }
+});
+
+Deno.test("warm: a SIGKILLed controller's command is stopped on the host; a closed pool leaves nothing", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  const sleep = tracedSleep();
+  const script = `
+    import { call, Pool } from "${ROOT}/mod.ts";
+    const pool = new Pool();
+    const options = { pool, sshExtra: ${JSON.stringify(sshd.sshExtra)}, timeout: 0 };
+    for (let i = 0; i < 20; i++) {
+      const r = (await call(["${sshd.aliases[0]}"], "true", options)).get("${sshd.aliases[0]}");
+      if (r.warm) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    console.log("warm");
+    await call(["${sshd.aliases[0]}"], "${sleep.sleep}", options);
+  `;
+  await withScript(script, async (path) => {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", path],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const reader = child.stdout.getReader();
+    const { value } = await reader.read();
+    assertStringIncludes(new TextDecoder().decode(value), "warm");
+    await timeUntil(async () => (await sleep.remote()) === 1, 8_000);
+    child.kill("SIGKILL");
+    await child.status;
+    reader.releaseLock();
+    await child.stdout.cancel();
+    const ms = await timeUntil(async () => (await sleep.remote()) === 0, 10_000);
+    assert(ms < 10_000);
+  });
+  // Nothing of the session is left on either side: no runner, no lifeline, no ssh.
+  await timeUntil(async () => {
+    const left = (await listProcesses()).filter(({ args }) =>
+      args === "sh" || args.includes("mkfifo") || /ssh .*ControlPath=.*plx-/.test(args)
+    );
+    return left.length === 0;
+  }, 10_000);
+  const pool = new Pool();
+  await one(sshd.aliases[0], "true", { pool, sshExtra: sshd.sshExtra }, true);
+  await pool.close();
+  await timeUntil(async () => {
+    const left = (await listProcesses()).filter(({ args }) =>
+      args === "sh" || /ssh .*ControlPath=.*plx-/.test(args)
+    );
+    return left.length === 0;
+  }, 10_000);
+});
+
+function statOf(pid: number): string[] {
+  const text = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  return text.slice(text.lastIndexOf(")") + 2).split(" ");
+}
+
+function ppidOf(pid: number): number {
+  return Number(statOf(pid)[1]);
+}
+
+function pgidOf(pid: number): number {
+  return Number(statOf(pid)[2]);
+}
