@@ -5,7 +5,7 @@
  * (as root). Logs in as the test sshd's unprivileged account, whose shell reads no start-up files.
  *
  * Usage: deno run -A bench/perf.ts [--rounds 3]
- * [--only first,repeat,output,input,lines,overhead,pool] [--sizes 32,128,512]
+ * [--only first,repeat,warm,output,input,lines,overhead,pool] [--sizes 32,128,512]
  *
  * @module
  */
@@ -44,13 +44,15 @@ interface Contender {
 interface Sample {
   ms: number;
   rssKiB: number;
+  /** CPU milliseconds (user and system, the process and its children). */
+  cpuMs: number;
 }
 
 async function measure(contender: Contender): Promise<Sample> {
   const rssFile = `${dir}/rss`;
   const started = performance.now();
   const output = await new Deno.Command("/usr/bin/time", {
-    args: ["-f", "%M", "-o", rssFile, ...contender.argv],
+    args: ["-f", "%M %U %S", "-o", rssFile, ...contender.argv],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -61,12 +63,23 @@ async function measure(contender: Contender): Promise<Sample> {
       `${contender.name} failed: ${new TextDecoder().decode(output.stderr).slice(-500)}`,
     );
   }
-  const rssKiB = Number((await Deno.readTextFile(rssFile)).trim().split("\n").at(-1));
-  const printed = new TextDecoder().decode(output.stdout).trim().split("\n").at(-1);
-  return { ms: contender.printsTime ? Number(printed) : wall, rssKiB };
+  const [rss, user, system] = (await Deno.readTextFile(rssFile)).trim().split("\n").at(-1)!
+    .split(" ").map(Number);
+  const printed = new TextDecoder().decode(output.stdout).trim().split("\n").at(-1) ?? "";
+  // A repeat run prints the repeat call's wall time and CPU: its own first call is not counted.
+  const [ms, cpuMs] = printed.split(" ").map(Number);
+  return contender.printsTime
+    ? { ms, rssKiB: rss, cpuMs }
+    : { ms: wall, rssKiB: rss, cpuMs: (user + system) * 1000 };
 }
 
-async function compare(title: string, contenders: Contender[], runs = rounds): Promise<string> {
+async function compare(
+  title: string,
+  contenders: Contender[],
+  runs = rounds,
+  /** Hosts per run: adds a column of local CPU per host (median). */
+  perHost?: number,
+): Promise<string> {
   const samples = new Map<string, Sample[]>(contenders.map((c) => [c.name, []]));
   for (let round = 0; round < runs; round++) {
     for (const contender of contenders) samples.get(contender.name)!.push(await measure(contender));
@@ -77,15 +90,21 @@ async function compare(title: string, contenders: Contender[], runs = rounds): P
     const ms = median(list.map((s) => s.ms));
     const rss = Math.max(...list.map((s) => s.rssKiB)) / 1024;
     const held = heldMiB === undefined ? "" : `${(rss / heldMiB).toFixed(2)}×`;
+    const cpu = perHost === undefined
+      ? ""
+      : ` ${(median(list.map((s) => s.cpuMs)) / perHost).toFixed(2)} ms |`;
     return `| ${name} | ${(ms / 1000).toFixed(3)} s | ${(ms / base).toFixed(3)}× | ${
       rss.toFixed(1)
-    } MiB | ${held} | ${list.map((s) => (s.ms / 1000).toFixed(2)).join(", ")} |`;
+    } MiB | ${held} |${cpu} ${list.map((s) => (s.ms / 1000).toFixed(2)).join(", ")} |`;
   });
+  const cpuHead = perHost === undefined ? "" : " CPU per host |";
   const table = [
     `**${title}**`,
     "",
-    `| contender | median | vs ${contenders[0].name} | peak RSS | RSS ÷ held | runs (s) |`,
-    "|---|---|---|---|---|---|",
+    `| contender | median | vs ${
+      contenders[0].name
+    } | peak RSS | RSS ÷ held |${cpuHead} runs (s) |`,
+    `|---|---|---|---|---|${perHost === undefined ? "" : "---|"}---|`,
     ...rows,
   ].join("\n");
   console.log(`${table}\n`);
@@ -182,6 +201,67 @@ if (wanted("repeat")) {
     },
     { name: "Python parallax", argv: python(n, 32, "true", true), printsTime: true },
   ]);
+}
+
+if (wanted("warm")) {
+  // The repeat path: many calls to the same fleet. The floor is `xargs -P 32 ssh` through one
+  // kept master per host (OpenSSH multiplexing: no handshake, a new session and ssh per command).
+  const n = 128;
+  const masters = `${dir}/masters`;
+  Deno.mkdirSync(masters, { recursive: true });
+  const aliases = sshd.aliases.slice(0, n);
+  const master = (alias: string, how: string[]) =>
+    new Deno.Command("ssh", {
+      args: ["-F", cfg, "-o", `ControlPath=${masters}/${alias}`, ...how, alias],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).output();
+  await Promise.all(
+    aliases.map((a) => master(a, ["-o", "ControlMaster=yes", "-o", "ControlPersist=yes", "-fN"])),
+  );
+  try {
+    for (
+      const [what, command] of [["true", "true"], ["4 KB of output", "head -c 4096 /dev/zero"]]
+    ) {
+      const repeat = (spec: Record<string, unknown>) =>
+        deno({ hostsFile: hostsFile(n), command, limit: 32, repeat: true, ...spec });
+      await compare(
+        `call ${JSON.stringify(command)} (${what}), repeat call: N=${n}, limit 32; ` +
+          "CPU per host: local CPU (user + system, with the ssh processes) of the repeat call",
+        [
+          {
+            name: "xargs -P 32 ssh through kept masters (multiplexing floor)",
+            argv: xargs(
+              n,
+              32,
+              command,
+              `ssh -F ${cfg} -o ControlMaster=no -o ControlPath=${masters}/{}`,
+            ),
+          },
+          {
+            name: "parallax, held pool, warm hosts",
+            argv: repeat({ reuse: true, settleMs: 1000 }),
+            printsTime: true,
+          },
+          {
+            name: "parallax, held pool, reuse without warm (multiplexed)",
+            argv: repeat({ reuse: true, warm: false, settleMs: 1000 }),
+            printsTime: true,
+          },
+          {
+            name: "Python parallax, repeat call",
+            argv: python(n, 32, command, true),
+            printsTime: true,
+          },
+        ],
+        rounds,
+        n,
+      );
+    }
+  } finally {
+    await Promise.all(aliases.map((a) => master(a, ["-O", "exit"])));
+  }
 }
 
 if (wanted("output")) {

@@ -29,12 +29,16 @@ const spec = JSON.parse(Deno.args[0]) as {
   sharedInput?: boolean;
   textInput?: boolean;
   stopRemote?: boolean;
+  /** The held pool's `warm` (default true). */
+  warm?: boolean;
+  /** With `repeat`: wait this long after the first call (for warm sessions to open). */
+  settleMs?: number;
 };
 const hosts = (await Deno.readTextFile(spec.hostsFile)).split("\n").filter((h) => h !== "");
 // A held pool only where the run needs one (a repeat call, a pool size, reuse); otherwise each
 // call makes and closes its own, as a script that just calls does.
 const pool = spec.repeat || spec.poolSize !== undefined || spec.reuse !== undefined
-  ? new Pool({ size: spec.poolSize, reuse: spec.reuse ?? false })
+  ? new Pool({ size: spec.poolSize, reuse: spec.reuse ?? false, warm: spec.warm ?? true })
   : undefined;
 const input = spec.inputFile === undefined ? undefined : await readInput(spec.inputFile);
 const options = {
@@ -62,9 +66,14 @@ try {
   } else {
     let results = await call(hosts, spec.command, options);
     if (spec.repeat) {
+      if (spec.settleMs) await new Promise((resolve) => setTimeout(resolve, spec.settleMs));
+      const cpu = cpuMs();
       const started = performance.now();
       results = await call(hosts, spec.command, options);
-      console.log(Math.round(performance.now() - started));
+      // The repeat call's wall time and its CPU here (this process and the ssh it waited for).
+      console.log(`${Math.round(performance.now() - started)} ${Math.round(cpuMs() - cpu)}`);
+      const warm = [...results.values()].filter((r) => !(r instanceof ParallaxError) && r.warm);
+      console.error(`${warm.length} of ${results.size} ran warm`);
     }
     const failures = [...results.values()].filter((r) => r instanceof ParallaxError);
     if (failures.length > 0) throw new Error(`${failures.length} hosts failed: ${failures[0]}`);
@@ -78,6 +87,14 @@ try {
   }
 } finally {
   await pool?.close();
+}
+
+/** CPU milliseconds of this process and its waited-for children so far (Linux's /proc). */
+function cpuMs(): number {
+  const stat = Deno.readTextFileSync("/proc/self/stat");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime, stime, cutime, cstime: fields 14-17, in clock ticks (100 a second on Linux).
+  return fields.slice(11, 15).reduce((sum, ticks) => sum + Number(ticks), 0) * 10;
 }
 
 /**

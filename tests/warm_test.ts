@@ -175,3 +175,22 @@ function ppidOf(pid: number): number {
 function pgidOf(pid: number): number {
   return Number(statOf(pid)[2]);
 }
+
+Deno.test("warm: a session gone while idle is found out before the command: it runs once, cold", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  await using pool = new Pool();
+  const options: CallOptions = { pool, sshExtra: sshd.sshExtra, timeout: 20 };
+  const host = sshd.aliases[0];
+  await one(host, "true", options, true);
+  // The session's local ssh is killed, and the call follows at once.
+  const sessions = (await listProcesses()).filter(({ args }) =>
+    /^\S*ssh .*ControlMaster=no/.test(args) && args.includes("mkfifo")
+  );
+  assertEquals(sessions.length, 1, "one warm session");
+  Deno.kill(sessions[0].pid, "SIGKILL");
+  const marker = `/tmp/parallax-warm-${crypto.randomUUID()}`;
+  const result = (await call([host], `echo x >> ${marker}; cat ${marker}`, options)).get(host)!;
+  assert(!(result instanceof ParallaxError), `the call runs: ${result}`);
+  assertEquals([result.stdout, result.warm, result.attempts], ["x\n", false, 1]);
+  await Deno.remove(marker).catch(() => {});
+});

@@ -8,7 +8,7 @@
  */
 
 import { engineOf } from "../engine/_engine.ts";
-import type { JobEnd, JobRequest } from "../engine/_run_queue.ts";
+import type { JobEnd } from "../engine/_run_queue.ts";
 import { Pool } from "../engine/pool.ts";
 import { defaultPoolSize, workerLoadProblem } from "../engine/_engine.ts";
 import type { Host } from "../hosts/parse.ts";
@@ -157,11 +157,8 @@ export async function drive<R>(
       failures.startBatch(batch.length);
       // Each host's local preparation, just before its batch; a failure is that host's alone,
       // and counts against maxFailures like any other.
-      const runnable: number[] = [];
-      const connections: string[][] = [];
-      const requests: JobRequest[] = [];
-      /** Each job's command line as `verbose` shows it. */
-      const shownArgvs: (readonly string[])[] = [];
+      /** The hosts run here, each with its connection-reuse options. */
+      const runnable: { index: number; connection: string[] }[] = [];
       const viaGateways: number[] = [];
       /** The hosts whose command runs on their warm session. */
       const warmJobs: WarmJob[] = [];
@@ -189,22 +186,10 @@ export async function drive<R>(
           : null;
         const session = warmCommand === null ? null : masters?.warmSession(connection) ?? null;
         if (session !== null && warmCommand !== null) {
-          warmJobs.push({ index, session, command: warmCommand });
+          warmJobs.push({ index, connection, session, command: warmCommand });
           continue;
         }
-        runnable.push(index);
-        connections.push(connection);
-        const job = jobs.request(
-          plan,
-          settings,
-          hosts[index],
-          index,
-          connection,
-          files[index],
-          stream,
-        );
-        requests.push(job.request);
-        shownArgvs.push(job.shown);
+        runnable.push({ index, connection });
       }
       const halt = new AbortController();
       // The caller's halt stops this batch's starts as an exceeded budget does.
@@ -245,66 +230,74 @@ export async function drive<R>(
             output: show,
             ended: (index) => lines.flush(index),
           }, byGateway(hosts, viaGateways, settings.gateways).groups);
-        const direct = engine.run(requests, {
-          limit: settings.limit,
-          signal,
-          halt: halt.signal,
-          observer: {
-            output(k, stream, data) {
-              if (observer.output !== undefined) return show(runnable[k], stream, data);
-              // Printed and seen by no one else: its memory goes back now, not at the next
-              // collection (a fast host's output would otherwise pile up as garbage).
-              show(runnable[k], stream, data);
-              releaseBytes(data);
-            },
-            started: (k) => observer.started?.(hosts[runnable[k]].key),
-            end(k, end) {
-              const index = runnable[k];
-              const host = hosts[index];
-              lines.flush(index);
-              if (end.kind === "not-started") {
-                const why = halted() ? failures.exceeded : null;
-                ends.settle(index, notStarted(host, why, undefined, lastFailure.get(index)));
-                return;
-              }
-              const argv = requests[k].argv;
-              // What -v shows: the command line as parallax built it (no log switches, no
-              // lifeline script), with the command as given.
-              const shown = () => {
-                const plain = shownArgvs[k];
-                const command = plan.shownCommand?.(index);
-                return command === undefined ? plain : [...plain.slice(0, -1), command];
-              };
-              const facts = factsOfJob(end, argv);
-              const verdict = jobEnd(plan, host, index, end, files[index], {
-                attempts: ++attempts[index],
-                retries: settings.retries,
-                facts,
-                cancelled: signal.aborted,
-                halted: halted(),
-                haltReason: failures.exceeded,
-                pauseMs: retryPauseMs,
-              });
-              if (masters !== null && verdict.reached) {
-                masters.hold(host, settings, connections[k], keepWarm);
-              }
-              if ("retryAfterMs" in verdict) {
-                lastFailure.set(index, verdict.failure);
-                if (settings.verbose) {
-                  const retry = `; retry in ${verdict.retryAfterMs / 1000} s`;
-                  logEnd(host.key, shown(), `${describe(end, verdict.failure)}${retry}`);
+        /** Starts `these` hosts' jobs on the engine; resolves when each has ended. */
+        const runDirect = (these: readonly { index: number; connection: string[] }[]) => {
+          const made = these.map(({ index, connection }) =>
+            jobs.request(plan, settings, hosts[index], index, connection, files[index], stream)
+          );
+          const requests = made.map(({ request }) => request);
+          return engine.run(requests, {
+            limit: settings.limit,
+            signal,
+            halt: halt.signal,
+            observer: {
+              output(k, stream, data) {
+                if (observer.output !== undefined) return show(these[k].index, stream, data);
+                // Printed and seen by no one else: its memory goes back now, not at the next
+                // collection (a fast host's output would otherwise pile up as garbage).
+                show(these[k].index, stream, data);
+                releaseBytes(data);
+              },
+              started: (k) => observer.started?.(hosts[these[k].index].key),
+              end(k, end) {
+                const { index, connection } = these[k];
+                const host = hosts[index];
+                lines.flush(index);
+                if (end.kind === "not-started") {
+                  const why = halted() ? failures.exceeded : null;
+                  ends.settle(index, notStarted(host, why, undefined, lastFailure.get(index)));
+                  return;
                 }
-                return { retryAfterMs: verdict.retryAfterMs };
-              }
-              // Its error's message is the host's own report (said once there).
-              if (settings.verbose) {
-                logEnd(host.key, shown(), describe(end, verdict.settle, false));
-              }
-              // The host's own end first, then the hosts it stops (in finishing order).
-              if (settle(index, verdict.settle)) halt.abort();
+                const argv = requests[k].argv;
+                // What -v shows: the command line as parallax built it (no log switches, no
+                // lifeline script), with the command as given.
+                const shown = () => {
+                  const plain = made[k].shown;
+                  const command = plan.shownCommand?.(index);
+                  return command === undefined ? plain : [...plain.slice(0, -1), command];
+                };
+                const facts = factsOfJob(end, argv);
+                const verdict = jobEnd(plan, host, index, end, files[index], {
+                  attempts: ++attempts[index],
+                  retries: settings.retries,
+                  facts,
+                  cancelled: signal.aborted,
+                  halted: halted(),
+                  haltReason: failures.exceeded,
+                  pauseMs: retryPauseMs,
+                });
+                if (masters !== null && verdict.reached) {
+                  masters.hold(host, settings, connection, keepWarm);
+                }
+                if ("retryAfterMs" in verdict) {
+                  lastFailure.set(index, verdict.failure);
+                  if (settings.verbose) {
+                    const retry = `; retry in ${verdict.retryAfterMs / 1000} s`;
+                    logEnd(host.key, shown(), `${describe(end, verdict.failure)}${retry}`);
+                  }
+                  return { retryAfterMs: verdict.retryAfterMs };
+                }
+                // Its error's message is the host's own report (said once there).
+                if (settings.verbose) {
+                  logEnd(host.key, shown(), describe(end, verdict.settle, false));
+                }
+                // The host's own end first, then the hosts it stops (in finishing order).
+                if (settle(index, verdict.settle)) halt.abort();
+              },
             },
-          },
-        });
+          });
+        };
+        const direct = runDirect(runnable);
         const warm = runWarm(warmJobs, {
           limit: settings.limit,
           signal,
@@ -341,7 +334,9 @@ export async function drive<R>(
             if (settle(index, result)) halt.abort();
           },
         });
-        await Promise.all([direct, gateways, warm]);
+        // A host whose warm session was found gone runs as if it had none.
+        const afterWarm = warm.then((unsent) => runDirect(unsent));
+        await Promise.all([direct, gateways, afterWarm]);
       } finally {
         settings.halt?.removeEventListener("abort", onHalt);
       }

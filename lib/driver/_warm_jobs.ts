@@ -15,6 +15,8 @@ import type { WarmEnd, WarmSession } from "../ssh/_warm_session.ts";
 /** A host's command for its warm session. */
 export interface WarmJob {
   readonly index: number;
+  /** The host's connection-reuse options (for a new ssh, if its session is found gone). */
+  readonly connection: string[];
   readonly session: WarmSession;
   readonly command: string;
 }
@@ -35,9 +37,16 @@ export interface WarmRunOptions {
   end(index: number, end: JobEnd, facts: SshFacts | null): void;
 }
 
-/** Runs `jobs` on their sessions; resolves when every one has ended and been told. */
-export async function runWarm(jobs: readonly WarmJob[], options: WarmRunOptions): Promise<void> {
+/**
+ * Runs `jobs` on their sessions; resolves when every one has ended and been told, with the jobs
+ * whose session was found gone before their command was sent (they did not run: for a new ssh).
+ */
+export async function runWarm(
+  jobs: readonly WarmJob[],
+  options: WarmRunOptions,
+): Promise<WarmJob[]> {
   let next = 0;
+  const unsent: WarmJob[] = [];
   const lane = async () => {
     while (next < jobs.length) {
       const job = jobs[next++];
@@ -45,7 +54,6 @@ export async function runWarm(jobs: readonly WarmJob[], options: WarmRunOptions)
         options.end(job.index, { kind: "not-started" }, null);
         continue;
       }
-      options.started(job.index);
       let end: WarmEnd;
       try {
         end = await job.session.run(job.command, {
@@ -54,6 +62,7 @@ export async function runWarm(jobs: readonly WarmJob[], options: WarmRunOptions)
           signal: options.signal,
           keepOutput: options.keepOutput,
           env: options.env(job.index),
+          sent: () => options.started(job.index),
         });
       } catch (error) {
         end = {
@@ -67,10 +76,12 @@ export async function runWarm(jobs: readonly WarmJob[], options: WarmRunOptions)
           reason: `the warm session failed: ${(error as Error).message}`,
         };
       }
-      options.end(job.index, jobEndOf(end), factsOf(end));
+      if (end.how === "unsent") unsent.push(job);
+      else options.end(job.index, jobEndOf(end), factsOf(end));
     }
   };
   await Promise.all(Array.from({ length: Math.min(options.limit, jobs.length) }, lane));
+  return unsent;
 }
 
 /** A warm end as the engine would have told a job's end. */

@@ -36,9 +36,10 @@ import { shellQuote } from "../runtime/_shell_quote.ts";
 export interface WarmEnd {
   /**
    * How it ended: `exit` with the command's status; `timeout` or `cancelled` when parallax
-   * stopped it (the status, if it came); `broken` when the session ended before its mark.
+   * stopped it (the status, if it came); `broken` when the session ended before its mark;
+   * `unsent` when the session was found gone before the command was sent (it did not run).
    */
-  readonly how: "exit" | "timeout" | "cancelled" | "broken";
+  readonly how: "exit" | "timeout" | "cancelled" | "broken" | "unsent";
   /** The command's exit status as the host's shell saw it, or null when none came. */
   readonly status: number | null;
   readonly stdout: Uint8Array[];
@@ -62,6 +63,8 @@ export interface WarmRunOptions {
   readonly keepOutput: boolean;
   /** Variables the command gets (`PARALLAX_HOST`, `PARALLAX_NODENUM`), where ssh sends them. */
   readonly env: Readonly<Record<string, string>>;
+  /** Told when the command has been sent (it may run from then on). */
+  readonly sent?: () => void;
 }
 
 /**
@@ -72,6 +75,9 @@ const READY = /^W1 (\/[!-~]+) ([01]) ([!-~]+)\n$/;
 
 /** Bytes of stderr kept without `keepOutput` (as a cold job keeps, for classifying). */
 const STDERR_TAIL = 64 * 1024;
+
+/** How long a warm session may take to answer before a command (else a new ssh runs it). */
+const PING_TIMEOUT_MS = 5_000;
 
 /** How long a session may take to say whether it is warm. */
 const OPEN_TIMEOUT_MS = 10_000;
@@ -194,6 +200,23 @@ export class WarmSession {
     const started = performance.now();
     const nonce = `PLX${crypto.randomUUID().replaceAll("-", "")}`;
     const mark = new TextEncoder().encode(nonce);
+    // The session is asked first whether it is still there: one that went while it was idle
+    // (its master killed, the network gone) is found out before anything is sent, and the
+    // command then takes a new ssh instead.
+    if (!await this.#answers(nonce, options)) {
+      this.close();
+      this.#release();
+      return {
+        how: "unsent",
+        status: null,
+        stdout: [],
+        stderr: [],
+        stdoutBytes: 0,
+        stderrBytes: 0,
+        durationMs: performance.now() - started,
+        reason: "the warm session was gone",
+      };
+    }
     const env = this.#sendsEnv ? options.env : {};
     let how: WarmEnd["how"] = "exit";
     const stop = (why: "timeout" | "cancelled") => {
@@ -213,6 +236,7 @@ export class WarmSession {
     this.#child.writeStdin(
       new TextEncoder().encode(commandLine(command, this.#shell, this.#folder, nonce, env)),
     );
+    options.sent?.();
     const out = new MarkedStream(this.#out, mark, true, options.keepOutput ? Infinity : 0);
     const err = new MarkedStream(
       this.#err,
@@ -251,6 +275,27 @@ export class WarmSession {
       durationMs: performance.now() - started,
       reason,
     };
+  }
+
+  /** Whether the runner answers `nonce`'s ping, and nothing else, in time. */
+  async #answers(nonce: string, options: WarmRunOptions): Promise<boolean> {
+    if (options.signal.aborted) return false;
+    const pong = `${nonce}P\n`;
+    this.#child.writeStdin(new TextEncoder().encode(`printf '${pong.replace("\n", "\\n")}'\n`));
+    let text = "";
+    const timer = setTimeout(() => this.#out.cancel().catch(() => {}), PING_TIMEOUT_MS);
+    try {
+      while (text.length < pong.length) {
+        const { value, done } = await this.#out.read();
+        if (done) return false;
+        text += new TextDecoder().decode(value);
+      }
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+    return text === pong;
   }
 
   /** Ends the session: its lifeline is closed (a running command is stopped on the host). */
