@@ -118,6 +118,18 @@ const deno = (spec: Record<string, unknown>): string[] => [
   `${ROOT}bench/run_call.ts`,
   JSON.stringify({ sshExtra: ["-F", cfg], ...spec }),
 ];
+/** One measured round of plain warm sessions (see bench/run_warm_floor.ts). */
+const warmFloor = (n: number, masters: string, variant: string, command: string) => [
+  Deno.execPath(),
+  "run",
+  "--allow-all",
+  `${ROOT}bench/run_warm_floor.ts`,
+  cfg,
+  masters,
+  hostsFile(n),
+  variant,
+  command,
+];
 /** `parallax call` on the first n aliases, with these flags and command. */
 const cli = (n: number, args: string[]): string[] => [
   Deno.execPath(),
@@ -252,6 +264,16 @@ if (wanted("warm")) {
           {
             name: "Python parallax, repeat call",
             argv: python(n, 32, command, true),
+            printsTime: true,
+          },
+          {
+            name: "plain sessions, setsid + login shell per command (the warm path's floor)",
+            argv: warmFloor(n, masters, "exact", command),
+            printsTime: true,
+          },
+          {
+            name: "plain sessions, the command in the session's shell (the issue's limit)",
+            argv: warmFloor(n, masters, "limit", command),
             printsTime: true,
           },
         ],

@@ -5,7 +5,8 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "./fixture/assert.ts";
-import { ROOT } from "./fixture/deno_run.ts";
+import { callScriptArgv, ROOT } from "./fixture/deno_run.ts";
+import { onTerminal } from "./fixture/terminal.ts";
 import { listProcesses, timeUntil, tracedSleep } from "./fixture/processes.ts";
 import { startSshd } from "./fixture/sshd.ts";
 import { withScript } from "./fixture/temp_dir.ts";
@@ -194,3 +195,33 @@ Deno.test("warm: a session gone while idle is found out before the command: it r
   assertEquals([result.stdout, result.warm, result.attempts], ["x\n", false, 1]);
   await Deno.remove(marker).catch(() => {});
 });
+
+for (const how of ["Ctrl-C", "closing the terminal"]) {
+  Deno.test(`warm: ${how} at a real terminal stops every warm host's command, local and remote`, async () => {
+    await using sshd = await startSshd({ aliases: 3 });
+    const job = tracedSleep(30);
+    await using terminal = onTerminal(callScriptArgv({
+      hosts: sshd.aliases,
+      command: job.sleep,
+      options: { sshExtra: sshd.sshExtra },
+      pool: true,
+      warm: true,
+      // The README's grant for connection reuse.
+    }, ["--allow-run=ssh", `--allow-read=${ROOT}`, "--allow-write=/tmp"]));
+    await terminal.waitFor("WARM");
+    await timeUntil(async () => (await job.remote()) === 3);
+    if (how === "Ctrl-C") await terminal.type("\x03");
+    else terminal.hangUp();
+    const { code, screen } = await terminal.finished();
+    if (how === "Ctrl-C") assertEquals(code, 130, screen);
+    assertEquals(screen.includes("RESULT"), false, "the script carried on after the signal");
+    await timeUntil(async () => (await job.remote()) === 0, 10_000);
+    // The warm sessions and the masters go too.
+    await timeUntil(async () => {
+      const left = (await listProcesses()).filter(({ args }) =>
+        args === "sh" || /ssh .*ControlPath=.*plx-/.test(args) || /ssh: .*plx-.*\[mux\]/.test(args)
+      );
+      return left.length === 0;
+    }, 10_000);
+  });
+}

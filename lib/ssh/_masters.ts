@@ -406,6 +406,9 @@ function makePrivateFolder(): PrivateFolder | { problem: string } {
 
 /** Whether the folder is not this pool's own private one any more (then nothing in it is removed). */
 function remakeNeeded(folder: PrivateFolder): boolean {
+  // Without read access it cannot be looked at (and asking would prompt at a terminal): the
+  // folder made new is trusted, as everywhere (see the README).
+  if (missingReadPermission(folder.dir) !== null) return false;
   try {
     const info = Deno.lstatSync(folder.dir);
     return info.isSymlink || (folder.uid !== null && info.uid !== folder.uid);

@@ -31,6 +31,7 @@
 
 import { type Child, spawnChild } from "../runtime/_child_process.ts";
 import { shellQuote } from "../runtime/_shell_quote.ts";
+import { after } from "../runtime/_timer.ts";
 
 /** What a command run on a warm session gave. */
 export interface WarmEnd {
@@ -199,72 +200,98 @@ export class WarmSession {
     this.#state = "busy";
     const started = performance.now();
     const nonce = `PLX${crypto.randomUUID().replaceAll("-", "")}`;
-    const mark = new TextEncoder().encode(nonce);
-    // The session is asked first whether it is still there: one that went while it was idle
-    // (its master killed, the network gone) is found out before anything is sent, and the
-    // command then takes a new ssh instead.
-    if (!await this.#answers(nonce, options)) {
-      this.close();
-      this.#release();
-      return {
-        how: "unsent",
-        status: null,
-        stdout: [],
-        stderr: [],
-        stdoutBytes: 0,
-        stderrBytes: 0,
-        durationMs: performance.now() - started,
-        reason: "the warm session was gone",
-      };
-    }
-    const env = this.#sendsEnv ? options.env : {};
-    let how: WarmEnd["how"] = "exit";
-    const stop = (why: "timeout" | "cancelled") => {
-      if (how !== "exit") return;
-      how = why;
-      // The lifeline: the host stops the command's group, and the session ends.
-      this.#child.closeStdin();
-      grace = setTimeout(() => this.#child.kill("SIGKILL"), options.killGraceMs + 2_000);
-    };
-    let grace: ReturnType<typeof setTimeout> | undefined;
-    const timer = options.timeoutMs > 0
-      ? setTimeout(() => stop("timeout"), options.timeoutMs)
-      : undefined;
-    const onAbort = () => stop("cancelled");
-    options.signal.addEventListener("abort", onAbort, { once: true });
-    if (options.signal.aborted) onAbort();
-    this.#child.writeStdin(
-      new TextEncoder().encode(commandLine(command, this.#shell, this.#folder, nonce, env)),
-    );
-    options.sent?.();
-    const out = new MarkedStream(this.#out, mark, true, options.keepOutput ? Infinity : 0);
+    const out = new MarkedStream(this.#out, nonce, true, options.keepOutput ? Infinity : 0);
     const err = new MarkedStream(
       this.#err,
-      mark,
+      nonce,
       false,
       options.keepOutput ? Infinity : STDERR_TAIL,
     );
+    let how: WarmEnd["how"] = "exit";
+    let stopped = () => {};
+    const stopping = new Promise<"stopped">((resolve) => stopped = () => resolve("stopped"));
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    const stop = (why: "timeout" | "cancelled") => {
+      if (how !== "exit") return;
+      how = why;
+      // The host ends as a new ssh killed here would: at once (its command is stopped there).
+      stopped();
+      // What the host says after this is not the command's: a new ssh, killed here, would
+      // never have shown it (the shell's "Terminated", say).
+      out.freeze();
+      err.freeze();
+      // The lifeline: the host stops the command's group, and the session ends.
+      this.#child.closeStdin();
+      grace = setTimeout(() => this.#child.kill("SIGKILL"), options.killGraceMs + 2_000);
+      Deno.unrefTimer(grace);
+    };
+    // Any timeout (up to 30 days: `after` chains what one setTimeout cannot hold), counted from
+    // here, as a new ssh's from its start.
+    const timer = options.timeoutMs > 0 ? after(options.timeoutMs, () => stop("timeout")) : null;
+    const onAbort = () => stop("cancelled");
+    options.signal.addEventListener("abort", onAbort, { once: true });
     let reason: string | null = null;
     try {
-      const [outEnd] = await Promise.all([out.read(), err.read()]);
+      if (options.signal.aborted) onAbort();
+      // The session is asked first whether it is still there: one that went while it was idle
+      // (its master killed, the network gone) is found out before anything is sent, and the
+      // command then takes a new ssh instead.
+      const answer = await Promise.race([this.#answers(nonce), stopping]);
+      if (answer === "stopped") return this.#ended(how, out, err, started, null);
+      if (!answer) {
+        this.close();
+        return this.#ended("unsent", out, err, started, "the warm session was gone");
+      }
+      const env = this.#sendsEnv ? options.env : {};
+      this.#child.writeStdin(
+        new TextEncoder().encode(commandLine(command, this.#shell, this.#folder, nonce, env)),
+      );
+      options.sent?.();
+      const reading = Promise.all([out.read(), err.read()]);
+      reading.catch(() => {});
+      const read = await Promise.race([reading, stopping]);
+      if (read === "stopped") return this.#ended(how, out, err, started, null);
+      const [outEnd] = read;
       if (outEnd.lingering) {
         // Processes of the command may hold its output: read on to the end, as ssh would.
-        await Promise.all([out.drain(), err.drain()]);
+        const draining = Promise.all([out.drain(), err.drain()]);
+        draining.catch(() => {});
         this.#state = "gone";
+        if (await Promise.race([draining, stopping]) === "stopped") {
+          return this.#ended(how, out, err, started, null);
+        }
         this.#child.closeStdin();
       }
       if (!outEnd.marked || !err.marked) reason = "the warm session ended before its command";
+      // Bytes after a mark come from a process that left the command's group (setsid): the
+      // session is not used again, so that they are never taken for a later command's output.
+      else if (out.stray || err.stray) this.#state = "gone";
     } catch (error) {
       reason = `the warm session failed: ${(error as Error).message}`;
     } finally {
-      clearTimeout(timer);
-      clearTimeout(grace);
+      timer?.clear();
+      // A stopped command's session gets its grace (its ssh killed if the host never lets go).
+      if (how === "exit") clearTimeout(grace);
       options.signal.removeEventListener("abort", onAbort);
     }
+    return this.#ended(how, out, err, started, reason);
+  }
+
+  /** The end of a command: the session is idle again, or ended (see `run`). */
+  #ended(
+    how: WarmEnd["how"],
+    out: MarkedStream,
+    err: MarkedStream,
+    started: number,
+    reason: string | null,
+  ): WarmEnd {
     if (reason !== null || how !== "exit") {
       this.close();
     } else if (this.#state === "busy") this.#state = "idle";
-    if (this.#state === "gone") this.#release();
+    if (this.#state === "gone") {
+      this.#child.closeStdin();
+      this.#release();
+    }
     return {
       how: reason !== null && how === "exit" ? "broken" : how,
       status: out.status,
@@ -278,8 +305,7 @@ export class WarmSession {
   }
 
   /** Whether the runner answers `nonce`'s ping, and nothing else, in time. */
-  async #answers(nonce: string, options: WarmRunOptions): Promise<boolean> {
-    if (options.signal.aborted) return false;
+  async #answers(nonce: string): Promise<boolean> {
     const pong = `${nonce}P\n`;
     this.#child.writeStdin(new TextEncoder().encode(`printf '${pong.replace("\n", "\\n")}'\n`));
     let text = "";
@@ -320,15 +346,20 @@ class MarkedStream {
   status: number | null = null;
   /** The bytes held back: they may be the start of the mark. */
   #held = new Uint8Array(0);
+  #frozen = false;
+
+  private readonly mark: Uint8Array;
 
   constructor(
     private readonly reader: ReadableStreamDefaultReader<Uint8Array>,
-    private readonly mark: Uint8Array,
+    nonce: string,
     /** stdout's mark carries `L`, the status and a newline. */
     private readonly withStatus: boolean,
     /** Bytes to keep: all (Infinity), the last this many, or none. */
     private readonly keep: number,
-  ) {}
+  ) {
+    this.mark = new TextEncoder().encode(nonce);
+  }
 
   /** Reads to the mark (or the stream's end). */
   async read(): Promise<MarkedStream> {
@@ -355,11 +386,21 @@ class MarkedStream {
     }
   }
 
+  /** Takes no more output (still reads to the mark). */
+  freeze(): void {
+    this.#frozen = true;
+  }
+
+  /** Whether bytes came after the mark (from a process that left the command's group). */
+  get stray(): boolean {
+    return this.#held.length > 0;
+  }
+
   #scan(data: Uint8Array): void {
     const at = indexOf(data, this.mark);
     if (at < 0) {
-      // Everything but a tail that could begin the mark is output.
-      const cut = Math.max(0, data.length - this.mark.length + 1);
+      // Everything but a tail that begins the mark is output.
+      const cut = partialMark(data, this.mark);
       this.#take(data.subarray(0, cut));
       this.#held = data.slice(cut);
       return;
@@ -389,14 +430,26 @@ class MarkedStream {
   }
 
   #take(data: Uint8Array): void {
-    if (data.length === 0) return;
+    if (data.length === 0 || this.#frozen) return;
     this.bytes += data.length;
     if (this.keep === 0) return;
-    this.kept.push(data.slice());
+    // Each chunk is this reader's own: kept as it is, not copied.
+    this.kept.push(data);
     if (this.keep === Infinity) return;
     let total = this.kept.reduce((n, c) => n + c.length, 0);
     while (total - this.kept[0].length >= this.keep) total -= this.kept.shift()!.length;
   }
+}
+
+/** Where a tail of `data` that is the start of `mark` begins (`data.length` if none does). */
+function partialMark(data: Uint8Array, mark: Uint8Array): number {
+  for (let at = Math.max(0, data.length - mark.length + 1); at < data.length; at++) {
+    if (data[at] !== mark[0]) continue;
+    let i = 1;
+    while (at + i < data.length && data[at + i] === mark[i]) i++;
+    if (at + i === data.length) return at;
+  }
+  return data.length;
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
