@@ -233,6 +233,24 @@ if (wanted("warm")) {
     aliases.map((a) => master(a, ["-o", "ControlMaster=yes", "-o", "ControlPersist=yes", "-fN"])),
   );
   try {
+    // A held pool's first call opens the warm sessions as its hosts finish: what that costs.
+    await compare(`call "true", first call on a held pool: N=${n}, limit 32`, [
+      { name: `xargs -P 32 ssh`, argv: xargs(n, 32, "true") },
+      {
+        name: "parallax, held pool, warm (opens the warm sessions)",
+        argv: deno({ hostsFile: hostsFile(n), command: "true", limit: 32, reuse: true }),
+      },
+      {
+        name: "parallax, held pool, warm: false (idle sessions, as before)",
+        argv: deno({
+          hostsFile: hostsFile(n),
+          command: "true",
+          limit: 32,
+          reuse: true,
+          warm: false,
+        }),
+      },
+    ]);
     for (
       const [what, command] of [["true", "true"], ["4 KB of output", "head -c 4096 /dev/zero"]]
     ) {

@@ -83,6 +83,8 @@ export interface ParallaxErrorInit {
   attempts?: number;
   /** The gateway the host was reached through, if any. */
   via?: string;
+  /** The host's command ran on its warm session. */
+  warm?: boolean;
   /** The underlying error, if any. */
   cause?: unknown;
 }
@@ -130,6 +132,8 @@ export class ParallaxError extends Error {
   readonly attempts: number;
   /** The gateway the host was reached through (see the `gateways` option), if any. */
   readonly via?: string;
+  /** `true` where the host's command ran on its warm session (see `PoolOptions.warm`). */
+  readonly warm?: boolean;
 
   /**
    * Creates the error for one host.
@@ -157,6 +161,7 @@ export class ParallaxError extends Error {
     if (init.durationMs !== undefined) this.durationMs = init.durationMs;
     this.attempts = init.attempts ?? 0;
     if (init.via !== undefined) this.via = init.via;
+    if (init.warm) this.warm = true;
   }
 
   /**
@@ -182,6 +187,7 @@ export class ParallaxError extends Error {
       durationMs: this.durationMs ?? null,
       attempts: this.attempts,
       via: this.via,
+      ...(this.warm ? { warm: true } : {}),
     });
   }
 }

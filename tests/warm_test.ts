@@ -45,6 +45,12 @@ Deno.test("a warm host gives byte for byte what a new ssh gives", async () => {
   const host = sshd.aliases[0];
   const cases: [string, CallOptions?][] = [
     ["echo out; echo err >&2; exit 3"],
+    // Signals as a new ssh's command gets them (none ignored: SIGINT stops a child).
+    ["grep -E '^Sig(Ign|Blk)' /proc/$$/status; sleep 3 & p=$!; sleep 0.3; kill -INT $p; wait $p; echo $?"],
+    ["-x"],
+    // `wait`, `$!` and `jobs` see only the command's own processes (not parallax's watcher).
+    ['sleep 0.2 & wait; echo waited; echo "[$!]" | tr -d 0-9; jobs'],
+    ["echo 'unterminated"],
     ["printf '\\000\\377\\n\\r\\033[31mbinary'"],
     ["printf 'no newline'; printf 'on stderr either' >&2"],
     ["exit 255"],
@@ -79,6 +85,7 @@ Deno.test("warm: a timeout stops the command on the host, and the host runs cold
   const timedOut = await one(host, sleep.sleep, { ...options, timeout: 1 }, true);
   assert(timedOut instanceof ParallaxError, "a timeout is an error");
   assertEquals(timedOut.kind, "timeout");
+  assertEquals([timedOut.warm, timedOut.toJSON().warm], [true, true], "the error says it ran warm");
   await timeUntil(async () => (await sleep.remote()) === 0, 8_000);
   const next = (await call([host], "echo next", options)).get(host)!;
   assert(!(next instanceof ParallaxError), "the next call runs");
@@ -225,3 +232,90 @@ for (const how of ["Ctrl-C", "closing the terminal"]) {
     }, 10_000);
   });
 }
+
+Deno.test("warm: calls at once on one pool never share a session; limit holds warm and cold together", async () => {
+  await using sshd = await startSshd({ aliases: 4 });
+  await using pool = new Pool();
+  const options: CallOptions = { pool, sshExtra: sshd.sshExtra, timeout: 20 };
+  const hosts = sshd.aliases;
+  for (const host of hosts) await one(host, "true", options, true);
+  // Two calls at once over the same warm hosts: a busy host takes a new ssh, none fails.
+  const [a, b] = await Promise.all([
+    call(hosts, "sleep 0.3; echo a", { ...options, limit: 1 }),
+    call([...hosts].reverse(), "sleep 0.3; echo b", options),
+  ]);
+  for (const [results, word] of [[a, "a\n"], [b, "b\n"]] as const) {
+    for (const result of results.values()) {
+      assert(!(result instanceof ParallaxError), `no host failed: ${result}`);
+      assertEquals(result.stdout, word);
+    }
+  }
+  // Two warm hosts and two cold ones (a new pool's), limit 2: never more than 2 at once.
+  await using fresh = new Pool();
+  const freshOptions: CallOptions = { pool: fresh, sshExtra: sshd.sshExtra, timeout: 20 };
+  await one(hosts[0], "true", freshOptions, true);
+  await one(hosts[1], "true", freshOptions, true);
+  const spans = await call(hosts, "date +%s.%N; sleep 1; date +%s.%N", {
+    ...freshOptions,
+    limit: 2,
+  });
+  const intervals = [...spans.values()].map((r) => {
+    assert(!(r instanceof ParallaxError), `${r}`);
+    return r.stdout.trim().split("\n").map(Number);
+  });
+  assertEquals(
+    [...spans.values()].filter((r) => !(r instanceof ParallaxError) && r.warm).length,
+    2,
+  );
+  for (const [start] of intervals) {
+    const running = intervals.filter(([from, to]) => from <= start + 0.05 && to > start + 0.05);
+    assert(running.length <= 2, `at most 2 at once: ${JSON.stringify(intervals)}`);
+  }
+});
+
+Deno.test("warm: output left behind by a command's escaped child never lands in a later command", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  await using pool = new Pool();
+  const options: CallOptions = { pool, sshExtra: sshd.sshExtra, timeout: 20 };
+  const host = sshd.aliases[0];
+  // GNU timeout puts itself in a process group of its own, out of the command's.
+  const first = await one(
+    host,
+    "timeout 10 sh -c 'sleep 0.5; echo LATE-OUT; echo LATE-ERR >&2' & echo early",
+    options,
+    true,
+  );
+  assert(!(first instanceof ParallaxError) && first.warm);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  for (const command of ["echo second", "echo third >&2"]) {
+    const next = (await call([host], command, options)).get(host)!;
+    assert(!(next instanceof ParallaxError), `${next}`);
+    assertEquals(
+      [next.stdout, next.stderr],
+      command.endsWith(">&2") ? ["", "third\n"] : ["second\n", ""],
+    );
+  }
+});
+
+Deno.test("warm: what a warm session cannot carry exactly takes a new ssh, and says so", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  await using pool = new Pool();
+  const options: CallOptions = { pool, sshExtra: sshd.sshExtra, timeout: 20 };
+  const host = sshd.aliases[0];
+  await one(host, "true", options, true);
+  const long = `: ${"x".repeat(120 * 1024)}; echo long`;
+  const cases: [string, CallOptions][] = [
+    [long, {}],
+    ["cat", { input: "given\n" }],
+    ["echo printed", { printOut: true }],
+    ["echo kept running", { stopRemote: false }],
+  ];
+  for (const [command, extra] of cases) {
+    const result = (await call([host], command, { ...options, ...extra })).get(host)!;
+    assert(!(result instanceof ParallaxError), `${command.slice(0, 40)}: ${result}`);
+    assertEquals(result.warm, false, command.slice(0, 40));
+  }
+  // And the host is still warm for what it can carry.
+  const after = await one(host, "echo warm", options, true);
+  assert(!(after instanceof ParallaxError) && after.warm && after.stdout === "warm\n");
+});

@@ -31,6 +31,7 @@ import { Settlement } from "./_settlement.ts";
 import { watchSignals } from "./_signals.ts";
 import { CallerTypeError } from "../caller_error.ts";
 import { runWarm, type WarmJob } from "./_warm_jobs.ts";
+import { carries } from "../ssh/_warm_session.ts";
 
 /**
  * Runs `plan` on every host and returns each host's result or error, in input order.
@@ -180,10 +181,11 @@ export async function drive<R>(
           continue;
         }
         const connection = await jobs.connection(hosts[index], settings);
-        const warmCommand = runWarmly && !stream && files[index].outFile === undefined &&
+        const given = runWarmly && !stream && files[index].outFile === undefined &&
             files[index].errFile === undefined
           ? plan.warmCommand?.(index) ?? null
           : null;
+        const warmCommand = given !== null && carries(given) ? given : null;
         const session = warmCommand === null ? null : masters?.warmSession(connection) ?? null;
         if (session !== null && warmCommand !== null) {
           warmJobs.push({ index, connection, session, command: warmCommand });
@@ -231,13 +233,16 @@ export async function drive<R>(
             ended: (index) => lines.flush(index),
           }, byGateway(hosts, viaGateways, settings.gateways).groups);
         /** Starts `these` hosts' jobs on the engine; resolves when each has ended. */
-        const runDirect = (these: readonly { index: number; connection: string[] }[]) => {
+        const runDirect = (
+          these: readonly { index: number; connection: string[] }[],
+          limit: number,
+        ) => {
           const made = these.map(({ index, connection }) =>
             jobs.request(plan, settings, hosts[index], index, connection, files[index], stream)
           );
           const requests = made.map(({ request }) => request);
           return engine.run(requests, {
-            limit: settings.limit,
+            limit,
             signal,
             halt: halt.signal,
             observer: {
@@ -297,9 +302,19 @@ export async function drive<R>(
             },
           });
         };
-        const direct = runDirect(runnable);
+        // The call's limit holds for its warm and its other hosts together: split between them
+        // (by their numbers), or one after the other when it is 1.
+        const both = warmJobs.length > 0 && runnable.length > 0;
+        const sequential = both && settings.limit < 2;
+        const warmLanes = !both || sequential ? settings.limit : Math.min(
+          settings.limit - 1,
+          Math.max(
+            1,
+            Math.round(settings.limit * warmJobs.length / (warmJobs.length + runnable.length)),
+          ),
+        );
         const warm = runWarm(warmJobs, {
-          limit: settings.limit,
+          limit: warmLanes,
           signal,
           halt: halt.signal,
           keepOutput: plan.keepOutput,
@@ -334,9 +349,14 @@ export async function drive<R>(
             if (settle(index, result)) halt.abort();
           },
         });
-        // A host whose warm session was found gone runs as if it had none.
-        const afterWarm = warm.then((unsent) => runDirect(unsent));
-        await Promise.all([direct, gateways, afterWarm]);
+        // A host whose warm session was found gone runs as if it had none, in the warm lanes.
+        const direct = sequential
+          ? warm.then((unsent) => runDirect([...unsent, ...runnable], settings.limit))
+          : Promise.all([
+            runDirect(runnable, both ? settings.limit - warmLanes : settings.limit),
+            warm.then((unsent) => runDirect(unsent, warmLanes)),
+          ]);
+        await Promise.all([direct, gateways]);
       } finally {
         settings.halt?.removeEventListener("abort", onHalt);
       }

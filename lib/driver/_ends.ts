@@ -70,7 +70,7 @@ export function jobEnd<R>(
     context.facts,
   );
   const result = exited instanceof ParallaxError
-    ? exited
+    ? (context.warm ? warmError(exited) : exited)
     : ranEnd(plan, host, index, context.warm ? { ...exited, warm: true } : exited, files);
   const reached = end.kind === "ran" && end.process.exitCode !== null &&
     (!(exited instanceof ParallaxError) ||
@@ -91,6 +91,24 @@ export function jobEnd<R>(
     };
   }
   return { retryAfterMs: context.pauseMs(context.attempts), failure: result, reached };
+}
+
+/** `error` as the error of a host that ran on its warm session. */
+function warmError(error: ParallaxError): ParallaxError {
+  return new ParallaxError({
+    host: error.host,
+    kind: error.kind,
+    reason: error.message.slice(error.host.length + 2),
+    stderr: error.stderr,
+    stderrBytes: error.stderrBytes,
+    ...(error.stdout !== undefined ? { stdout: error.stdout } : {}),
+    ...(error.stdoutBytes !== undefined ? { stdoutBytes: error.stdoutBytes } : {}),
+    ...(error.exitCode !== undefined ? { exitCode: error.exitCode } : {}),
+    ...(error.durationMs !== undefined ? { durationMs: error.durationMs } : {}),
+    attempts: error.attempts,
+    cause: error.cause,
+    warm: true,
+  });
 }
 
 /** A process that exited on its own: the operation's result, or a refusal the plan recognises. */

@@ -51,6 +51,7 @@ export async function runWarm(
     while (next < jobs.length) {
       const job = jobs[next++];
       if (options.signal.aborted || options.halt.aborted) {
+        job.session.unclaim();
         options.end(job.index, { kind: "not-started" }, null);
         continue;
       }

@@ -158,10 +158,13 @@ export class Masters implements PoolService {
     ];
   }
 
-  /** The warm session of a connection, when it has one that can run a command now. */
+  /**
+   * The warm session of a connection, claimed for one command, when it has one that can run a
+   * command now (not busy with another call's).
+   */
   warmSession(connection: readonly string[]): WarmSession | null {
     const hold = this.#entry(connection)?.hold;
-    return hold instanceof WarmSession && hold.idle ? hold : null;
+    return hold instanceof WarmSession && hold.claim() ? hold : null;
   }
 
   #entry(connection: readonly string[]): { hold: Hold | null } | undefined {

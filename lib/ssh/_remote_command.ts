@@ -39,8 +39,8 @@ function stopGroup(group: string, beforeKill = ""): string {
 /**
  * The command line sent to the host, which runs `command` with `inputBytes` bytes of stdin (the
  * rest of stdin is the lifeline) and exits with its status. Without input, the command runs in
- * the login shell itself and the watcher is one background subshell that reads with a builtin:
- * one extra process on the host. With input, `head -c` passes it on while the guard watches the
+ * the login shell itself and the watcher is one background subshell, orphaned at once, that
+ * reads with a builtin: one extra process on the host. With input, `head -c` passes it on while the guard watches the
  * session (a `sleep 1` a second, only until the input is through).
  *
  * @param group The process group to stop, as a shell word: the login shell's (`$$`), or the one
@@ -56,8 +56,11 @@ export function withLifeline(
 ): string {
   const watcher = `{ while read -r _; do :; done; ${stopGroup(group)}; } <&3 >/dev/null 2>&1 &`;
   // Everything before the command is on its first line, so that the shell numbers the command's
-  // lines as the caller wrote them (`sh: 1: nosuchcmd: not found`, as with plain ssh).
-  if (inputBytes === 0) return `exec 3<&0; ${watcher} { ${command}\n} </dev/null 3<&-`;
+  // lines as the caller wrote them (`sh: 1: nosuchcmd: not found`, as with plain ssh), and the
+  // command ends the script as written (its syntax errors read as with plain ssh). The watcher
+  // is started from a subshell that ends at once: it is no job of the command's shell, so that
+  // `wait`, `$!` and `jobs` there see only the command's own.
+  if (inputBytes === 0) return `exec 3<&0; (${watcher}); exec </dev/null 3<&-; ${command}`;
   // A process another user owns answers `kill -0` with a refusal: `ps` tells it from a gone one.
   const sessionLives = `{ kill -0 ${session} || ps -p ${session}; } >/dev/null 2>&1`;
   const guard = `{ while kill -0 $h; do ${sessionLives} || { ${

@@ -88,13 +88,17 @@ const OPEN_TIMEOUT_MS = 10_000;
  * `setsid`, `cat`, `sleep`, `kill`.
  */
 export function openingScript(): string {
-  const stop = 'read -r g <"$d/g" 2>/dev/null; [ -n "$g" ] && kill -0 -$g && ' +
+  // A command starting (`S`) has its pid in a moment: waited for, up to 3 s.
+  const stop = 'n=0; while read -r g <"$d/g" && [ "$g" = S ] && [ $n -lt 30 ]; do ' +
+    "n=$((n + 1)); sleep 0.1; done; " +
+    'read -r g <"$d/g" 2>/dev/null; [ -n "$g" ] && [ "$g" != S ] && kill -0 -$g && ' +
     "{ trap '' TERM; kill -TERM -$g; sleep 2; kill -KILL -$g; }";
   return [
     // The name sshd runs the login shell under is its own name: found on the PATH as itself,
     // the commands run as they would from sshd.
     "s=${SHELL##*/}",
     'if ! [ "$(command -v "$s" 2>/dev/null)" -ef "$SHELL" ] || ! command -v setsid >/dev/null 2>&1 ||',
+    "  ! [ -r /proc/self/stat ] ||",
     '  ! d=$(mktemp -d 2>/dev/null) || ! mkfifo "$d/q" 2>/dev/null; then',
     "  printf 'W0\\n'; exec cat >/dev/null",
     "fi",
@@ -110,6 +114,18 @@ export function openingScript(): string {
   ].join("\n");
 }
 
+/**
+ * The longest command a warm session takes (one argument of `setsid`, whose limit on Linux is
+ * 128 KiB): a longer one takes a new ssh, which says what a command too long for the host is.
+ */
+const MAX_COMMAND_BYTES = 100 * 1024;
+
+/** Whether a warm session carries `command` exactly (else it takes a new ssh). */
+export function carries(command: string): boolean {
+  return command.length * 3 <= MAX_COMMAND_BYTES ||
+    new TextEncoder().encode(command).length <= MAX_COMMAND_BYTES;
+}
+
 /** The runner's line for one command. */
 export function commandLine(
   command: string,
@@ -119,16 +135,22 @@ export function commandLine(
   env: Readonly<Record<string, string>>,
 ): string {
   const g = shellQuote(`${folder}/g`);
-  const assignments = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)} `).join("");
-  return `${assignments}setsid ${shellQuote(shell)} -c ${shellQuote(command)} </dev/null & ` +
-    `c=$!; echo $c >${g}; wait $c; s=$?; : >${g}; ` +
-    `if kill -0 -$c 2>/dev/null; then printf '${nonce}L%d\\n' $s; printf ${nonce} >&2; exit; fi; ` +
-    `printf '${nonce}%d\\n' $s; printf ${nonce} >&2\n`;
+  const exports = Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}; `).join("");
+  // A command that begins with - or + would be taken for an option of `sh -c`.
+  const script = /^[-+]/.test(command) ? ` ${command}` : command;
+  // A subshell in the foreground (an async one would start with SIGINT and SIGQUIT ignored,
+  // for good): it writes its pid (from /proc/self) where the lifeline finds it, then becomes the
+  // command's session and process group leader (setsid in the same process) and its shell.
+  return `echo S >${g}; ( read -r p _ </proc/self/stat; echo $p >${g}; ${exports}` +
+    `exec setsid ${shellQuote(shell)} -c ${shellQuote(script)} ) </dev/null; s=$?; ` +
+    `read -r c <${g}; : >${g}; ` +
+    `if [ "$c" != S ] && kill -0 -$c 2>/dev/null; then printf '${nonce}L%d\n' $s; ` +
+    `printf ${nonce} >&2; exit; fi; printf '${nonce}%d\n' $s; printf ${nonce} >&2\n`;
 }
 
 /** One host's warm session. */
 export class WarmSession {
-  #state: "opening" | "idle" | "busy" | "gone" = "opening";
+  #state: "opening" | "idle" | "claimed" | "busy" | "gone" = "opening";
   #folder = "";
   #shell = "";
   #sendsEnv = false;
@@ -157,9 +179,19 @@ export class WarmSession {
     return this.#child.status;
   }
 
-  /** Whether a command can be sent now. */
-  get idle(): boolean {
-    return this.#state === "idle";
+  /**
+   * Takes the session for one command (see {@linkcode run}); false when it cannot run one now
+   * (busy with another call's, or gone).
+   */
+  claim(): boolean {
+    if (this.#state !== "idle") return false;
+    this.#state = "claimed";
+    return true;
+  }
+
+  /** Gives back a claim whose command is not sent after all (its call was stopped first). */
+  unclaim(): void {
+    if (this.#state === "claimed") this.#state = "idle";
   }
 
   async #open(): Promise<boolean> {
@@ -193,10 +225,10 @@ export class WarmSession {
 
   /**
    * Runs `command` (as the login shell's `-c` would) and reads its output to its end mark.
-   * Only when {@linkcode idle}.
+   * Only after a {@linkcode claim}.
    */
   async run(command: string, options: WarmRunOptions): Promise<WarmEnd> {
-    if (this.#state !== "idle") throw new Error("the warm session is not idle");
+    if (this.#state !== "claimed") throw new Error("the warm session was not claimed");
     this.#state = "busy";
     const started = performance.now();
     const nonce = `PLX${crypto.randomUUID().replaceAll("-", "")}`;
@@ -262,7 +294,7 @@ export class WarmSession {
         }
         this.#child.closeStdin();
       }
-      if (!outEnd.marked || !err.marked) reason = "the warm session ended before its command";
+      if (!outEnd.marked || !err.marked) reason = "the warm session ended while its command ran";
       // Bytes after a mark come from a process that left the command's group (setsid): the
       // session is not used again, so that they are never taken for a later command's output.
       else if (out.stray || err.stray) this.#state = "gone";
@@ -304,24 +336,33 @@ export class WarmSession {
     };
   }
 
-  /** Whether the runner answers `nonce`'s ping, and nothing else, in time. */
+  /**
+   * Whether the runner answers `nonce`'s ping, and nothing else, on stdout and on stderr, in
+   * time: anything else there (output of a process an earlier command left behind) and the
+   * session is not used.
+   */
   async #answers(nonce: string): Promise<boolean> {
     const pong = `${nonce}P\n`;
-    this.#child.writeStdin(new TextEncoder().encode(`printf '${pong.replace("\n", "\\n")}'\n`));
-    let text = "";
-    const timer = setTimeout(() => this.#out.cancel().catch(() => {}), PING_TIMEOUT_MS);
-    try {
+    const echo = `printf '${nonce}P\\n'`;
+    this.#child.writeStdin(new TextEncoder().encode(`${echo}; ${echo} >&2\n`));
+    const expect = async (reader: ReadableStreamDefaultReader<Uint8Array>) => {
+      let text = "";
       while (text.length < pong.length) {
-        const { value, done } = await this.#out.read();
+        const { value, done } = await reader.read();
         if (done) return false;
         text += new TextDecoder().decode(value);
       }
+      return text === pong;
+    };
+    const timer = setTimeout(() => this.#release(), PING_TIMEOUT_MS);
+    try {
+      const [out, err] = await Promise.all([expect(this.#out), expect(this.#err)]);
+      return out && err;
     } catch {
       return false;
     } finally {
       clearTimeout(timer);
     }
-    return text === pong;
   }
 
   /** Ends the session: its lifeline is closed (a running command is stopped on the host). */
