@@ -53,7 +53,7 @@ export interface PoolOptions {
    * that needs what only a new ssh carries exactly (`input`, `sudo`, `stopRemote: false`,
    * printed or streamed output, output files) takes a new ssh as before; a call's `warm: false`
    * does too. A host is warm where its login shell is found by name on its PATH and it has
-   * `setsid` (Linux); elsewhere it never is.
+   * `setsid` and /proc (Linux); elsewhere it never is.
    *
    * @default {true}
    */

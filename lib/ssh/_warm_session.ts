@@ -5,13 +5,16 @@
  * The session opens with a small POSIX `sh` script (nothing is installed on the host). It makes a
  * private folder (`mktemp -d`, 0700) with a FIFO and then runs two things:
  *
- * - **the runner**: `sh` reading the FIFO. For each command parallax sends one line that starts
- *   `setsid <login shell> -c '<command>' </dev/null` in the background, waits for it, and prints
- *   an end mark on stdout (a nonce no command can predict, `L` if processes of the command are
- *   still about, the exit status, a newline) and the nonce on stderr. The command runs in a
- *   session and process group of its own, by the login shell under the name sshd gives it (so
- *   `$0` and its error messages read as with a plain ssh), with stdin from /dev/null, and its
- *   stdout and stderr are the session's: no process stands between them and parallax.
+ * - **the runner**: `sh` reading the FIFO. Before each command parallax pings it (an answer on
+ *   stdout and on stderr, nothing else: the session is there and clean, or the command takes a
+ *   new ssh and nothing is sent). Then one line runs the command in a foreground subshell that
+ *   writes its pid (from /proc/self) where the lifeline finds it and becomes, by `exec setsid`,
+ *   the leader of a session and process group of its own, then the login shell under the name
+ *   sshd gives it (so `$0` and its error messages read as with a plain ssh, and no signal is
+ *   ignored that a new ssh's shell would not ignore), with stdin from /dev/null; its stdout and
+ *   stderr are the session's: no process stands between them and parallax. The runner then prints
+ *   an end mark on stdout (a nonce no command can predict, `L` if processes of the command's group
+ *   are still about, the exit status, a newline) and the nonce on stderr.
  * - **the lifeline**: `cat` from the session's stdin into the FIFO. When that stdin ends
  *   (parallax closes it to stop a command, closes the pool, or dies, even by SIGKILL) the running
  *   command's group is stopped as the cold path's watcher does (SIGTERM, SIGKILL two seconds
@@ -22,9 +25,9 @@
  * end, as ssh would have (the output of a background child that holds them is the command's, and
  * the call ends when they close). The host is cold again after that.
  *
- * A host is warm only where the login shell is found by its own name on the PATH and `setsid`
- * exists (Linux; BusyBox too): elsewhere the session just keeps the master up, as the pool's
- * idle session always did.
+ * A host is warm only where the login shell is found by its own name on the PATH, `setsid`
+ * exists and /proc can be read (Linux; BusyBox too): elsewhere the session just keeps the master
+ * up, as the pool's idle session always did.
  *
  * @module
  */
@@ -85,7 +88,7 @@ const OPEN_TIMEOUT_MS = 10_000;
 
 /**
  * The command line that opens a session, run by the login shell. Needs `mktemp -d`, `mkfifo`,
- * `setsid`, `cat`, `sleep`, `kill`.
+ * `setsid`, `cat`, `sleep`, `kill` and /proc.
  */
 export function openingScript(): string {
   // A command starting (`S`) has its pid in a moment: waited for, up to 3 s.
