@@ -112,7 +112,8 @@ export function openingScript(): string {
     "exec 3<&0",
     // Opened read-write, the FIFO never blocks this side (nor keeps it on the session's pipes).
     `{ cat <&3; ${stop}; rm -rf "$d"; } 1<>"$d/q" 2>/dev/null &`,
-    `printf 'W1 %s %s %s\\n' "$d" $e "$s"`,
+    // On both streams: what the login shell's start-up printed before it is passed over.
+    `printf 'W1 %s %s %s\\n' "$d" $e "$s"; printf 'W1\\n' >&2`,
     'exec sh <"$d/q" 3<&-',
   ].join("\n");
 }
@@ -201,7 +202,8 @@ export class WarmSession {
     let text = "";
     const timer = setTimeout(() => this.close(), OPEN_TIMEOUT_MS);
     try {
-      while (!text.includes("\n") && text.length < 4096) {
+      // Past whatever the login shell's start-up files print, to the opening's own line.
+      while (!/^W[01]\b[^\n]*\n/m.test(text) && text.length < 65_536) {
         const { value, done } = await this.#out.read();
         if (done) break;
         text += new TextDecoder().decode(value);
@@ -211,7 +213,8 @@ export class WarmSession {
     } finally {
       clearTimeout(timer);
     }
-    const ready = READY.exec(text);
+    const ready = READY.exec(/^W[01]\b[^\n]*\n/m.exec(text)?.[0] ?? "");
+    if (ready !== null && !await this.#passStartup()) this.close();
     if (ready === null || this.#state === "gone") {
       // Not warm: it only keeps the master up. Its output is not read any more (a `W0` session
       // prints nothing else): released, so that nothing here waits on it.
@@ -224,6 +227,28 @@ export class WarmSession {
     this.#shell = ready[3];
     this.#state = "idle";
     return true;
+  }
+
+  /**
+   * Reads stderr up to the opening's mark there (what the login shell's start-up files said
+   * before it is not any command's); false when it does not come.
+   */
+  async #passStartup(): Promise<boolean> {
+    let text = "";
+    const timer = setTimeout(() => this.#release(), OPEN_TIMEOUT_MS);
+    try {
+      while (!(text === "W1\n" || text.endsWith("\nW1\n"))) {
+        if (text.length > 65_536) return false;
+        const { value, done } = await this.#err.read();
+        if (done) return false;
+        text += new TextDecoder().decode(value);
+      }
+      return true;
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
