@@ -10,6 +10,7 @@
  */
 
 import { call, callStream, ParallaxError, Pool } from "../mod.ts";
+import { cpuMsWithChildren } from "./timing.ts";
 
 const spec = JSON.parse(Deno.args[0]) as {
   hostsFile: string;
@@ -67,11 +68,13 @@ try {
     let results = await call(hosts, spec.command, options);
     if (spec.repeat) {
       if (spec.settleMs) await new Promise((resolve) => setTimeout(resolve, spec.settleMs));
-      const cpu = cpuMs();
+      const cpu = cpuMsWithChildren();
       const started = performance.now();
       results = await call(hosts, spec.command, options);
       // The repeat call's wall time and its CPU here (this process and the ssh it waited for).
-      console.log(`${Math.round(performance.now() - started)} ${Math.round(cpuMs() - cpu)}`);
+      console.log(
+        `${Math.round(performance.now() - started)} ${Math.round(cpuMsWithChildren() - cpu)}`,
+      );
       const warm = [...results.values()].filter((r) => !(r instanceof ParallaxError) && r.warm);
       console.error(`${warm.length} of ${results.size} ran warm`);
     }
@@ -87,14 +90,6 @@ try {
   }
 } finally {
   await pool?.close();
-}
-
-/** CPU milliseconds of this process and its waited-for children so far (Linux's /proc). */
-function cpuMs(): number {
-  const stat = Deno.readTextFileSync("/proc/self/stat");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // utime, stime, cutime, cstime: fields 14-17, in clock ticks (100 a second on Linux).
-  return fields.slice(11, 15).reduce((sum, ticks) => sum + Number(ticks), 0) * 10;
 }
 
 /**

@@ -12,6 +12,8 @@
  * @module
  */
 
+import { cpuMsWithChildren } from "./timing.ts";
+
 const [config, masters, hostsFile, variant, command] = Deno.args;
 const hosts = (await Deno.readTextFile(hostsFile)).split("\n").filter((h) => h !== "");
 const encoder = new TextEncoder();
@@ -61,17 +63,11 @@ async function round(): Promise<void> {
   }));
 }
 
-function cpuMs(): number {
-  const stat = Deno.readTextFileSync("/proc/self/stat");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return fields.slice(11, 15).reduce((sum, ticks) => sum + Number(ticks), 0) * 10;
-}
-
 await round();
 await new Promise((resolve) => setTimeout(resolve, 1000));
-const cpu = cpuMs();
+const cpu = cpuMsWithChildren();
 const started = performance.now();
 await round();
-console.log(`${Math.round(performance.now() - started)} ${Math.round(cpuMs() - cpu)}`);
+console.log(`${Math.round(performance.now() - started)} ${Math.round(cpuMsWithChildren() - cpu)}`);
 for (const { writer } of sessions) await writer.close();
 await Promise.all(sessions.map(({ child }) => child.status));

@@ -39,9 +39,8 @@ function summary(result: CallResult | ParallaxError) {
 }
 
 Deno.test("a warm host gives byte for byte what a new ssh gives", async () => {
-  await using sshd = await startSshd({ aliases: 2 });
-  await using pool = new Pool();
-  const options: CallOptions = { pool, sshExtra: sshd.sshExtra, timeout: 20 };
+  await using lab = await warmLab(2);
+  const { sshd, options } = lab;
   const host = sshd.aliases[0];
   const cases: [string, CallOptions?][] = [
     ["echo out; echo err >&2; exit 3"],
@@ -76,9 +75,8 @@ Deno.test("a warm host gives byte for byte what a new ssh gives", async () => {
 });
 
 Deno.test("warm: a timeout stops the command on the host, and the host runs cold after it", async () => {
-  await using sshd = await startSshd({ aliases: 1 });
-  await using pool = new Pool();
-  const options: CallOptions = { pool, sshExtra: sshd.sshExtra, timeout: 20 };
+  await using lab = await warmLab(1);
+  const { sshd, options } = lab;
   const host = sshd.aliases[0];
   assert((await one(host, "true", options, true)) instanceof ParallaxError === false);
   const sleep = tracedSleep();
@@ -93,9 +91,8 @@ Deno.test("warm: a timeout stops the command on the host, and the host runs cold
 });
 
 Deno.test("warm: a session that breaks fails only the command in flight, as ssh", async () => {
-  await using sshd = await startSshd({ aliases: 2 });
-  await using pool = new Pool();
-  const options: CallOptions = { pool, sshExtra: sshd.sshExtra, timeout: 20 };
+  await using lab = await warmLab(2);
+  const { sshd, options } = lab;
   const [host, other] = sshd.aliases;
   const sleep = tracedSleep(5);
   await one(host, "true", options, true);
@@ -154,22 +151,39 @@ Deno.test("warm: a SIGKILLed controller's command is stopped on the host; a clos
     assert(ms < 10_000);
   });
   // Nothing of the session is left on either side: no runner, no lifeline, no ssh.
-  await timeUntil(async () => {
-    const left = (await listProcesses()).filter(({ args }) =>
-      args === "sh" || args.includes("mkfifo") || /ssh .*ControlPath=.*plx-/.test(args)
-    );
-    return left.length === 0;
-  }, 10_000);
+  await timeUntil(async () => (await sessionLeftovers()).length === 0, 10_000);
   const pool = new Pool();
   await one(sshd.aliases[0], "true", { pool, sshExtra: sshd.sshExtra }, true);
   await pool.close();
-  await timeUntil(async () => {
-    const left = (await listProcesses()).filter(({ args }) =>
-      args === "sh" || /ssh .*ControlPath=.*plx-/.test(args)
-    );
-    return left.length === 0;
-  }, 10_000);
+  await timeUntil(async () => (await sessionLeftovers()).length === 0, 10_000);
 });
+
+/** A test sshd with `aliases` hosts and a held pool on it (a call's options included). */
+async function warmLab(aliases: number) {
+  const sshd = await startSshd({ aliases });
+  const pool = new Pool();
+  const options: CallOptions = { pool, sshExtra: sshd.sshExtra, timeout: 20 };
+  return {
+    sshd,
+    pool,
+    options,
+    async [Symbol.asyncDispose]() {
+      await pool.close();
+      await sshd[Symbol.asyncDispose]();
+    },
+  };
+}
+
+/**
+ * What is left of warm sessions, on either side: runners (`sh`), lifelines (the opening
+ * script's subshell), local ssh sessions and masters of a pool.
+ */
+async function sessionLeftovers(): Promise<string[]> {
+  return (await listProcesses()).filter(({ args }) =>
+    args === "sh" || args.includes("mkfifo") || /ssh .*ControlPath=.*plx-/.test(args) ||
+    /ssh: .*plx-.*\[mux\]/.test(args)
+  ).map(({ pid, args }) => `${pid} ${args}`);
+}
 
 function statOf(pid: number): string[] {
   const text = Deno.readTextFileSync(`/proc/${pid}/stat`);
@@ -185,9 +199,8 @@ function pgidOf(pid: number): number {
 }
 
 Deno.test("warm: a session gone while idle is found out before the command: it runs once, cold", async () => {
-  await using sshd = await startSshd({ aliases: 1 });
-  await using pool = new Pool();
-  const options: CallOptions = { pool, sshExtra: sshd.sshExtra, timeout: 20 };
+  await using lab = await warmLab(1);
+  const { sshd, options } = lab;
   const host = sshd.aliases[0];
   await one(host, "true", options, true);
   // The session's local ssh is killed, and the call follows at once.
@@ -224,19 +237,13 @@ for (const how of ["Ctrl-C", "closing the terminal"]) {
     assertEquals(screen.includes("RESULT"), false, "the script carried on after the signal");
     await timeUntil(async () => (await job.remote()) === 0, 10_000);
     // The warm sessions and the masters go too.
-    await timeUntil(async () => {
-      const left = (await listProcesses()).filter(({ args }) =>
-        args === "sh" || /ssh .*ControlPath=.*plx-/.test(args) || /ssh: .*plx-.*\[mux\]/.test(args)
-      );
-      return left.length === 0;
-    }, 10_000);
+    await timeUntil(async () => (await sessionLeftovers()).length === 0, 10_000);
   });
 }
 
 Deno.test("warm: calls at once on one pool never share a session; limit holds warm and cold together", async () => {
-  await using sshd = await startSshd({ aliases: 4 });
-  await using pool = new Pool();
-  const options: CallOptions = { pool, sshExtra: sshd.sshExtra, timeout: 20 };
+  await using lab = await warmLab(4);
+  const { sshd, options } = lab;
   const hosts = sshd.aliases;
   for (const host of hosts) await one(host, "true", options, true);
   // Two calls at once over the same warm hosts: a busy host takes a new ssh, none fails.
@@ -274,9 +281,8 @@ Deno.test("warm: calls at once on one pool never share a session; limit holds wa
 });
 
 Deno.test("warm: output left behind by a command's escaped child never lands in a later command", async () => {
-  await using sshd = await startSshd({ aliases: 1 });
-  await using pool = new Pool();
-  const options: CallOptions = { pool, sshExtra: sshd.sshExtra, timeout: 20 };
+  await using lab = await warmLab(1);
+  const { sshd, options } = lab;
   const host = sshd.aliases[0];
   // GNU timeout puts itself in a process group of its own, out of the command's.
   const first = await one(
@@ -298,9 +304,8 @@ Deno.test("warm: output left behind by a command's escaped child never lands in 
 });
 
 Deno.test("warm: what a warm session cannot carry exactly takes a new ssh, and says so", async () => {
-  await using sshd = await startSshd({ aliases: 1 });
-  await using pool = new Pool();
-  const options: CallOptions = { pool, sshExtra: sshd.sshExtra, timeout: 20 };
+  await using lab = await warmLab(1);
+  const { sshd, options } = lab;
   const host = sshd.aliases[0];
   await one(host, "true", options, true);
   const long = `: ${"x".repeat(120 * 1024)}; echo long`;

@@ -168,7 +168,7 @@ export class Masters implements PoolService {
   }
 
   #entry(connection: readonly string[]): { hold: Hold | null } | undefined {
-    const path = connection.find((o) => o.startsWith("ControlPath="))?.slice(12);
+    const path = controlPath(connection);
     return path === undefined ? undefined : this.#sockets.get(path);
   }
 
@@ -178,7 +178,7 @@ export class Masters implements PoolService {
    * an idle one. Does nothing when one is held already or the open-file limit has no room.
    */
   hold(host: Host, settings: Settings, connection: readonly string[], warm = false): void {
-    const path = connection.find((o) => o.startsWith("ControlPath="))?.slice(12);
+    const path = controlPath(connection);
     const entry = path === undefined ? undefined : this.#sockets.get(path);
     if (entry === undefined || entry.hold !== null || this.persist !== null) return;
     if (!this.engine.reserveFds(warm ? FDS_PER_WARM : FDS_PER_HOLD)) return;
@@ -418,6 +418,11 @@ function remakeNeeded(folder: PrivateFolder): boolean {
   } catch {
     return false;
   }
+}
+
+/** The socket of a connection's options (see {@linkcode Masters.connection}). */
+function controlPath(connection: readonly string[]): string | undefined {
+  return connection.find((o) => o.startsWith("ControlPath="))?.slice("ControlPath=".length);
 }
 
 function exists(path: string): boolean {

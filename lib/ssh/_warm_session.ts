@@ -32,6 +32,7 @@
  * @module
  */
 
+import { concatBytes } from "../runtime/_bytes.ts";
 import { type Child, spawnChild } from "../runtime/_child_process.ts";
 import { shellQuote } from "../runtime/_shell_quote.ts";
 import { after } from "../runtime/_timer.ts";
@@ -199,21 +200,11 @@ export class WarmSession {
   }
 
   async #open(): Promise<boolean> {
-    let text = "";
     const timer = setTimeout(() => this.close(), OPEN_TIMEOUT_MS);
-    try {
-      // Past whatever the login shell's start-up files print, to the opening's own line.
-      while (!/^W[01]\b[^\n]*\n/m.test(text) && text.length < 65_536) {
-        const { value, done } = await this.#out.read();
-        if (done) break;
-        text += new TextDecoder().decode(value);
-      }
-    } catch {
-      // The session is gone.
-    } finally {
-      clearTimeout(timer);
-    }
-    const ready = READY.exec(/^W[01]\b[^\n]*\n/m.exec(text)?.[0] ?? "");
+    // Past whatever the login shell's start-up files print, to the opening's own line.
+    const text = await readText(this.#out, (text) => OPENING.test(text));
+    clearTimeout(timer);
+    const ready = READY.exec(OPENING.exec(text ?? "")?.[0] ?? "");
     if (ready !== null && !await this.#passStartup()) this.close();
     if (ready === null || this.#state === "gone") {
       // Not warm: it only keeps the master up. Its output is not read any more (a `W0` session
@@ -234,21 +225,10 @@ export class WarmSession {
    * before it is not any command's); false when it does not come.
    */
   async #passStartup(): Promise<boolean> {
-    let text = "";
     const timer = setTimeout(() => this.#release(), OPEN_TIMEOUT_MS);
-    try {
-      while (!(text === "W1\n" || text.endsWith("\nW1\n"))) {
-        if (text.length > 65_536) return false;
-        const { value, done } = await this.#err.read();
-        if (done) return false;
-        text += new TextDecoder().decode(value);
-      }
-      return true;
-    } catch {
-      return false;
-    } finally {
-      clearTimeout(timer);
-    }
+    const text = await readText(this.#err, (text) => text === "W1\n" || text.endsWith("\nW1\n"));
+    clearTimeout(timer);
+    return text !== null;
   }
 
   /**
@@ -373,24 +353,11 @@ export class WarmSession {
     const pong = `${nonce}P\n`;
     const echo = `printf '${nonce}P\\n'`;
     this.#child.writeStdin(new TextEncoder().encode(`${echo}; ${echo} >&2\n`));
-    const expect = async (reader: ReadableStreamDefaultReader<Uint8Array>) => {
-      let text = "";
-      while (text.length < pong.length) {
-        const { value, done } = await reader.read();
-        if (done) return false;
-        text += new TextDecoder().decode(value);
-      }
-      return text === pong;
-    };
+    const enough = (text: string) => text.length >= pong.length;
     const timer = setTimeout(() => this.#release(), PING_TIMEOUT_MS);
-    try {
-      const [out, err] = await Promise.all([expect(this.#out), expect(this.#err)]);
-      return out && err;
-    } catch {
-      return false;
-    } finally {
-      clearTimeout(timer);
-    }
+    const said = await Promise.all([readText(this.#out, enough), readText(this.#err, enough)]);
+    clearTimeout(timer);
+    return said.every((text) => text === pong);
   }
 
   /** Ends the session: its lifeline is closed (a running command is stopped on the host). */
@@ -439,7 +406,7 @@ class MarkedStream {
         this.#held = new Uint8Array(0);
         return this;
       }
-      this.#scan(concat(this.#held, value));
+      this.#scan(this.#held.length === 0 ? value : concatBytes([this.#held, value]));
     }
     return this;
   }
@@ -510,6 +477,32 @@ class MarkedStream {
   }
 }
 
+/** The opening's own line on stdout: `W1 …` or `W0`. */
+const OPENING = /^W[01]\b[^\n]*\n/m;
+
+/**
+ * Text read from `reader` until `enough` says so: null when the stream ends or fails first, or
+ * after 64 KiB (what a session says before a command is short).
+ */
+async function readText(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  enough: (text: string) => boolean,
+): Promise<string | null> {
+  const decoder = new TextDecoder();
+  let text = "";
+  try {
+    while (!enough(text)) {
+      if (text.length > 65_536) return null;
+      const { value, done } = await reader.read();
+      if (done) return null;
+      text += decoder.decode(value, { stream: true });
+    }
+    return text;
+  } catch {
+    return null;
+  }
+}
+
 /** Where a tail of `data` that is the start of `mark` begins (`data.length` if none does). */
 function partialMark(data: Uint8Array, mark: Uint8Array): number {
   for (let at = Math.max(0, data.length - mark.length + 1); at < data.length; at++) {
@@ -519,14 +512,6 @@ function partialMark(data: Uint8Array, mark: Uint8Array): number {
     if (at + i === data.length) return at;
   }
   return data.length;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b;
-  const joined = new Uint8Array(a.length + b.length);
-  joined.set(a);
-  joined.set(b, a.length);
-  return joined;
 }
 
 function indexOf(data: Uint8Array, needle: Uint8Array): number {
