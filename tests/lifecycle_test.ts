@@ -377,9 +377,13 @@ Deno.test("one host's bad local path is that host's local error; the others run"
   });
 });
 
+/** Hosts in the burst below. */
+const BURST = 192;
+
 Deno.test("an abort during a burst of starts keeps the queued hosts from starting at all", async () => {
   // Fault injection: an "ssh" that starts at once (logs its start, prints a line, then sleeps),
-  // so the first output comes while the worker still has most of the 64 hosts to start.
+  // so the first output comes while the worker still has most of the hosts to start (enough of
+  // them that the burst outlasts the abort's way back to the worker, even on a busy machine).
   await withTempDir(async (dir) => {
     const sleep = uniqueSleep(30);
     const fake = `${dir}/ssh`;
@@ -389,13 +393,13 @@ Deno.test("an abort during a burst of starts keeps the queued hosts from startin
       `#!/bin/sh\nfor a; do [ "$p" = -- ] && h=$a; p=$a; done\necho "$h" >> ${dir}/started\necho up\nexec ${sleep}\n`,
     );
     await Deno.chmod(fake, 0o755);
-    const hosts = Array.from({ length: 64 }, (_, i) => `burst${i}`);
+    const hosts = Array.from({ length: BURST }, (_, i) => `burst${i}`);
     const controller = new AbortController();
     const results = new Map<string, unknown>();
     for await (
       const event of callStream(hosts, "true", {
         sshPath: fake,
-        limit: 64,
+        limit: BURST,
         stopRemote: false,
         signal: controller.signal,
       })
@@ -406,18 +410,21 @@ Deno.test("an abort during a burst of starts keeps the queued hosts from startin
     const ran = new Set((await Deno.readTextFile(`${dir}/started`)).trim().split("\n"));
     const started = ran.size;
     assert([...ran].every((host) => host.startsWith("burst")), [...ran].join(" "));
-    assertEquals(results.size, 64);
+    assertEquals(results.size, BURST);
     for (const result of results.values()) {
       assertEquals(failed(result as ParallaxError).kind, "cancelled");
     }
-    // Without a turn between spawns, the worker starts all 64 before it hears of the abort.
-    assert(started < 64, `${started} of 64 started after the abort`);
+    // Without a turn between spawns, the worker starts them all before it hears of the abort.
+    assert(started < BURST, `${started} of ${BURST} started after the abort`);
     const notStarted = [...results.values()].filter((r) =>
       (r as ParallaxError).message.includes("before it")
     );
     // A host reported as never started never ran (one started may have been killed before its
     // fake ssh logged itself, under load: it counts as started, not the other way round).
-    assert(notStarted.length <= 64 - started, `${notStarted.length} not started, ${started} ran`);
+    assert(
+      notStarted.length <= BURST - started,
+      `${notStarted.length} not started, ${started} ran`,
+    );
     for (const [host, result] of results) {
       if (notStarted.includes(result)) assert(!ran.has(host), `${host} ran, reported not started`);
     }

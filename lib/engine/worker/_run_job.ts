@@ -7,7 +7,7 @@
 
 import type { JobSpec, ProcessEnd } from "../_protocol.ts";
 import { type Child, spawnChild } from "../../runtime/_child_process.ts";
-import { after, delay, type Timer } from "../../runtime/_timer.ts";
+import { after, nextTurn, type Timer } from "../../runtime/_timer.ts";
 import { FedStdin } from "./_fed_stdin.ts";
 import { OutputFile } from "./_output_file.ts";
 import { type Forward, OutputReader } from "./_output_reader.ts";
@@ -34,7 +34,7 @@ let lastTurn: Promise<void> = Promise.resolve();
  * the queued jobs from starting at all), fires its timers and reads its pipes.
  */
 function spawnTurn(): Promise<void> {
-  const turn = lastTurn.then(() => delay(0));
+  const turn = lastTurn.then(nextTurn);
   lastTurn = turn;
   return turn;
 }
