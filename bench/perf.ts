@@ -6,6 +6,8 @@
  *
  * Usage: deno run -A bench/perf.ts [--rounds 3]
  * [--only first,repeat,warm,output,input,lines,overhead,pool] [--sizes 32,128,512]
+ * [--kex curve25519-sha256] (every contender's ssh uses this key exchange: a line at the top of
+ * the fixture's ssh config)
  *
  * @module
  */
@@ -19,6 +21,8 @@ const only = /--only[= ](\S+)/.exec(argText)?.[1].split(",");
 const wanted = (section: string) => only === undefined || only.includes(section);
 /** `--sizes 512`: first contact at these host counts only. */
 const sizes = /--sizes[= ](\S+)/.exec(argText)?.[1].split(",").map(Number) ?? [32, 128, 512];
+/** `--kex NAME`: the key exchange every contender's ssh uses (default: OpenSSH's own). */
+const kex = /--kex[= ](\S+)/.exec(argText)?.[1];
 const ROOT = new URL("..", import.meta.url).pathname;
 const PYTHON = "/usr/bin/python3";
 
@@ -26,6 +30,9 @@ await ensureTools();
 await using sshd = await startSshd({ aliases: 512, unprivileged: true });
 const dir = sshd.dir;
 const cfg = sshd.configPath;
+if (kex !== undefined) {
+  Deno.writeTextFileSync(cfg, `KexAlgorithms ${kex}\n` + Deno.readTextFileSync(cfg));
+}
 const hostsFile = (n: number) => {
   const path = `${dir}/hosts-${n}`;
   Deno.writeTextFileSync(path, sshd.aliases.slice(0, n).join("\n") + "\n");
@@ -168,7 +175,11 @@ const python = (n: number, limit: number, command: string, repeat = false) => [
   ...(repeat ? ["repeat"] : []),
 ];
 
-console.log(`# parallax benchmarks\n\nmachine: ${await machine()}; ${rounds} rounds\n`);
+console.log(
+  `# parallax benchmarks\n\nmachine: ${await machine()}; ${rounds} rounds${
+    kex === undefined ? "" : `; key exchange ${kex}`
+  }\n`,
+);
 
 if (wanted("first")) {
   for (const n of sizes) {

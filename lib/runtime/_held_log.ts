@@ -22,6 +22,26 @@ export interface LogRead {
   readonly cut: boolean;
 }
 
+/**
+ * What `lstat` says of `folder`, after making it (0700) if nothing is there. Looked at first and
+ * made only when missing: a job's log is made in a folder that is nearly always there, and a
+ * refused `mkdir` costs an exception each time.
+ */
+function folderMadeIfGone(folder: string): Deno.FileInfo {
+  try {
+    return Deno.lstatSync(folder);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  try {
+    Deno.mkdirSync(folder, { mode: 0o700 });
+  } catch (error) {
+    // Made by another job meanwhile: checked below like any other.
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+  }
+  return Deno.lstatSync(folder);
+}
+
 /** A log file made new and held open. */
 export class HeldLog {
   #done: LogRead | null = null;
@@ -40,12 +60,7 @@ export class HeldLog {
    */
   static make(path: string, uid: number): HeldLog {
     const folder = dirnamePath(path);
-    try {
-      Deno.mkdirSync(folder, { mode: 0o700 });
-    } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-    }
-    const problem = notPrivate(folder, Deno.lstatSync(folder), uid);
+    const problem = notPrivate(folder, folderMadeIfGone(folder), uid);
     if (problem !== null) throw new Error(`the folder of ssh's log is not private: ${problem}`);
     const file = Deno.openSync(path, { read: true, write: true, createNew: true, mode: 0o600 });
     return new HeldLog(path, file, file.statSync());
