@@ -83,7 +83,7 @@ export interface ParallaxErrorInit {
   attempts?: number;
   /** The gateway the host was reached through, if any. */
   via?: string;
-  /** The host's command ran on its warm session. */
+  /** A call's: whether the host's command ran on its warm session (else a new ssh). */
   warm?: boolean;
   /** The underlying error, if any. */
   cause?: unknown;
@@ -132,7 +132,11 @@ export class ParallaxError extends Error {
   readonly attempts: number;
   /** The gateway the host was reached through (see the `gateways` option), if any. */
   readonly via?: string;
-  /** `true` where the host's command ran on its warm session (see `PoolOptions.warm`). */
+  /**
+   * A call's error: `true` where the host's command ran on its warm session (see
+   * `PoolOptions.warm`), `false` where it took a new ssh (or never started). Absent for copy,
+   * slurp and sync.
+   */
   readonly warm?: boolean;
 
   /**
@@ -161,7 +165,7 @@ export class ParallaxError extends Error {
     if (init.durationMs !== undefined) this.durationMs = init.durationMs;
     this.attempts = init.attempts ?? 0;
     if (init.via !== undefined) this.via = init.via;
-    if (init.warm) this.warm = true;
+    if (init.warm !== undefined) this.warm = init.warm;
   }
 
   /**
@@ -187,7 +191,7 @@ export class ParallaxError extends Error {
       durationMs: this.durationMs ?? null,
       attempts: this.attempts,
       via: this.via,
-      ...(this.warm ? { warm: true } : {}),
+      ...(this.warm !== undefined ? { warm: this.warm } : {}),
     });
   }
 }

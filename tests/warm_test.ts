@@ -74,6 +74,28 @@ Deno.test("a warm host gives byte for byte what a new ssh gives", async () => {
   }
 });
 
+Deno.test("warm: a command whose own shell a signal ends exits 128 + n, and stderr has only what it printed", async () => {
+  await using lab = await warmLab(1);
+  const { sshd, options } = lab;
+  const host = sshd.aliases[0];
+  // A new ssh reports these as kind ssh (sshd says the shell died by a signal): the one known
+  // difference. What must hold: nothing of the warm session's own shell reaches the command's
+  // stderr (a shell reports its foreground child's death by a signal: "Killed").
+  await one(host, "true", options, true);
+  for (
+    const [command, code, stderr] of [
+      ["echo before >&2; kill -9 $$", 137, "before\n"],
+      ["kill -TERM 0; echo after", 143, ""],
+    ] as const
+  ) {
+    const warm = await one(host, command, options, true);
+    assert(!(warm instanceof ParallaxError) && warm.warm, `${command}: ran warm`);
+    assertEquals([warm.exitCode, warm.stderr, warm.stdout], [code, stderr, ""], command);
+  }
+  const next = await one(host, "echo next", options, true);
+  assert(!(next instanceof ParallaxError) && next.warm && next.stdout === "next\n", "still warm");
+});
+
 Deno.test("warm: a timeout stops the command on the host, and the host runs cold after it", async () => {
   await using lab = await warmLab(1);
   const { sshd, options } = lab;
@@ -88,6 +110,13 @@ Deno.test("warm: a timeout stops the command on the host, and the host runs cold
   const next = (await call([host], "echo next", options)).get(host)!;
   assert(!(next instanceof ParallaxError), "the next call runs");
   assertEquals([next.stdout, next.warm], ["next\n", false]);
+  // A call's error on the cold path says so too, in its record as well.
+  const cold = (await call([host], sleep.sleep, { ...options, timeout: 1, warm: false })).get(
+    host,
+  )!;
+  assert(cold instanceof ParallaxError, "a cold timeout is an error");
+  assertEquals([cold.kind, cold.warm, cold.toJSON().warm], ["timeout", false, false]);
+  await timeUntil(async () => (await sleep.remote()) === 0, 8_000);
 });
 
 Deno.test("warm: a session that breaks fails only the command in flight, as ssh", async () => {

@@ -21,7 +21,7 @@ import { retryPauseMs, type Settings } from "../settings/_settings.ts";
 import { learnConfigTimeouts } from "../ssh/_ssh_config.ts";
 import { factsOfJob } from "../ssh/_ssh_log.ts";
 import { HostLines, logEnd } from "./_console.ts";
-import { hostError, jobEnd, notStarted } from "./_ends.ts";
+import { hostError, jobEnd, notStarted, withWarm } from "./_ends.ts";
 import { batchesOf, failed, FailureBudget } from "./_failure_budget.ts";
 import { byGateway, runGateways } from "./_gateways.ts";
 import { Jobs, warnIfFdsShort } from "./_jobs.ts";
@@ -47,7 +47,12 @@ export async function drive<R>(
   if (settings.pool?.closed) {
     throw new CallerTypeError("Cannot run on a closed pool: create a new Pool");
   }
-  const ends = new Settlement<R>(hosts, observer.result?.bind(observer));
+  // A call's errors say whether the command ran warm: those not from a warm session did not.
+  const ends = new Settlement<R>(
+    hosts,
+    observer.result?.bind(observer),
+    plan.meaning === "command" ? (e) => e.warm === undefined ? withWarm(e, false) : e : undefined,
+  );
   if (hosts.length === 0) return new Map();
 
   // Only hosts reached from here run the program here (a relayed copy runs no local scp).

@@ -70,7 +70,7 @@ export function jobEnd<R>(
     context.facts,
   );
   const result = exited instanceof ParallaxError
-    ? (context.warm ? warmError(exited) : exited)
+    ? (context.warm ? withWarm(exited, true) : exited)
     : ranEnd(plan, host, index, context.warm ? { ...exited, warm: true } : exited, files);
   const reached = end.kind === "ran" && end.process.exitCode !== null &&
     (!(exited instanceof ParallaxError) ||
@@ -93,8 +93,8 @@ export function jobEnd<R>(
   return { retryAfterMs: context.pauseMs(context.attempts), failure: result, reached };
 }
 
-/** `error` as the error of a host that ran on its warm session. */
-function warmError(error: ParallaxError): ParallaxError {
+/** `error`, saying whether the host's command ran on its warm session. */
+export function withWarm(error: ParallaxError, warm: boolean): ParallaxError {
   return new ParallaxError({
     host: error.host,
     kind: error.kind,
@@ -106,8 +106,9 @@ function warmError(error: ParallaxError): ParallaxError {
     ...(error.exitCode !== undefined ? { exitCode: error.exitCode } : {}),
     ...(error.durationMs !== undefined ? { durationMs: error.durationMs } : {}),
     attempts: error.attempts,
+    ...(error.via !== undefined ? { via: error.via } : {}),
     cause: error.cause,
-    warm: true,
+    warm,
   });
 }
 

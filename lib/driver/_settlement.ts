@@ -16,13 +16,22 @@ export class Settlement<R> {
   readonly #hosts: readonly Host[];
   readonly #results: (R | ParallaxError)[];
   readonly #observe: ((result: R | ParallaxError) => void) | undefined;
+  readonly #stamp: ((error: ParallaxError) => ParallaxError) | undefined;
   #observerError: { error: unknown } | null = null;
 
-  /** `observe` hears each end once; a throw from it reaches the caller from `done()`. */
-  constructor(hosts: readonly Host[], observe?: (result: R | ParallaxError) => void) {
+  /**
+   * `observe` hears each end once; a throw from it reaches the caller from `done()`. `stamp`
+   * gives every error what the operation's errors all say (a call's: `warm`).
+   */
+  constructor(
+    hosts: readonly Host[],
+    observe?: (result: R | ParallaxError) => void,
+    stamp?: (error: ParallaxError) => ParallaxError,
+  ) {
     this.#hosts = hosts;
     this.#results = new Array(hosts.length);
     this.#observe = observe;
+    this.#stamp = stamp;
   }
 
   /** Whether the host at `index` has its end. */
@@ -33,6 +42,7 @@ export class Settlement<R> {
   /** The end of the host at `index`; a later end of the same host is ignored (false). */
   settle(index: number, result: R | ParallaxError): boolean {
     if (this.#results[index] !== undefined) return false;
+    if (result instanceof ParallaxError && this.#stamp !== undefined) result = this.#stamp(result);
     this.#results[index] = result;
     try {
       this.#observe?.(result);

@@ -96,7 +96,10 @@ export function openingScript(): string {
   const stop = 'n=0; while read -r g <"$d/g" && [ "$g" = S ] && [ $n -lt 30 ]; do ' +
     "n=$((n + 1)); sleep 0.1; done; " +
     'read -r g <"$d/g" 2>/dev/null; [ -n "$g" ] && [ "$g" != S ] && kill -0 -$g && ' +
-    "{ trap '' TERM; kill -TERM -$g; sleep 2; kill -KILL -$g; }";
+    "{ trap '' TERM; kill -TERM -$g; n=0; " +
+    // SIGKILL 2 s after, if the group is still there then (the session ends once it is gone).
+    "while kill -0 -$g 2>/dev/null && [ $n -lt 20 ]; do n=$((n + 1)); sleep 0.1; done; " +
+    "kill -KILL -$g 2>/dev/null; }";
   return [
     // The name sshd runs the login shell under is its own name: found on the PATH as itself,
     // the commands run as they would from sshd.
@@ -115,7 +118,9 @@ export function openingScript(): string {
     `{ cat <&3; ${stop}; rm -rf "$d"; } 1<>"$d/q" 2>/dev/null &`,
     // On both streams: what the login shell's start-up printed before it is passed over.
     `printf 'W1 %s %s %s\\n' "$d" $e "$s"; printf 'W1\\n' >&2`,
-    'exec sh <"$d/q" 3<&-',
+    // The runner's own stderr goes nowhere (a shell reports a command killed by a signal there:
+    // `Killed`); the session's stderr is fd 4, for the commands and the marks.
+    'exec sh <"$d/q" 3<&- 4>&2 2>/dev/null',
   ].join("\n");
 }
 
@@ -147,10 +152,10 @@ export function commandLine(
   // for good): it writes its pid (from /proc/self) where the lifeline finds it, then becomes the
   // command's session and process group leader (setsid in the same process) and its shell.
   return `echo S >${g}; ( read -r p _ </proc/self/stat; echo $p >${g}; ${exports}` +
-    `exec setsid ${shellQuote(shell)} -c ${shellQuote(script)} ) </dev/null; s=$?; ` +
+    `exec setsid ${shellQuote(shell)} -c ${shellQuote(script)} 2>&4 4>&- ) </dev/null; s=$?; ` +
     `read -r c <${g}; : >${g}; ` +
     `if [ "$c" != S ] && kill -0 -$c 2>/dev/null; then printf '${nonce}L%d\n' $s; ` +
-    `printf ${nonce} >&2; exit; fi; printf '${nonce}%d\n' $s; printf ${nonce} >&2\n`;
+    `printf ${nonce} >&4; exit; fi; printf '${nonce}%d\n' $s; printf ${nonce} >&4\n`;
 }
 
 /** One host's warm session. */
@@ -352,7 +357,7 @@ export class WarmSession {
   async #answers(nonce: string): Promise<boolean> {
     const pong = `${nonce}P\n`;
     const echo = `printf '${nonce}P\\n'`;
-    this.#child.writeStdin(new TextEncoder().encode(`${echo}; ${echo} >&2\n`));
+    this.#child.writeStdin(new TextEncoder().encode(`${echo}; ${echo} >&4\n`));
     const enough = (text: string) => text.length >= pong.length;
     const timer = setTimeout(() => this.#release(), PING_TIMEOUT_MS);
     const said = await Promise.all([readText(this.#out, enough), readText(this.#err, enough)]);
