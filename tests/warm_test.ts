@@ -203,6 +203,84 @@ async function warmLab(aliases: number) {
   };
 }
 
+/** The names of `/tmp/tmp.*` folders now (warm sessions keep theirs there on this host). */
+function tmpFolders(): Set<string> {
+  return new Set(
+    [...Deno.readDirSync("/tmp")].filter((e) => e.isDirectory && e.name.startsWith("tmp."))
+      .map((e) => e.name),
+  );
+}
+
+Deno.test("warm: a session's folder on the host is gone after it ends, a SIGKILLed command's too", async () => {
+  const before = tmpFolders();
+  await using lab = await warmLab(1);
+  const { sshd, options } = lab;
+  const host = sshd.aliases[0];
+  // A command that ignores SIGTERM is SIGKILLed 2 s after its timeout; the runner then goes on
+  // (and once made the session's `g` again after the lifeline had removed the folder).
+  for (let i = 0; i < 3; i++) {
+    await one(host, "true", options, true);
+    const warm = await one(host, "trap '' TERM; sleep 30", { ...options, timeout: 1 }, true);
+    assert(warm instanceof ParallaxError && warm.kind === "timeout" && warm.warm, "timed out warm");
+  }
+  await lab.pool.close();
+  const left = () => [...tmpFolders()].filter((name) => !before.has(name));
+  await timeUntil(() => Promise.resolve(left().length === 0), 8_000).catch(() => {});
+  assertEquals(left(), [], "the sessions' folders are removed");
+});
+
+Deno.test("warm: a command that removes the session's folder gets its own result; the host runs cold, then warm again", async () => {
+  await using lab = await warmLab(1);
+  const { sshd, options } = lab;
+  const host = sshd.aliases[0];
+  const mine = `find /tmp -maxdepth 1 -name 'tmp.*' -user "$(id -u)" -newer ${sshd.configPath}`;
+  const command = `${mine} -exec rm -rf {} + ; echo removed`;
+  const warm = await one(host, command, options, true);
+  assert(!(warm instanceof ParallaxError) && warm.warm, "ran warm");
+  assertEquals([warm.exitCode, warm.stdout, warm.stderr], [0, "removed\n", ""]);
+  // Without its folder the session could not stop a later command: it is not used again.
+  const next = (await call([host], "echo next", options)).get(host)!;
+  assert(!(next instanceof ParallaxError), "the next call runs");
+  assertEquals([next.stdout, next.warm], ["next\n", false]);
+  const again = await one(host, "echo again", options, true);
+  assert(
+    !(again instanceof ParallaxError) && again.warm && again.stdout === "again\n",
+    "warm again",
+  );
+});
+
+Deno.test("warm: a call cancelled before its command was sent reports it never started", async () => {
+  await using lab = await warmLab(1);
+  const { sshd, options } = lab;
+  const host = sshd.aliases[0];
+  const dir = await Deno.makeTempDir({ prefix: "plx-warm-cancel-" });
+  const runners = async () => (await listProcesses()).filter(({ args }) => args === "sh");
+  try {
+    await one(host, "true", options, true);
+    // The session's runner, stopped: its ping goes unanswered, and the call is cancelled then.
+    const [runner, ...others] = await runners();
+    assert(runner !== undefined && others.length === 0, "one runner");
+    Deno.kill(runner.pid, "SIGSTOP");
+    const controller = new AbortController();
+    const marker = `${dir}/ran`;
+    const running = call([host], `touch ${marker}`, { ...options, signal: controller.signal });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    controller.abort();
+    const result = (await running).get(host)!;
+    Deno.kill(runner.pid, "SIGCONT");
+    assert(result instanceof ParallaxError, "cancelled");
+    // Never started: no attempt, no time, not warm; and it never ran.
+    assertEquals(
+      [result.kind, result.attempts, result.durationMs, result.warm],
+      ["cancelled", 0, undefined, false],
+    );
+    await timeUntil(async () => (await runners()).length === 0, 8_000);
+    assert(!(await Deno.stat(marker).then(() => true, () => false)), "it never ran");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 /**
  * What is left of warm sessions, on either side: runners (`sh`), lifelines (the opening
  * script's subshell), local ssh sessions and masters of a pool.

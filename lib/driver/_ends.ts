@@ -95,7 +95,7 @@ export function jobEnd<R>(
 
 /** `error`, saying whether the host's command ran on its warm session. */
 export function withWarm(error: ParallaxError, warm: boolean): ParallaxError {
-  return new ParallaxError({
+  const stamped = new ParallaxError({
     host: error.host,
     kind: error.kind,
     reason: error.message.slice(error.host.length + 2),
@@ -110,6 +110,9 @@ export function withWarm(error: ParallaxError, warm: boolean): ParallaxError {
     cause: error.cause,
     warm,
   });
+  // Where the error was made, not this copy.
+  stamped.stack = error.stack;
+  return stamped;
 }
 
 /** A process that exited on its own: the operation's result, or a refusal the plan recognises. */

@@ -68,6 +68,7 @@ export async function runWarm(
       } catch (error) {
         end = {
           how: "broken",
+          sent: true,
           status: null,
           stdout: [],
           stderr: [],
@@ -78,7 +79,10 @@ export async function runWarm(
         };
       }
       if (end.how === "unsent") unsent.push(job);
-      else options.end(job.index, jobEndOf(end), factsOf(end));
+      // Cancelled while the session answered its ping: the command was never sent.
+      else if (end.how === "cancelled" && !end.sent) {
+        options.end(job.index, { kind: "not-started" }, null);
+      } else options.end(job.index, jobEndOf(end), factsOf(end));
     }
   };
   await Promise.all(Array.from({ length: Math.min(options.limit, jobs.length) }, lane));

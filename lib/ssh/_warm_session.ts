@@ -54,6 +54,8 @@ export interface WarmEnd {
   readonly durationMs: number;
   /** Why the session broke (for `broken`). */
   readonly reason: string | null;
+  /** Whether the command was sent (a call stopped during the ping never sends it). */
+  readonly sent: boolean;
 }
 
 /** Options of one command on a warm session. */
@@ -89,7 +91,7 @@ const OPEN_TIMEOUT_MS = 10_000;
 
 /**
  * The command line that opens a session, run by the login shell. Needs `mktemp -d`, `mkfifo`,
- * `setsid`, `cat`, `sleep`, `kill` and /proc.
+ * `setsid`, `cat`, `sleep` (of a fraction of a second), `kill` and /proc.
  */
 export function openingScript(): string {
   // A command starting (`S`) has its pid in a moment: waited for, up to 3 s.
@@ -105,7 +107,7 @@ export function openingScript(): string {
     // the commands run as they would from sshd.
     "s=${SHELL##*/}",
     'if ! [ "$(command -v "$s" 2>/dev/null)" -ef "$SHELL" ] || ! command -v setsid >/dev/null 2>&1 ||',
-    "  ! [ -r /proc/self/stat ] ||",
+    "  ! [ -r /proc/self/stat ] || ! sleep 0.01 2>/dev/null ||",
     '  ! d=$(mktemp -d 2>/dev/null) || ! mkfifo "$d/q" 2>/dev/null; then',
     "  printf 'W0\\n'; exec cat >/dev/null",
     "fi",
@@ -115,7 +117,10 @@ export function openingScript(): string {
     '[ -n "${BASH_VERSION-}" ] && [ "${SHLVL:-0}" -gt 0 ] && export SHLVL=$((SHLVL - 1))',
     "exec 3<&0",
     // Opened read-write, the FIFO never blocks this side (nor keeps it on the session's pipes).
-    `{ cat <&3; ${stop}; rm -rf "$d"; } 1<>"$d/q" 2>/dev/null &`,
+    // The folder goes once the runner has read to the FIFO's end and exited (up to 5 s): before
+    // that, the runner would make `g` again in it after the removal.
+    `{ cat <&3; ${stop}; exec >&-; n=0; while kill -0 $$ && [ $n -lt 50 ]; do n=$((n + 1)); ` +
+    `sleep 0.1; done; rm -rf "$d"; } 1<>"$d/q" 2>/dev/null &`,
     // On both streams: what the login shell's start-up printed before it is passed over.
     `printf 'W1 %s %s %s\\n' "$d" $e "$s"; printf 'W1\\n' >&2`,
     // The runner's own stderr goes nowhere (a shell reports a command killed by a signal there:
@@ -151,9 +156,12 @@ export function commandLine(
   // A subshell in the foreground (an async one would start with SIGINT and SIGQUIT ignored,
   // for good): it writes its pid (from /proc/self) where the lifeline finds it, then becomes the
   // command's session and process group leader (setsid in the same process) and its shell.
+  // The runner's own steps use regular builtins (`echo`, `printf`, `read`): should the command
+  // remove the session's folder, a failed redirection of a special one (`:`) would end the
+  // runner before the command's mark.
   return `echo S >${g}; ( read -r p _ </proc/self/stat; echo $p >${g}; ${exports}` +
     `exec setsid ${shellQuote(shell)} -c ${shellQuote(script)} 2>&4 4>&- ) </dev/null; s=$?; ` +
-    `read -r c <${g}; : >${g}; ` +
+    `read -r c <${g}; printf '' >${g}; ` +
     `if [ "$c" != S ] && kill -0 -$c 2>/dev/null; then printf '${nonce}L%d\n' $s; ` +
     `printf ${nonce} >&4; exit; fi; printf '${nonce}%d\n' $s; printf ${nonce} >&4\n`;
 }
@@ -276,26 +284,28 @@ export class WarmSession {
     const onAbort = () => stop("cancelled");
     options.signal.addEventListener("abort", onAbort, { once: true });
     let reason: string | null = null;
+    let sent = false;
     try {
       if (options.signal.aborted) onAbort();
       // The session is asked first whether it is still there: one that went while it was idle
       // (its master killed, the network gone) is found out before anything is sent, and the
       // command then takes a new ssh instead.
       const answer = await Promise.race([this.#answers(nonce), stopping]);
-      if (answer === "stopped") return this.#ended(how, out, err, started, null);
+      if (answer === "stopped") return this.#ended(how, out, err, started, null, sent);
       if (!answer) {
         this.close();
-        return this.#ended("unsent", out, err, started, "the warm session was gone");
+        return this.#ended("unsent", out, err, started, "the warm session was gone", sent);
       }
       const env = this.#sendsEnv ? options.env : {};
       this.#child.writeStdin(
         new TextEncoder().encode(commandLine(command, this.#shell, this.#folder, nonce, env)),
       );
+      sent = true;
       options.sent?.();
       const reading = Promise.all([out.read(), err.read()]);
       reading.catch(() => {});
       const read = await Promise.race([reading, stopping]);
-      if (read === "stopped") return this.#ended(how, out, err, started, null);
+      if (read === "stopped") return this.#ended(how, out, err, started, null, sent);
       const [outEnd] = read;
       if (outEnd.lingering) {
         // Processes of the command may hold its output: read on to the end, as ssh would.
@@ -303,7 +313,7 @@ export class WarmSession {
         draining.catch(() => {});
         this.#state = "gone";
         if (await Promise.race([draining, stopping]) === "stopped") {
-          return this.#ended(how, out, err, started, null);
+          return this.#ended(how, out, err, started, null, sent);
         }
         this.#child.closeStdin();
       }
@@ -319,7 +329,7 @@ export class WarmSession {
       if (how === "exit") clearTimeout(grace);
       options.signal.removeEventListener("abort", onAbort);
     }
-    return this.#ended(how, out, err, started, reason);
+    return this.#ended(how, out, err, started, reason, sent);
   }
 
   /** The end of a command: the session is idle again, or ended (see `run`). */
@@ -329,6 +339,7 @@ export class WarmSession {
     err: MarkedStream,
     started: number,
     reason: string | null,
+    sent: boolean,
   ): WarmEnd {
     if (reason !== null || how !== "exit") {
       this.close();
@@ -346,6 +357,7 @@ export class WarmSession {
       stderrBytes: err.bytes,
       durationMs: performance.now() - started,
       reason,
+      sent,
     };
   }
 
@@ -357,7 +369,15 @@ export class WarmSession {
   async #answers(nonce: string): Promise<boolean> {
     const pong = `${nonce}P\n`;
     const echo = `printf '${nonce}P\\n'`;
-    this.#child.writeStdin(new TextEncoder().encode(`${echo}; ${echo} >&4\n`));
+    // The session's folder must still be there and its own (a command may have removed it: the
+    // lifeline could then not find the next command to stop it).
+    const d = shellQuote(this.#folder);
+    const kept = `[ -d ${d} ] && [ ! -L ${d} ] && [ -O ${d} ]`;
+    this.#child.writeStdin(
+      new TextEncoder().encode(
+        `if ${kept}; then ${echo}; else printf '${nonce}X\\n'; fi; ${echo} >&4\n`,
+      ),
+    );
     const enough = (text: string) => text.length >= pong.length;
     const timer = setTimeout(() => this.#release(), PING_TIMEOUT_MS);
     const said = await Promise.all([readText(this.#out, enough), readText(this.#err, enough)]);
