@@ -5,9 +5,10 @@
  * The session opens with a small POSIX `sh` script (nothing is installed on the host). It makes a
  * private folder (`mktemp -d`, 0700) with a FIFO and then runs two things:
  *
- * - **the runner**: `sh` reading the FIFO. Before each command parallax pings it (an answer on
- *   stdout and on stderr, nothing else: the session is there and clean, or the command takes a
- *   new ssh and nothing is sent). Then one line runs the command in a foreground subshell that
+ * - **the runner**: `sh` reading the FIFO, its own stderr discarded (a shell reports a child's
+ *   death by a signal there) and the session's kept on fd 4. Before each command parallax pings
+ *   it (an answer on stdout and on stderr, nothing else, and its folder still there: the session
+ *   is there and clean, or the command takes a new ssh and nothing is sent). Then one line runs the command in a foreground subshell that
  *   writes its pid (from /proc/self) where the lifeline finds it and becomes, by `exec setsid`,
  *   the leader of a session and process group of its own, then the login shell under the name
  *   sshd gives it (so `$0` and its error messages read as with a plain ssh, and no signal is
@@ -18,7 +19,8 @@
  * - **the lifeline**: `cat` from the session's stdin into the FIFO. When that stdin ends
  *   (parallax closes it to stop a command, closes the pool, or dies, even by SIGKILL) the running
  *   command's group is stopped as the cold path's watcher does (SIGTERM, SIGKILL two seconds
- *   later), the folder is removed, and the runner ends.
+ *   later if it is still there), the FIFO is closed so that the runner ends, and then the folder
+ *   is removed.
  *
  * A command that leaves processes in its group (a background child) may still hold its output:
  * the runner then ends the session after the mark, and parallax reads stdout and stderr to their
