@@ -8,14 +8,15 @@
  * - **the runner**: `sh` reading the FIFO, its own stderr discarded (a shell reports a child's
  *   death by a signal there) and the session's kept on fd 4. Before each command parallax pings
  *   it (an answer on stdout and on stderr, nothing else, and its folder still there: the session
- *   is there and clean, or the command takes a new ssh and nothing is sent). Then one line runs the command in a foreground subshell that
- *   writes its pid (from /proc/self) where the lifeline finds it and becomes, by `exec setsid`,
- *   the leader of a session and process group of its own, then the login shell under the name
- *   sshd gives it (so `$0` and its error messages read as with a plain ssh, and no signal is
- *   ignored that a new ssh's shell would not ignore), with stdin from /dev/null; its stdout and
- *   stderr are the session's: no process stands between them and parallax. The runner then prints
- *   an end mark on stdout (a nonce no command can predict, `L` if processes of the command's group
- *   are still about, the exit status, a newline) and the nonce on stderr.
+ *   is there and clean, or the command takes a new ssh and nothing is sent). Then one line runs
+ *   the command in a foreground subshell that writes its pid (from /proc/self) where the
+ *   lifeline finds it and becomes, by `exec setsid`, the leader of a session and process group
+ *   of its own, then the login shell under the name sshd gives it (so `$0` and its error
+ *   messages read as with a plain ssh, and no signal is ignored that a new ssh's shell would not
+ *   ignore), with stdin from /dev/null; its stdout and stderr are the session's: no process
+ *   stands between them and parallax. The runner then prints an end mark on stdout (a nonce no
+ *   command can predict, `L` if processes of the command's group are still about, the exit
+ *   status, a newline) and the nonce on stderr.
  * - **the lifeline**: `cat` from the session's stdin into the FIFO. When that stdin ends
  *   (parallax closes it to stop a command, closes the pool, or dies, even by SIGKILL) the running
  *   command's group is stopped as the cold path's watcher does (SIGTERM, SIGKILL two seconds
