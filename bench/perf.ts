@@ -13,7 +13,7 @@
  */
 
 import { startSshd } from "../tests/fixture/sshd.ts";
-import { machine, median } from "./timing.ts";
+import { machine, median, startKeptMasters } from "./timing.ts";
 
 const argText = Deno.args.join(" ");
 const rounds = Number(/--rounds[= ](\d+)/.exec(argText)?.[1] ?? 3);
@@ -230,19 +230,8 @@ if (wanted("warm")) {
   // The repeat path: many calls to the same fleet. The floor is `xargs -P 32 ssh` through one
   // kept master per host (OpenSSH multiplexing: no handshake, a new session and ssh per command).
   const n = 128;
-  const masters = `${dir}/masters`;
-  Deno.mkdirSync(masters, { recursive: true });
-  const aliases = sshd.aliases.slice(0, n);
-  const master = (alias: string, how: string[]) =>
-    new Deno.Command("ssh", {
-      args: ["-F", cfg, "-o", `ControlPath=${masters}/${alias}`, ...how, alias],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).output();
-  await Promise.all(
-    aliases.map((a) => master(a, ["-o", "ControlMaster=yes", "-o", "ControlPersist=yes", "-fN"])),
-  );
+  const kept = await startKeptMasters(cfg, `${dir}/masters`, sshd.aliases.slice(0, n));
+  const masters = kept.folder;
   try {
     // A held pool's first call opens the warm sessions as its hosts finish: what that costs.
     await compare(`call "true", first call on a held pool: N=${n}, limit 32`, [
@@ -311,7 +300,7 @@ if (wanted("warm")) {
       );
     }
   } finally {
-    await Promise.all(aliases.map((a) => master(a, ["-O", "exit"])));
+    await kept.stop();
   }
 }
 

@@ -10,7 +10,7 @@
  */
 
 import { startSshd } from "../tests/fixture/sshd.ts";
-import { machine, median } from "./timing.ts";
+import { machine, median, startKeptMasters } from "./timing.ts";
 
 const HOSTS = 128;
 const argText = Deno.args.join(" ");
@@ -95,20 +95,8 @@ const call = ["call", "-x", `-F ${cfg}`, "-h", hostsFile, "-p", "32"];
 const command = "echo $PARALLAX_NODENUM";
 
 // The floor's masters: one per alias, kept by ssh itself.
-const masters = `${sshd.dir}/masters`;
-Deno.mkdirSync(masters);
-const master = (alias: string, how: string[]) =>
-  new Deno.Command("ssh", {
-    args: ["-F", cfg, "-o", `ControlPath=${masters}/${alias}`, ...how, alias],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).output();
-await Promise.all(
-  sshd.aliases.slice(0, HOSTS).map((a) =>
-    master(a, ["-o", "ControlMaster=yes", "-o", "ControlPersist=yes", "-fN"])
-  ),
-);
+const kept = await startKeptMasters(cfg, `${sshd.dir}/masters`, sshd.aliases.slice(0, HOSTS));
+const masters = kept.folder;
 const floor = () =>
   measure([
     "sh",
@@ -154,7 +142,7 @@ try {
   }
 } finally {
   await parallax(["persist", "--stop"]).catch(() => {});
-  await Promise.all(sshd.aliases.slice(0, HOSTS).map((a) => master(a, ["-O", "exit"])));
+  await kept.stop();
 }
 
 const base = median(samples.get(FLOOR)!.map((s) => s.ms));

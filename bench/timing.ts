@@ -104,3 +104,36 @@ export function cpuMsWithChildren(): number {
   // utime, stime, cutime, cstime, in clock ticks of 10 ms.
   return fields.slice(11, 15).reduce((sum, ticks) => sum + Number(ticks), 0) * 10;
 }
+
+/** One OpenSSH master per alias, kept by ssh itself: the floor's multiplexing. */
+export interface KeptMasters {
+  /** The folder of their sockets, one per alias, named after it. */
+  readonly folder: string;
+  /** Asks every master to exit. */
+  stop(): Promise<void>;
+}
+
+/** Starts a kept master (`ControlPersist=yes`) for each alias, their sockets in `folder`. */
+export async function startKeptMasters(
+  configPath: string,
+  folder: string,
+  aliases: readonly string[],
+): Promise<KeptMasters> {
+  await Deno.mkdir(folder, { recursive: true });
+  const master = (alias: string, how: string[]) =>
+    new Deno.Command("ssh", {
+      args: ["-F", configPath, "-o", `ControlPath=${folder}/${alias}`, ...how, alias],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).output();
+  await Promise.all(
+    aliases.map((a) => master(a, ["-o", "ControlMaster=yes", "-o", "ControlPersist=yes", "-fN"])),
+  );
+  return {
+    folder,
+    stop: async () => {
+      await Promise.all(aliases.map((a) => master(a, ["-O", "exit"])));
+    },
+  };
+}
