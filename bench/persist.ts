@@ -51,10 +51,10 @@ await using sshd = await startSshd({ aliases: HOSTS, addresses: 16, unprivileged
 const cfg = sshd.configPath;
 const hostsFile = `${sshd.dir}/hosts`;
 Deno.writeTextFileSync(hostsFile, sshd.aliases.slice(0, HOSTS).join("\n") + "\n");
-const cli = [
+const cli = (run: string) => [
   "run",
   "--quiet",
-  "--allow-run=ssh,scp",
+  `--allow-run=${run}`,
   "--allow-read",
   "--allow-write",
   "--allow-sys=uid",
@@ -84,7 +84,8 @@ async function measure(argv: string[]): Promise<Sample> {
   return { ms, cpuMs: (user + system) * 1000, stdout: new TextDecoder().decode(output.stdout) };
 }
 
-const parallax = (args: string[]) => measure([Deno.execPath(), ...cli, ...args]);
+const parallax = (args: string[], run = "ssh,scp,setsid") =>
+  measure([Deno.execPath(), ...cli(run), ...args]);
 const records = (stdout: string) =>
   stdout.trim().split("\n").map((line) => {
     const { host, stdout, exitCode } = JSON.parse(line);
@@ -125,6 +126,7 @@ const FLOOR = "`xargs -P 32 ssh` through kept masters (the floor)";
 const SECOND = "second `parallax call --persist` (through its kept masters)";
 const SPAWN = "a bare Deno process: each ssh through its kept master, own session (runtime floor)";
 const START = "`parallax hosts` (the CLI's start-up, no connection)";
+const FORKED = "second run without run access to `setsid` (each ssh a fork of the CLI)";
 const FIRST = "first `parallax call --persist` (handshakes)";
 try {
   for (let round = 0; round < rounds; round++) {
@@ -137,6 +139,9 @@ try {
       throw new Error("the second run differs");
     }
     keep(SECOND, second);
+    const forked = await parallax([...call, "--persist=60", "--json", command], "ssh,scp");
+    if (records(first.stdout) !== records(forked.stdout)) throw new Error("the forked run differs");
+    keep(FORKED, forked);
     keep(START, await parallax(["hosts", "-h", hostsFile]));
     keep(SPAWN, await spawnFloor());
   }
@@ -152,7 +157,7 @@ console.log(
 );
 console.log("| run | median wall | ÷ floor | CPU (median, with children) | runs (s) |");
 console.log("| --- | --- | --- | --- | --- |");
-for (const name of [FLOOR, SECOND, SPAWN, START, FIRST]) {
+for (const name of [FLOOR, SECOND, FORKED, SPAWN, START, FIRST]) {
   const list = samples.get(name)!;
   const ms = median(list.map((s) => s.ms));
   const cpu = median(list.map((s) => s.cpuMs));

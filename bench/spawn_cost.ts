@@ -1,14 +1,16 @@
 /**
  * What a spawn costs the runtime on this machine, apart from parallax: a bare Deno process that
- * spawns `/bin/true` N times, 32 at a time, with piped stdio, in a session of its own (`detached`,
- * as parallax spawns every ssh and scp) or in the caller's session; beside it, `xargs -P 32` doing
- * the same, and parallax running N jobs with `/bin/true` as its ssh. Each runs under
+ * spawns `/bin/true` N times, 32 at a time, with piped stdio, in the caller's session, in a
+ * session of its own made by a fork (`detached`) or by `setsid /bin/true` (as parallax spawns
+ * every ssh and scp, without and with run access to `setsid`), each while holding nothing and
+ * while holding `--held` MB more; beside it, `xargs -P 32` doing the same, and parallax running N
+ * jobs with `/bin/true` as its ssh, with and without run access to `setsid`. Each runs under
  * `/usr/bin/time`; the table gives wall and CPU (user + system) per process, medians of rounds.
  * A second table counts, thread by thread (`/proc/self/task`), the minor page faults and CPU of
  * one parallax call of 512 such jobs and of 16: a fork marks the whole process copy-on-write, and
  * every thread then faults on the pages it writes.
  *
- * Usage: deno run -A bench/spawn_cost.ts [--jobs 128] [--rounds 3]
+ * Usage: deno run -A bench/spawn_cost.ts [--jobs 128] [--rounds 3] [--held 200]
  *
  * @module
  */
@@ -20,6 +22,7 @@ const argText = Deno.args.join(" ");
 const child = /--child (\w+)/.exec(argText)?.[1];
 const jobs = Number(/--jobs[= ](\d+)/.exec(argText)?.[1] ?? 128);
 const rounds = Number(/--rounds[= ](\d+)/.exec(argText)?.[1] ?? 3);
+const held = Number(/--held[= ](\d+)/.exec(argText)?.[1] ?? 200);
 
 if (child === "threads") {
   // One parallax call of `jobs` jobs, /bin/true as ssh; prints a row per busy thread.
@@ -40,14 +43,20 @@ if (child === "threads") {
     if (cpuMs > 0 || faults > 100) console.log(`| ${jobs} | ${name} | ${faults} | ${cpuMs} ms |`);
   }
 } else if (child !== undefined) {
-  // One contender's process: N spawns, 32 at a time.
-  const detached = child === "detached";
+  // One contender's process: N spawns, 32 at a time, holding `--held` MB (touched) or nothing.
+  const [mode, holding] = child.split("_");
+  const ballast = Array.from(
+    { length: holding === "held" ? held : 0 },
+    () => new Uint8Array(1 << 20).fill(1),
+  );
   let next = 0;
   const lane = async () => {
     while (next < jobs) {
       next++;
-      const process = new Deno.Command("/bin/true", {
-        detached,
+      const [program, ...args] = mode === "setsid" ? ["setsid", "/bin/true"] : ["/bin/true"];
+      const process = new Deno.Command(program, {
+        args,
+        detached: mode === "detached",
         stdin: "piped",
         stdout: "piped",
         stderr: "piped",
@@ -57,6 +66,7 @@ if (child === "threads") {
     }
   };
   await Promise.all(Array.from({ length: 32 }, lane));
+  if (ballast.length !== (holding === "held" ? held : 0)) throw new Error("ballast lost");
 } else {
   const dir = await Deno.makeTempDir({ prefix: "parallax-spawn-" });
   const hosts = `${dir}/hosts`;
@@ -73,24 +83,38 @@ if (child === "threads") {
     String(jobs),
   ];
   const runCall = new URL("run_call.ts", import.meta.url).pathname;
+  const parallax = (run: string) => [
+    Deno.execPath(),
+    "run",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    "--allow-sys",
+    `--allow-run=${run}`,
+    runCall,
+    JSON.stringify({
+      hostsFile: hosts,
+      command: "true",
+      limit: 32,
+      sshExtra: [],
+      sshPath: "/bin/true",
+    }),
+  ];
   const contenders: Record<string, string[]> = {
     [`xargs -P 32 /bin/true`]: ["sh", "-c", `xargs -P 32 -I{} /bin/true {} < ${hosts}`],
-    "Deno, spawn in the caller's session": denoChild("plain"),
-    "Deno, spawn in a session of its own": denoChild("detached"),
-    "parallax, /bin/true as its ssh": [
-      Deno.execPath(),
-      "run",
-      "-A",
-      runCall,
-      JSON.stringify({
-        hostsFile: hosts,
-        command: "true",
-        limit: 32,
-        sshExtra: [],
-        sshPath: "/bin/true",
-      }),
-    ],
   };
+  for (const holding of ["none", "held"]) {
+    const also = holding === "held" ? `, holding ${held} MB more` : "";
+    contenders[`Deno, spawn in the caller's session${also}`] = denoChild(`plain_${holding}`);
+    contenders[`Deno, a session of its own by a fork (detached)${also}`] = denoChild(
+      `detached_${holding}`,
+    );
+    contenders[`Deno, a session of its own by \`setsid\`${also}`] = denoChild(`setsid_${holding}`);
+  }
+  contenders["parallax, /bin/true as its ssh, run access to `setsid`"] = parallax(
+    "/bin/true,setsid",
+  );
+  contenders["parallax, /bin/true as its ssh, without it (a fork a job)"] = parallax("/bin/true");
   const samples = new Map<string, { wall: number; cpu: number }[]>();
   for (let round = 0; round < rounds; round++) {
     for (const [name, argv] of Object.entries(contenders)) {
