@@ -41,6 +41,7 @@ const GROUP_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$/;
  * await Deno.writeTextFile(file, "web: web[01-04]\ndb: db1,db2\nall: @web,@db\n");
  * const groups = await readGroups(file);
  * console.log(expandHosts("@all!web02", groups)); // web01 web03 web04 db1 db2
+ * await Deno.remove(file);
  * ```
  */
 export async function readGroups(path: string | URL): Promise<Groups> {

@@ -21,6 +21,7 @@ import { CallerTypeError } from "../caller_error.ts";
  * const tree = await Deno.makeTempDir();
  * const links: LinkPolicy = "skip";
  * await copy(["web1"], tree, "/srv/tree", { links });
+ * await Deno.remove(tree);
  * ```
  */
 export type LinkPolicy = "follow" | "skip";

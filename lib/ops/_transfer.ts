@@ -49,6 +49,7 @@ export function prepareTransfer(hosts: HostsInput, options: TransferOptions): Tr
  * const results = await copy(["web1"], file, "/etc/app.conf");
  * const done: TransferResult[] = [...results.values()].filter(isOk);
  * console.log(done.map((r) => `${r.host} ${r.durationMs} ms`));
+ * await Deno.remove(file);
  * ```
  */
 export interface TransferResult {

@@ -34,6 +34,7 @@ import { checkOptionNames, TRANSFER_OPTIONS, type Unlisted } from "../settings/_
  * const site = await Deno.makeTempDir();
  * const options: CopyOptions = { recursive: true, preserve: true, links: "skip", timeout: 600 };
  * await copy(["web1"], site, "/var/www", options);
+ * await Deno.remove(site);
  * ```
  */
 export interface CopyOptions extends TransferOptions {
@@ -62,6 +63,7 @@ export interface CopyOptions extends TransferOptions {
  * const file = await Deno.makeTempFile();
  * const results = await copy(["web1"], file, "/etc/app/app.conf");
  * for (const result of results.values()) if (isOk(result)) console.log(result.host, result.path);
+ * await Deno.remove(file);
  * ```
  */
 export interface CopyResult extends TransferResult {

@@ -33,6 +33,7 @@ import { missingReadPermission } from "../runtime/_permissions.ts";
  * const site = await Deno.makeTempDir();
  * const options: SyncOptions = { delete: true, dryRun: true, exclude: ["*.log"] };
  * await sync(["web1"], `${site}/`, "/var/www/site", options);
+ * await Deno.remove(site);
  * ```
  */
 export interface SyncOptions extends CommonOptions {
@@ -68,6 +69,7 @@ export interface SyncOptions extends CommonOptions {
  * for (const result of (await sync(["web1"], `${site}/`, "/var/www/site")).values()) {
  *   if (isOk(result)) console.log(result.host, result.files, result.bytes, result.changes);
  * }
+ * await Deno.remove(site);
  * ```
  */
 export interface SyncResult {
@@ -119,6 +121,7 @@ export interface SyncResult {
  *   if (result instanceof ParallaxError) console.error(result.message);
  *   else console.log(`${host}: ${result.files} files, ${result.bytes} bytes`);
  * }
+ * await Deno.remove(site);
  * ```
  */
 export function sync(

@@ -15,8 +15,10 @@ import type { HostsInput } from "../hosts/parse.ts";
  * import { call, type CommonOptions, copy } from "@parallax/parallax";
  *
  * const common: CommonOptions = { user: "deploy", limit: 16, retries: 2, sshExtra: ["-F", "fleet"] };
- * await copy(["web1"], await Deno.makeTempFile(), "/etc/app.conf", common);
+ * const conf = await Deno.makeTempFile();
+ * await copy(["web1"], conf, "/etc/app.conf", common);
  * await call(["web1"], "systemctl reload app", common);
+ * await Deno.remove(conf);
  * ```
  */
 export interface CommonOptions {
@@ -227,7 +229,9 @@ export interface CommonOptions {
  * import { copy, type TransferOptions } from "@parallax/parallax";
  *
  * const transfer: TransferOptions = { compress: true, bandwidthLimit: 8_000 };
- * await copy(["web1"], await Deno.makeTempFile(), "/srv/big.tar", transfer);
+ * const tarball = await Deno.makeTempFile();
+ * await copy(["web1"], tarball, "/srv/big.tar", transfer);
+ * await Deno.remove(tarball);
  * ```
  */
 export interface TransferOptions extends CommonOptions {
