@@ -3,7 +3,7 @@
  * over the parallax library.
  *
  * ```sh
- * deno run --allow-run=ssh,scp,setsid --allow-read --allow-write \
+ * deno run --allow-run=ssh,scp,/usr/bin/setsid --allow-read --allow-write \
  *   --allow-env=PARALLAX_HOSTS,PARALLAX_USER,PARALLAX_PAR,PARALLAX_OUTDIR,PARALLAX_VERBOSE,PARALLAX_OPTIONS,NO_COLOR \
  *   cli.ts call -H "web[01-04]" -i uptime
  * ```

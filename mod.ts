@@ -4,7 +4,7 @@
  * from a fixed pool of Web Workers, with one structured result or {@linkcode ParallaxError} per
  * host. It is the Deno counterpart of the Python library Parallax SSH (a fork of pssh).
  *
- * Run under explicit permissions: `--allow-run=ssh,scp` (and `setsid`, optional: less CPU per
+ * Run under explicit permissions: `--allow-run=ssh,scp` (and `/usr/bin/setsid`, optional: less CPU per
  * host); read access to parallax's own files
  * (its workers load them) and to the files `copy()` sends; `--allow-write` for `outdir`,
  * `errdir` and slurp's `localdir`; read and write access to `/tmp` for ssh's own log (exact

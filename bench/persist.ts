@@ -84,7 +84,7 @@ async function measure(argv: string[]): Promise<Sample> {
   return { ms, cpuMs: (user + system) * 1000, stdout: new TextDecoder().decode(output.stdout) };
 }
 
-const parallax = (args: string[], run = "ssh,scp,setsid") =>
+const parallax = (args: string[], run = "ssh,scp,/usr/bin/setsid") =>
   measure([Deno.execPath(), ...cli(run), ...args]);
 const records = (stdout: string) =>
   stdout.trim().split("\n").map((line) => {

@@ -1,4 +1,5 @@
 import { assertEquals } from "./fixture/assert.ts";
+import { sessionStart } from "../lib/runtime/_child_process.ts";
 import { withTempDir } from "./fixture/temp_dir.ts";
 
 const CHILD_PROCESS = new URL("../lib/runtime/_child_process.ts", import.meta.url).href;
@@ -10,7 +11,7 @@ const children = [];
 for (let i = 0; i < 3; i++) {
   const how = sessionStart("sleep");
   try {
-    const child = spawnChild(["sleep", "30"], { env: {}, stdin: null, holdStdin: false });
+    const child = spawnChild(["sleep", "30"], { env: {}, stdin: null, holdStdin: false, setsid: true });
     children.push(child);
     console.log(how, child.pid);
   } catch (error) {
@@ -21,7 +22,7 @@ if (Deno.args[0] === "revoke") {
   Deno.permissions.revokeSync({ name: "run", command: "sleep" });
   console.log(sessionStart("sleep"));
   try {
-    spawnChild(["sleep", "30"], { env: {}, stdin: null, holdStdin: false });
+    spawnChild(["sleep", "30"], { env: {}, stdin: null, holdStdin: false, setsid: true });
     console.log("started");
   } catch (error) {
     console.log(error.name);
@@ -100,3 +101,100 @@ Deno.test("run access to setsid alone starts nothing", async () => {
     "fork NotCapable",
   ]);
 });
+
+/** Runs one job in this thread: `sh -c script`, logging to a new file in `dir` as ssh would. */
+async function runShellJob(
+  dir: string,
+  program: string,
+  script: string,
+  onStart: (pid: number) => void = () => {},
+) {
+  const { runJob } = await import("../lib/engine/worker/_run_job.ts");
+  const log = `${dir}/logs/${crypto.randomUUID()}`;
+  Deno.mkdirSync(`${dir}/logs`, { recursive: true, mode: 0o700 });
+  const spec = {
+    id: 1,
+    // The program writes its log first, as ssh does with -E: a log left empty means it never ran.
+    argv: [program, "-c", `printf 'started\\n' >> "$0"; ${script}`, log],
+    env: {},
+    stdin: null,
+    lifeline: true,
+    timeoutMs: 20_000,
+    killGraceMs: 1_000,
+    keepOutput: true,
+    streamOutput: false,
+    stdoutFile: null,
+    stderrFile: null,
+    logFile: { path: log, uid: Deno.uid()!, startsLog: true },
+  };
+  const job = runJob(spec, {
+    started: onStart,
+    chunk() {},
+    pull() {},
+  });
+  return await job.end;
+}
+
+Deno.test("a start through setsid that a terminal's signal cut short is started again: the command runs once", async () => {
+  await withTempDir(async (dir) => {
+    const sh = `${dir}/sh`;
+    Deno.copyFileSync("/bin/sh", sh);
+    Deno.chmodSync(sh, 0o755);
+    // The first start is direct (so a missing program is the runtime's NotFound); the rest go
+    // through setsid.
+    assertEquals((await runShellJob(dir, sh, "echo out")).exitCode, 0);
+    assertEquals(sessionStart(sh), "setsid");
+    let resumed = 0;
+    for (let i = 0; i < 20; i++) {
+      let first = 0;
+      // SIGINT as a terminal's Ctrl-C would send it, at once: mostly while setsid is still
+      // making the session, sometimes after the program started.
+      const end = await runShellJob(dir, sh, "echo out", (pid) => {
+        first = pid;
+        Deno.kill(pid, "SIGINT");
+      });
+      if (end.exitCode === 0) {
+        // The signalled process died: this is a second start, and the command ran once.
+        assertEquals(new TextDecoder().decode(end.stdout[0]), "out\n");
+        assertEquals(end.log?.text, "started\n");
+        assertEquals(processGone(first), true);
+        resumed++;
+      } else {
+        // It had started: its own end, as without setsid (its log says it ran).
+        assertEquals(end.signal, "SIGINT");
+        assertEquals(end.log?.text, "started\n");
+      }
+    }
+    assertEquals(resumed > 0, true, "no start was cut short in 20 tries");
+  });
+});
+
+Deno.test("a program gone after its first start is the runtime's NotFound through setsid, never exit 127", async () => {
+  await withTempDir(async (dir) => {
+    const sh = `${dir}/gone-sh`;
+    Deno.copyFileSync("/bin/sh", sh);
+    Deno.chmodSync(sh, 0o755);
+    assertEquals((await runShellJob(dir, sh, "exit 127")).exitCode, 127);
+    Deno.removeSync(sh);
+    assertEquals(sessionStart(sh), "setsid");
+    const end = await runShellJob(dir, sh, "true");
+    assertEquals(end.exitCode, null);
+    assertEquals(end.spawnError?.name, "NotFound");
+    // Made executable no more: not a remote command's 126 either.
+    Deno.copyFileSync("/bin/sh", sh);
+    Deno.chmodSync(sh, 0o644);
+    assertEquals(
+      (await runShellJob(dir, sh, "true")).spawnError?.message,
+      "the program could not be executed",
+    );
+  });
+});
+
+function processGone(pid: number): boolean {
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return false;
+  } catch {
+    return true;
+  }
+}

@@ -128,7 +128,8 @@ async function runGateway<R>(
   const toGateway = { ...settings, user: undefined, port: undefined };
   const connection = run.masters === null ? [] : await run.masters.connection(gateway, toGateway);
   const plainArgv = sshArgv(gateway, command, toGateway, [...HEARTBEAT_SSH_OPTIONS, ...connection]);
-  const logFile = logs?.file() ?? null;
+  const log = logs?.file() ?? null;
+  const logFile = log === null ? null : { ...log, startsLog: true };
   const job: JobRequest = {
     argv: logFile === null
       ? plainArgv

@@ -85,7 +85,9 @@ export class Jobs implements AsyncDisposable {
     stream: boolean,
   ): { request: JobRequest; shown: readonly string[] } {
     const argv = plan.argv(host, index, connection);
-    const logFile = this.logs?.file() ?? null;
+    const log = this.logs?.file() ?? null;
+    // ssh writes it as it starts (-E); scp's ssh is started by scp, not told of it here.
+    const logFile = log === null ? null : { ...log, startsLog: this.scpSsh === null };
     const request: JobRequest = {
       argv: this.scpSsh !== null
         ? (plan.transferLifeline ?? withScpLifeline)(argv, this.scpSsh)

@@ -41,8 +41,14 @@ export interface JobSpec {
    * spawn in its folder (private to `uid`: mode 0700, not a link; made again if gone, refused
    * if anyone else's), held open here, and read back through that descriptor when the process
    * has ended, so that what is read is what the program wrote, whoever touches the path.
+   * `startsLog`: the program itself writes it as it starts, before it contacts anything (ssh with
+   * `-E`), so a log left empty says it never ran.
    */
-  readonly logFile: { readonly path: string; readonly uid: number } | null;
+  readonly logFile: {
+    readonly path: string;
+    readonly uid: number;
+    readonly startsLog: boolean;
+  } | null;
 }
 
 /**

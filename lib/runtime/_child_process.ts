@@ -3,11 +3,11 @@
  * `Deno.Command` directly.
  *
  * Every child starts in a session (and process group) of its own: a terminal's Ctrl-C or hang-up
- * reaches this process only, which then decides what its children get. Where run access to
- * `setsid` (util-linux, BusyBox) is granted beside the program's own, a child that ends with this
- * process starts as `setsid program …`: the runtime then spawns it without copying itself, where
- * a session of its own otherwise takes a fork of this whole process (its cost grows with the
- * memory this process holds: ~10 ms of CPU a child at 200 MB).
+ * reaches this process only, which then decides what its children get. Where the caller allows
+ * it and run access to `/usr/bin/setsid` (util-linux, BusyBox) is granted beside the program's
+ * own, a child starts as `setsid program …`: the runtime then spawns it without copying itself,
+ * where a session of its own otherwise takes a fork of this whole process (its cost grows with
+ * the memory this process holds: ~10 ms of CPU a child at 200 MB).
  *
  * @module
  */
@@ -24,6 +24,12 @@ export interface ChildStatus {
 export interface Child {
   /** The child's pid, which is also its process group and session id. */
   readonly pid: number;
+  /**
+   * It started as `setsid program …` (see {@linkcode SpawnOptions.setsid}): until setsid has made
+   * its session (a moment), a terminal's signal can still reach it, and a program that cannot be
+   * executed is setsid's exit status 126 or 127 rather than an exception.
+   */
+  readonly throughSetsid: boolean;
   /** stdout, or null when it goes to /dev/null. */
   readonly stdout: ReadableStream<Uint8Array> | null;
   /** stderr, or null when it goes to /dev/null. */
@@ -62,10 +68,19 @@ export interface SpawnOptions {
   readonly output?: "piped" | "null";
   /** Let this process exit while the child still runs (default false). */
   readonly unref?: boolean;
+  /**
+   * May start through setsid (default false): only for a caller that can tell setsid's own end
+   * from the program's (see {@linkcode Child.throughSetsid}), e.g. by a log the program writes as
+   * it starts.
+   */
+  readonly setsid?: boolean;
 }
 
-/** The program that starts another in a session of its own without forking first. */
-const SETSID = "setsid";
+/**
+ * The program that starts another in a session of its own without forking first, by its path:
+ * a name Deno cannot find in `--allow-run` costs a notice on every start where it is missing.
+ */
+const SETSID = "/usr/bin/setsid";
 /** Whether `setsid` may be run here; null until first asked. */
 let setsidUsable: boolean | null = null;
 /** Programs this thread has started directly: they exist, and `setsid` would find them too. */
@@ -112,12 +127,17 @@ export function spawnChild(argv: readonly string[], options: SpawnOptions): Chil
     }).spawn();
   };
   let process: Deno.ChildProcess;
-  if (!options.unref && sessionStart(argv[0]) === "setsid") {
+  let throughSetsid = options.setsid === true && sessionStart(argv[0]) === "setsid";
+  if (throughSetsid) {
     try {
       process = start(true);
-    } catch {
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotCapable)) {
+        throw error;
+      }
       // No setsid here after all (or its access was taken back): a fork from now on.
       setsidUsable = false;
+      throughSetsid = false;
       process = start(false);
     }
   } else {
@@ -133,6 +153,7 @@ export function spawnChild(argv: readonly string[], options: SpawnOptions): Chil
   const stdin = piped ? new StdinFeeder(process.stdin, options.stdin, options.holdStdin) : null;
   return {
     pid: process.pid,
+    throughSetsid,
     stdout: options.output === "null" ? null : process.stdout,
     stderr: options.output === "null" ? null : process.stderr,
     status,

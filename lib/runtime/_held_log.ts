@@ -67,6 +67,21 @@ export class HeldLog {
   }
 
   /**
+   * Whether the program wrote nothing to it yet, and its path still leads to it (else it may have
+   * written elsewhere: not untouched).
+   */
+  get untouched(): boolean {
+    if (this.#done !== null) return false;
+    try {
+      const now = Deno.lstatSync(this.path);
+      return !now.isSymlink && now.ino === this.made.ino && now.dev === this.made.dev &&
+        this.file.statSync().size === 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
    * What was written, read through the held descriptor, and whether the path still led to this
    * file (else the program may have written elsewhere). Removes the file and lets it go.
    */

@@ -20,7 +20,7 @@ export const DEFAULT_GATEWAY_COMMAND: readonly string[] = Object.freeze([
   "deno",
   "run",
   "--no-prompt",
-  "--allow-run=ssh,scp,setsid",
+  "--allow-run=ssh,scp,/usr/bin/setsid",
   "--allow-read",
   "--allow-write",
   "--allow-sys=uid",

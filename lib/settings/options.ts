@@ -202,7 +202,7 @@ export interface CommonOptions {
    * The command that starts parallax on a gateway, as argv; parallax appends `gateway`. The
    * gateway needs Deno and ssh (and scp for copy and slurp).
    *
-   * @default {["deno", "run", "--no-prompt", "--allow-run=ssh,scp,setsid", "--allow-read", "--allow-write", "--allow-sys=uid", "--allow-env=PARALLAX_USER,PARALLAX_PAR,PARALLAX_OPTIONS,TMPDIR", "jsr:@parallax/parallax@<this version>/cli"]}
+   * @default {["deno", "run", "--no-prompt", "--allow-run=ssh,scp,/usr/bin/setsid", "--allow-read", "--allow-write", "--allow-sys=uid", "--allow-env=PARALLAX_USER,PARALLAX_PAR,PARALLAX_OPTIONS,TMPDIR", "jsr:@parallax/parallax@<this version>/cli"]}
    */
   gatewayCommand?: readonly string[];
   /**

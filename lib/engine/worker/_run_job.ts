@@ -24,6 +24,12 @@ const PIPE_DRAIN_MS = 30_000;
 /** The same for a job that was stopped: what was in flight is all that can still come. */
 const STOPPED_DRAIN_MS = 2_000;
 
+/**
+ * How often a process started through setsid is started again after a signal ended it before it
+ * ran (see `execute`).
+ */
+const MOST_RESTARTS = 3;
+
 /** The last spawn turn handed out: each starts one turn of the event loop after the one before. */
 let lastTurn: Promise<void> = Promise.resolve();
 
@@ -75,12 +81,14 @@ export function runJob(spec: JobSpec, events: JobEvents): RunningJob {
   let stopper: Stopper | null = null;
   /** Bytes asked to be written before the process started. */
   const early: Uint8Array[] = [];
+  /** Whether anything was written to its stdin besides the input (it cannot be said again). */
+  let written = false;
   const window = new StreamWindow();
   const stdin = spec.stdin?.kind === "fed" ? new FedStdin(spec.stdin.size, events.pull) : null;
   const end = execute(spec, events, cancel.signal, window, stdin, (s) => {
     stopper = s;
     for (const bytes of early.splice(0)) s.child.writeStdin(bytes);
-  }).finally(() => stdin?.end());
+  }, () => written).finally(() => stdin?.end());
   return {
     end,
     cancel(now) {
@@ -88,6 +96,7 @@ export function runJob(spec: JobSpec, events: JobEvents): RunningJob {
       if (now) stopper?.kill();
     },
     write(bytes) {
+      written = true;
       if (stopper === null) early.push(bytes);
       else stopper.child.writeStdin(bytes);
     },
@@ -118,6 +127,7 @@ async function execute(
   window: StreamWindow,
   fed: FedStdin | null,
   started: (stopper: Stopper) => void,
+  written: () => boolean,
 ): Promise<ProcessEnd> {
   // From the spawn on: the wait for a turn to spawn is not the job's time.
   let startedAt = performance.now();
@@ -146,63 +156,92 @@ async function execute(
         return ended({ localError: `${errorMessage(error)}; nothing was started` });
       }
     }
-    let child: Child;
-    try {
-      child = spawnChild(spec.argv, {
-        env: spec.env,
-        stdin: fed ?? (spec.stdin?.kind === "bytes" ? spec.stdin.bytes : null),
-        holdStdin: spec.lifeline,
-      });
-    } catch (error) {
-      const { name, message } = error instanceof Error ? error : new Error(String(error));
-      return ended({ spawnError: { name, message } });
-    }
-    events.started(child.pid);
-    const stopper = new Stopper(child, spec.killGraceMs, window);
-    started(stopper);
-    const onCancel = () => stopper.stop("cancelled");
-    cancelled.addEventListener("abort", onCancel, { once: true });
-    const deadline = spec.timeoutMs > 0
-      ? after(spec.timeoutMs, () => stopper.stop("timedOut"))
-      : null;
+    for (let restarts = 0;; restarts++) {
+      let child: Child;
+      try {
+        child = spawnChild(spec.argv, {
+          env: spec.env,
+          stdin: fed ?? (spec.stdin?.kind === "bytes" ? spec.stdin.bytes : null),
+          holdStdin: spec.lifeline,
+          // Through setsid only where the program's log tells whether it ran (below), and its
+          // stdin could be given again.
+          setsid: log !== null && spec.logFile?.startsLog === true && fed === null,
+        });
+      } catch (error) {
+        const { name, message } = error instanceof Error ? error : new Error(String(error));
+        return ended({ spawnError: { name, message } });
+      }
+      if (restarts === 0) events.started(child.pid);
+      const stopper = new Stopper(child, spec.killGraceMs, window);
+      started(stopper);
+      const onCancel = () => stopper.stop("cancelled");
+      cancelled.addEventListener("abort", onCancel, { once: true });
+      const deadline = spec.timeoutMs > 0
+        ? after(
+          Math.max(0, spec.timeoutMs - (performance.now() - startedAt)),
+          () => stopper.stop("timedOut"),
+        )
+        : null;
 
-    const forward = (stream: "stdout" | "stderr"): Forward | null =>
-      spec.streamOutput ? (data, transfer) => events.chunk(stream, data, transfer) : null;
-    const out = new OutputReader(
-      "stdout",
-      spec.keepOutput ? "all" : "none",
-      files[0],
-      forward("stdout"),
-      window,
-    );
-    const err = new OutputReader(
-      "stderr",
-      spec.keepOutput ? "all" : "tail",
-      files[1],
-      forward("stderr"),
-      window,
-    );
-    const reading = Promise.all([out.read(child.stdout), err.read(child.stderr)]);
-    const status = await child.status;
-    deadline?.clear();
-    cancelled.removeEventListener("abort", onCancel);
-    child.closeStdin();
-    const drainMs = stopper.reason === null ? PIPE_DRAIN_MS : STOPPED_DRAIN_MS;
-    const complete = await drainOrAbandon(reading, [out, err], window, drainMs);
-    stopper.dispose();
-    return ended({
-      exitCode: status.code,
-      signal: status.signal,
-      timedOut: stopper.reason === "timedOut",
-      cancelled: stopper.reason === "cancelled",
-      stdout: out.kept(),
-      stderr: err.kept(),
-      stdoutBytes: out.total,
-      stderrBytes: err.total,
-      localError: out.localError ?? err.localError,
-      outputCut: !complete,
-      log: log?.finish() ?? null,
-    });
+      const forward = (stream: "stdout" | "stderr"): Forward | null =>
+        spec.streamOutput ? (data, transfer) => events.chunk(stream, data, transfer) : null;
+      const out = new OutputReader(
+        "stdout",
+        spec.keepOutput ? "all" : "none",
+        files[0],
+        forward("stdout"),
+        window,
+      );
+      const err = new OutputReader(
+        "stderr",
+        spec.keepOutput ? "all" : "tail",
+        files[1],
+        forward("stderr"),
+        window,
+      );
+      const reading = Promise.all([out.read(child.stdout), err.read(child.stderr)]);
+      const status = await child.status;
+      deadline?.clear();
+      cancelled.removeEventListener("abort", onCancel);
+      child.closeStdin();
+      const drainMs = stopper.reason === null ? PIPE_DRAIN_MS : STOPPED_DRAIN_MS;
+      const complete = await drainOrAbandon(reading, [out, err], window, drainMs);
+      stopper.dispose();
+      // Started through setsid, ended by itself, and the program's log untouched: the program
+      // never ran (it logs as it starts, before it contacts anything).
+      const neverRan = child.throughSetsid && stopper.reason === null && out.total === 0 &&
+        log !== null && log.untouched;
+      if (neverRan && status.signal !== null && !written() && restarts < MOST_RESTARTS) {
+        // A terminal's signal (Ctrl-C, hang-up) reached it in the moment before setsid made its
+        // session: start it again, now out of the terminal's reach (a cancel that comes with
+        // the signal ends it as any other).
+        await spawnTurn();
+        if (cancelled.aborted) return ended({ cancelled: true });
+        continue;
+      }
+      if (neverRan && status.signal === null && (status.code === 126 || status.code === 127)) {
+        // setsid could not execute the program (gone since it first started, or no longer
+        // executable): the runtime's own error for it, never a remote command's exit status.
+        return ended({
+          spawnError: status.code === 127
+            ? { name: "NotFound", message: "program not found" }
+            : { name: "Error", message: "the program could not be executed" },
+        });
+      }
+      return ended({
+        exitCode: status.code,
+        signal: status.signal,
+        timedOut: stopper.reason === "timedOut",
+        cancelled: stopper.reason === "cancelled",
+        stdout: out.kept(),
+        stderr: err.kept(),
+        stdoutBytes: out.total,
+        stderrBytes: err.total,
+        localError: out.localError ?? err.localError,
+        outputCut: !complete,
+        log: log?.finish() ?? null,
+      });
+    }
   } finally {
     for (const file of files) file?.close();
     log?.discard();
