@@ -10,7 +10,7 @@ import { type Child, spawnChild } from "../../runtime/_child_process.ts";
 import { after, nextTurn, type Timer } from "../../runtime/_timer.ts";
 import { FedStdin } from "./_fed_stdin.ts";
 import { OutputFile } from "./_output_file.ts";
-import { type Forward, OutputReader } from "./_output_reader.ts";
+import { type Forward, type Keep, OutputReader } from "./_output_reader.ts";
 import { StreamWindow } from "./_stream_window.ts";
 import { HeldLog } from "../../runtime/_held_log.ts";
 
@@ -183,22 +183,14 @@ async function execute(
         )
         : null;
 
-      const forward = (stream: "stdout" | "stderr"): Forward | null =>
-        spec.streamOutput ? (data, transfer) => events.chunk(stream, data, transfer) : null;
-      const out = new OutputReader(
-        "stdout",
-        spec.keepOutput ? "all" : "none",
-        files[0],
-        forward("stdout"),
-        window,
-      );
-      const err = new OutputReader(
-        "stderr",
-        spec.keepOutput ? "all" : "tail",
-        files[1],
-        forward("stderr"),
-        window,
-      );
+      const reader = (stream: "stdout" | "stderr", keep: Keep, file: OutputFile | null) => {
+        const forward: Forward | null = spec.streamOutput
+          ? (data, transfer) => events.chunk(stream, data, transfer)
+          : null;
+        return new OutputReader(stream, keep, file, forward, window);
+      };
+      const out = reader("stdout", spec.keepOutput ? "all" : "none", files[0]);
+      const err = reader("stderr", spec.keepOutput ? "all" : "tail", files[1]);
       const reading = Promise.all([out.read(child.stdout), err.read(child.stderr)]);
       const status = await child.status;
       deadline?.clear();
