@@ -1,5 +1,7 @@
 import { assertEquals } from "./fixture/assert.ts";
 import { sessionStart } from "../lib/runtime/_child_process.ts";
+import { call, ParallaxError, Pool } from "../mod.ts";
+import { startSshd } from "./fixture/sshd.ts";
 import { withTempDir } from "./fixture/temp_dir.ts";
 
 const CHILD_PROCESS = new URL("../lib/runtime/_child_process.ts", import.meta.url).href;
@@ -107,7 +109,7 @@ async function runShellJob(
   dir: string,
   program: string,
   script: string,
-  onStart: (pid: number) => void = () => {},
+  onStart: (pid: number, restarted: boolean) => void = () => {},
 ) {
   const { runJob } = await import("../lib/engine/worker/_run_job.ts");
   const log = `${dir}/logs/${crypto.randomUUID()}`;
@@ -149,7 +151,8 @@ Deno.test("a start through setsid that a terminal's signal cut short is started 
       let first = 0;
       // SIGINT as a terminal's Ctrl-C would send it, at once: mostly while setsid is still
       // making the session, sometimes after the program started.
-      const end = await runShellJob(dir, sh, "echo out", (pid) => {
+      const end = await runShellJob(dir, sh, "echo out", (pid, restarted) => {
+        if (restarted) return;
         first = pid;
         Deno.kill(pid, "SIGINT");
       });
@@ -198,3 +201,25 @@ function processGone(pid: number): boolean {
     return true;
   }
 }
+
+Deno.test("a remote exit status 126 or 127 stays the command's when ssh runs it through a master and logs nothing (VERBOSE)", async () => {
+  await using sshd = await startSshd({ aliases: 1 });
+  await withTempDir(async (dir) => {
+    // The caller's own master: the pool's socket never appears, so parallax asks ssh for
+    // VERBOSE, at which a session through a master logs nothing at all.
+    const options = {
+      sshExtra: sshd.sshExtra,
+      sshOptions: ["ControlMaster=auto", `ControlPath=${dir}/cm-%C`, "ControlPersist=2"],
+    };
+    await using pool = new Pool({ size: 1, warm: false });
+    for (const code of [127, 127, 126]) {
+      const results = await call(sshd.aliases, `exit ${code}`, { ...options, pool });
+      const result = results.get(sshd.aliases[0])!;
+      assertEquals(result instanceof ParallaxError ? result.message : result.exitCode, code);
+    }
+    await new Deno.Command("ssh", {
+      args: [...sshd.sshExtra, "-o", `ControlPath=${dir}/cm-%C`, "-O", "exit", sshd.aliases[0]],
+      stderr: "null",
+    }).output();
+  });
+});

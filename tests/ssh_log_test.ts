@@ -3,6 +3,7 @@ import { classify } from "../lib/ssh/_classify.ts";
 import {
   callerOwnsSshLog,
   factsOf,
+  loggedSsh,
   readSshLog,
   sshLogLevel,
   withSshLog,
@@ -142,6 +143,18 @@ Deno.test("withSshLog() puts the log options first, so the caller's cannot overr
   ]);
   assertEquals(sshLogLevel([]), "DEBUG1");
   assertEquals(sshLogLevel(["ControlMaster=auto", "ControlPath=/nonexistent/s"]), "VERBOSE");
+});
+
+Deno.test("loggedSsh(): a log said to start with ssh only at a level that logs as ssh starts", () => {
+  const log = { path: "/p/1.log", uid: 1000 };
+  assertEquals(loggedSsh(["ssh", "h", "true"], log, []), {
+    argv: ["ssh", "-E", "/p/1.log", "-o", "LogLevel=DEBUG1", "h", "true"],
+    logFile: { ...log, startsLog: true },
+  });
+  // Where the job may become a master: VERBOSE, at which a session through a master logs nothing.
+  const mayBecomeMaster = ["ControlMaster=auto", "ControlPath=/nonexistent/s"];
+  assertEquals(loggedSsh(["ssh", "h"], log, mayBecomeMaster).logFile?.startsLog, false);
+  assertEquals(loggedSsh(["ssh", "h"], null, []), { argv: ["ssh", "h"], logFile: null });
 });
 
 Deno.test("callerOwnsSshLog(): -v, -q or -E among sshExtra leave ssh's log to the caller", () => {

@@ -21,7 +21,7 @@ import { KILL_GRACE_MS, retryPauseMs, type Settings } from "../settings/_setting
 import { gatewayOf, type GatewaySettings } from "../settings/_gateway_settings.ts";
 import type { Masters } from "../ssh/_masters.ts";
 import { withStdinLifeline } from "../ssh/_remote_command.ts";
-import { callerOwnsSshLog, sshLogLevel, SshLogs, withSshLog } from "../ssh/_ssh_log.ts";
+import { callerOwnsSshLog, loggedSsh, SshLogs } from "../ssh/_ssh_log.ts";
 import { sshArgv } from "../ssh/_ssh_argv.ts";
 import { logEnd } from "./_console.ts";
 import {
@@ -128,12 +128,9 @@ async function runGateway<R>(
   const toGateway = { ...settings, user: undefined, port: undefined };
   const connection = run.masters === null ? [] : await run.masters.connection(gateway, toGateway);
   const plainArgv = sshArgv(gateway, command, toGateway, [...HEARTBEAT_SSH_OPTIONS, ...connection]);
-  const log = logs?.file() ?? null;
-  const logFile = log === null ? null : { ...log, startsLog: true };
+  const { argv, logFile } = loggedSsh(plainArgv, logs?.file() ?? null, connection);
   const job: JobRequest = {
-    argv: logFile === null
-      ? plainArgv
-      : withSshLog(plainArgv, logFile.path, sshLogLevel(connection)),
+    argv,
     env: {},
     stdin: request,
     lifeline: true,

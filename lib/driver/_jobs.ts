@@ -14,7 +14,7 @@ import { KILL_GRACE_MS, type Settings } from "../settings/_settings.ts";
 import { AskpassServer } from "../ssh/_askpass.ts";
 import { Masters } from "../ssh/_masters.ts";
 import { scpLifelineEnv, scpLifelineScript, withScpLifeline } from "../ssh/_scp_lifeline.ts";
-import { callerOwnsSshLog, sshLogLevel, SshLogs, withSshLog } from "../ssh/_ssh_log.ts";
+import { callerOwnsSshLog, loggedSsh, SshLogs } from "../ssh/_ssh_log.ts";
 import { warn } from "./_console.ts";
 import type { OutputFiles } from "./_output_files.ts";
 import type { Plan } from "./_plan.ts";
@@ -86,15 +86,14 @@ export class Jobs implements AsyncDisposable {
   ): { request: JobRequest; shown: readonly string[] } {
     const argv = plan.argv(host, index, connection);
     const log = this.logs?.file() ?? null;
-    // ssh writes it as it starts (-E); scp's ssh is started by scp, not told of it here.
-    const logFile = log === null ? null : { ...log, startsLog: this.scpSsh === null };
+    // scp's ssh is started by scp, and not told of the log here.
+    const job = this.scpSsh === null ? loggedSsh(argv, log, connection) : {
+      argv: (plan.transferLifeline ?? withScpLifeline)(argv, this.scpSsh),
+      logFile: log === null ? null : { ...log, startsLog: false },
+    };
     const request: JobRequest = {
-      argv: this.scpSsh !== null
-        ? (plan.transferLifeline ?? withScpLifeline)(argv, this.scpSsh)
-        : logFile === null
-        ? argv
-        : withSshLog(argv, logFile.path, sshLogLevel(connection)),
-      logFile,
+      argv: job.argv,
+      logFile: job.logFile,
       env: {
         ...this.askpass?.env(),
         ...(this.scpSsh !== null ? scpLifelineEnv(settings.sshPath) : {}),

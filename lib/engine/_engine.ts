@@ -332,7 +332,7 @@ export class Engine {
       if (assignment === undefined) return;
       if (data.type === "started") {
         assignment.pid = data.pid;
-        assignment.queue.options.observer.started?.(assignment.index);
+        if (!data.restarted) assignment.queue.options.observer.started?.(assignment.index);
       } else if (data.type === "pull") {
         const piece = assignment.feed?.next(data.spare) ?? new Uint8Array();
         const message: ToWorker = { type: "feed", id: data.id, data: piece };

@@ -169,6 +169,11 @@ export interface StartedMessage {
   readonly type: "started";
   readonly id: number;
   readonly pid: number;
+  /**
+   * The same attempt started again, its process having never run (see `_run_job.ts`): its pid
+   * replaces the one before; it is no new attempt.
+   */
+  readonly restarted: boolean;
 }
 
 /**

@@ -9,6 +9,7 @@
  */
 
 import type { JobEnd } from "../engine/_run_queue.ts";
+import type { JobSpec } from "../engine/_protocol.ts";
 import { joinPath } from "../runtime/_path.ts";
 import { missingReadPermission, missingWritePermission } from "../runtime/_permissions.ts";
 import {
@@ -72,6 +73,25 @@ export function withSshLog(
   level: SshLogLevel,
 ): string[] {
   return [argv[0], "-E", path, "-o", `LogLevel=${level}`, ...argv.slice(1)];
+}
+
+/**
+ * A job's ssh command line with its log (see `JobSpec.logFile`) at the level for `connection`,
+ * and that log as the job carries it; without a log, the command line as it is.
+ */
+export function loggedSsh(
+  argv: readonly string[],
+  log: { readonly path: string; readonly uid: number } | null,
+  connection: readonly string[],
+): { argv: string[]; logFile: JobSpec["logFile"] } {
+  if (log === null) return { argv: [...argv], logFile: null };
+  const level = sshLogLevel(connection);
+  return {
+    argv: withSshLog(argv, log.path, level),
+    // From DEBUG1 up ssh logs as it starts (reading its configuration), so a log left empty says
+    // it never ran; at VERBOSE a session through a master logs nothing at all.
+    logFile: { ...log, startsLog: level !== "VERBOSE" },
+  };
 }
 
 /** ssh's switches that take an argument: in a cluster (`-4F file`), what follows one is its value. */

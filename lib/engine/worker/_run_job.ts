@@ -47,8 +47,11 @@ function spawnTurn(): Promise<void> {
 
 /** What a running job tells its worker. */
 export interface JobEvents {
-  /** The process has started; `pid` is also its process group. */
-  started(pid: number): void;
+  /**
+   * The process has started; `pid` is also its process group. `restarted`: the same attempt
+   * again, its process before having never run.
+   */
+  started(pid: number, restarted: boolean): void;
   /** A chunk of output to forward (only for jobs that stream their output). */
   chunk(stream: "stdout" | "stderr", data: Uint8Array, transfer: boolean): void;
   /**
@@ -171,7 +174,7 @@ async function execute(
         const { name, message } = error instanceof Error ? error : new Error(String(error));
         return ended({ spawnError: { name, message } });
       }
-      if (restarts === 0) events.started(child.pid);
+      events.started(child.pid, restarts > 0);
       const stopper = new Stopper(child, spec.killGraceMs, window);
       started(stopper);
       const onCancel = () => stopper.stop("cancelled");
@@ -203,7 +206,10 @@ async function execute(
       // never ran (it logs as it starts, before it contacts anything).
       const neverRan = child.throughSetsid && stopper.reason === null && out.total === 0 &&
         log !== null && log.untouched;
-      if (neverRan && status.signal !== null && !written() && restarts < MOST_RESTARTS) {
+      if (
+        neverRan && status.signal !== null && err.total === 0 && !written() &&
+        restarts < MOST_RESTARTS
+      ) {
         // A terminal's signal (Ctrl-C, hang-up) reached it in the moment before setsid made its
         // session: start it again, now out of the terminal's reach (a cancel that comes with
         // the signal ends it as any other).

@@ -32,7 +32,7 @@ export function serveJobs(
       case "run": {
         const { id } = message.job;
         const job = runJob(message.job, {
-          started: (pid) => scope.postMessage({ type: "started", id, pid }),
+          started: (pid, restarted) => scope.postMessage({ type: "started", id, pid, restarted }),
           chunk: (stream, data, transfer) =>
             scope.postMessage(
               { type: "chunk", id, stream, data },
