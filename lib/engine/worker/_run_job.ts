@@ -202,10 +202,12 @@ async function execute(
       const drainMs = stopper.reason === null ? PIPE_DRAIN_MS : STOPPED_DRAIN_MS;
       const complete = await drainOrAbandon(reading, [out, err], window, drainMs);
       stopper.dispose();
-      // Started through setsid, ended by itself, and the program's log untouched: the program
-      // never ran (it logs as it starts, before it contacts anything).
-      const neverRan = child.throughSetsid && stopper.reason === null && out.total === 0 &&
-        log !== null && log.untouched;
+      // Started through setsid, ended by a signal or setsid's own failure, by itself, and the
+      // program's log untouched: the program never ran (it logs as it starts, before it contacts
+      // anything). The log is looked at only for such an end, not on every job's.
+      const setsidEnd = status.signal !== null || status.code === 126 || status.code === 127;
+      const neverRan = setsidEnd && child.throughSetsid && stopper.reason === null &&
+        out.total === 0 && log !== null && log.untouched;
       if (
         neverRan && status.signal !== null && err.total === 0 && !written() &&
         restarts < MOST_RESTARTS
